@@ -1,5 +1,5 @@
 """Physics: forward operators implementing :class:`invtools.operators.Operator`."""
 
-from forward_models import blur
+from forward_models import blur, eit
 
-__all__ = ["blur"]
+__all__ = ["blur", "eit"]

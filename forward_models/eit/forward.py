@@ -1,0 +1,249 @@
+"""``CEMForward``: the complete-electrode-model EIT operator on element conductivities.
+
+Input ``sigma`` (B, ne), element conductivities (S/m), > 0.  Output (B, n_meas): measured
+voltages (V) for the current patterns (A), e.g. adjacent differences, or the raw grounded
+electrode potentials (P * L values, pattern-major) when no measurement pattern is given.
+
+Derivatives by the adjoint method, with one factorisation per conductivity reused for the
+P forward solves and every adjoint solve:
+
+    J^T w:    Lambda = K^{-1} [0; Q^T W],   (J^T w)_e = -|T_e| sum_p grad Lambda_p . grad u_p
+    J v:      dX = -K^{-1} (sum_e v_e K_e X)
+    Jacobian: L adjoint fields Phi = K^{-1} [0; Q^T] (reciprocity), rows by contraction.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from skfem import MeshTri
+
+from forward_models.eit.cem import CEMSystem, cem_system, ground_basis
+from forward_models.eit.electrodes import Electrodes
+from forward_models.eit.mesh import disk_mesh, electrode_facets
+from forward_models.eit.patterns import current_patterns, measurement_patterns
+from forward_models.eit.solvers import make_solver
+from invtools.operators import Operator, OperatorInputError, register_operator
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class Linearization:
+    """Everything the derivatives at one conductivity reuse."""
+
+    solver: Any            # .solve(rhs) with the factorised K(sigma)
+    X: np.ndarray          # (size, P) reduced solutions [u; U~]
+    grad_X: np.ndarray     # (2, ne, P) element gradients of u
+    U: np.ndarray          # (P, L) grounded electrode potentials
+
+
+def _pairwise_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum_{d,p} a[d, e, p] b[d, e, p]`` -> (ne,)."""
+    return np.einsum("dep,dep->e", a, b)
+
+
+@register_operator
+class CEMForward(Operator):
+    """Complete-electrode-model forward operator (2-D, P1 potentials, P0 conductivity).
+
+    Args:
+        mesh: scikit-fem triangle mesh (coordinates in metres).
+        facets: per electrode, the indices of its boundary facets.
+        contact_impedance: z_l > 0, scalar or (L,).
+        currents: (P, L) injected currents (A), each pattern summing to zero.
+        measurements: None (raw grounded potentials), an (m, L) matrix used for every
+            pattern, or a list of P matrices (m_p, L).
+        solver: ``"auto"``, ``"direct"`` (sparse LU) or ``"amg"`` (pyamg-preconditioned CG).
+        n_threads: threads over the batch (default: torch's intra-op thread count).
+    """
+
+    has_hvp = True
+
+    def __init__(self, mesh: MeshTri, facets: list[np.ndarray], contact_impedance,
+                 currents: np.ndarray, measurements=None, *, solver: str = "auto",
+                 n_threads: int | None = None):
+        L = len(facets)
+        self.mesh, self.facets = mesh, [np.asarray(f, dtype=np.int64) for f in facets]
+        self.z = np.broadcast_to(np.asarray(contact_impedance, dtype=np.float64), (L,)).copy()
+        if np.any(self.z <= 0):
+            raise ValueError("contact impedances must be > 0")
+        currents = np.atleast_2d(np.asarray(currents, dtype=np.float64))
+        if currents.shape[1] != L:
+            raise ValueError(f"currents must have shape (P, {L}), got {currents.shape}")
+        bad = np.abs(currents.sum(axis=1)) > 1e-10 * np.abs(currents).max(initial=1.0)
+        if bad.any():
+            raise ValueError(f"current pattern {int(np.argmax(bad))} does not sum to zero")
+        self.currents = currents
+        P = currents.shape[0]
+        if measurements is None:
+            meas = [np.eye(L)] * P
+        elif isinstance(measurements, np.ndarray) and measurements.ndim == 2:
+            meas = [measurements] * P
+        else:
+            meas = [np.asarray(m, dtype=np.float64) for m in measurements]
+        if len(meas) != P or any(m.ndim != 2 or m.shape[1] != L for m in meas):
+            raise ValueError(f"measurements must be (m, {L}) or a list of {P} such matrices")
+        self.measurements = meas
+        self.S = sp.block_diag([sp.csr_matrix(m) for m in meas], format="csr")  # (n_meas, P L)
+        self.solver_kind = solver
+        self.n_threads = n_threads or torch.get_num_threads()
+        self.system: CEMSystem = cem_system(mesh, self.facets, self.z)
+        self._rhs = self.system.rhs(currents)
+        self.in_shape, self.out_shape = (mesh.t.shape[1],), (self.S.shape[0],)
+        self._recipe: dict[str, Any] | None = None
+
+    # --- construction helpers -------------------------------------------------------------
+    @classmethod
+    def on_disk(cls, electrodes: Electrodes, h: float, radius: float = 1.0,
+                currents: str | np.ndarray = "adjacent",
+                measurements: str | np.ndarray | list | None = "differences",
+                exclude_driving: bool = False, edge_levels: int = 0,
+                solver: str = "auto", n_threads: int | None = None) -> CEMForward:
+        """Operator on :func:`disk_mesh` with named or explicit patterns."""
+        mesh = disk_mesh(electrodes, h, radius, edge_levels)
+        I = current_patterns(currents, electrodes.L) if isinstance(currents, str) else currents
+        M = (measurement_patterns(measurements, I, exclude_driving=exclude_driving)
+             if isinstance(measurements, str) else measurements)
+        op = cls(mesh, electrode_facets(mesh, electrodes), electrodes.contact_impedance, I, M,
+                 solver=solver, n_threads=n_threads)
+        op._recipe = {"electrodes": electrodes.config(), "h": h, "radius": radius,
+                      "edge_levels": edge_levels}
+        return op
+
+    @property
+    def n_patterns(self) -> int:
+        return self.currents.shape[0]
+
+    @property
+    def n_electrodes(self) -> int:
+        return len(self.facets)
+
+    # --- validation and batching ------------------------------------------------------------
+    def check_input(self, x: Tensor) -> None:
+        super().check_input(x)
+        if bool((x <= 0).any()):
+            b, e = (int(i) for i in torch.nonzero(x <= 0)[0])
+            raise OperatorInputError(f"conductivity must be > 0; sample {b}, element {e} is "
+                                     f"{float(x[b, e]):.3g}")
+
+    def _map(self, fn, *batches):
+        B = len(batches[0])
+        if self.n_threads <= 1 or B == 1:
+            return [fn(*(a[b] for a in batches)) for b in range(B)]
+        with ThreadPoolExecutor(min(B, self.n_threads)) as pool:
+            return list(pool.map(fn, *batches))
+
+    @staticmethod
+    def _np(t: Tensor) -> np.ndarray:
+        return t.detach().cpu().numpy().astype(np.float64, copy=False)
+
+    @staticmethod
+    def _torch(a: list[np.ndarray] | np.ndarray, like: Tensor) -> Tensor:
+        return torch.as_tensor(np.asarray(a), dtype=like.dtype, device=like.device)
+
+    # --- physics ------------------------------------------------------------------------------
+    def linearize(self, sigma: np.ndarray) -> Linearization:
+        """Factorise K(sigma) and solve the P forward problems for one conductivity (ne,)."""
+        solver = make_solver(self.system.matrix(sigma), self.solver_kind)
+        X = solver.solve(self._rhs)
+        return Linearization(solver, X, self.system.element_gradients(X),
+                             self.system.electrode_potentials(X))
+
+    def electrode_potentials(self, sigma: Tensor) -> Tensor:
+        """Grounded electrode potentials (B, P, L); each row sums to zero."""
+        self.check_input(sigma)
+        lins = self._map(self.linearize, self._np(sigma))
+        return self._torch([lin.U for lin in lins], sigma)
+
+    def _adjoint_fields(self, lin: Linearization, w: np.ndarray) -> np.ndarray:
+        """Element gradients (2, ne, P) of Lambda = K^{-1} [0; Q^T W], W = S^T w as (P, L)."""
+        W = (self.S.T @ w).reshape(self.n_patterns, self.n_electrodes)
+        rhs = np.zeros_like(self._rhs)
+        rhs[self.system.n_nodes:] = ground_basis(self.n_electrodes).T @ W.T
+        return self.system.element_gradients(lin.solver.solve(rhs))
+
+    def _tangent_fields(self, lin: Linearization, v: np.ndarray, grad_fields: np.ndarray):
+        """Solutions -K^{-1} (sum_e v_e K_e F) for fields F given by element gradients."""
+        return lin.solver.solve(-self.system.stiffness_action(v, grad_fields))
+
+    def _forward(self, x: Tensor):
+        lins = self._map(self.linearize, self._np(x))
+        y = [self.S @ lin.U.ravel() for lin in lins]
+        return self._torch(y, x), lins
+
+    def _jvp(self, x: Tensor, lins: list[Linearization], v: Tensor) -> Tensor:
+        def one(lin, vb):
+            dX = self._tangent_fields(lin, vb, lin.grad_X)
+            return self.S @ self.system.electrode_potentials(dX).ravel()
+
+        return self._torch(self._map(one, lins, self._np(v)), x)
+
+    def _vjp(self, x: Tensor, lins: list[Linearization], w: Tensor) -> Tensor:
+        areas = self.system.areas
+
+        def one(lin, wb):
+            return -areas * _pairwise_dot(self._adjoint_fields(lin, wb), lin.grad_X)
+
+        return self._torch(self._map(one, lins, self._np(w)), x)
+
+    def _hvp(self, x: Tensor, lins: list[Linearization], w: Tensor, u: Tensor) -> Tensor:
+        areas, grads = self.system.areas, self.system.element_gradients
+
+        def one(lin, wb, ub):
+            g_lam = self._adjoint_fields(lin, wb)
+            g_dX = grads(self._tangent_fields(lin, ub, lin.grad_X))
+            g_dlam = grads(self._tangent_fields(lin, ub, g_lam))
+            return -areas * (_pairwise_dot(g_lam, g_dX) + _pairwise_dot(g_dlam, lin.grad_X))
+
+        return self._torch(self._map(one, lins, self._np(w), self._np(u)), x)
+
+    def jacobian(self, x: Tensor) -> Tensor:
+        """Dense (B, n_meas, ne) Jacobian from L reciprocity (adjoint) solves per sample."""
+        self.check_input(x)
+        areas, L, N = self.system.areas, self.n_electrodes, self.system.n_nodes
+
+        def one(sigma):
+            lin = self.linearize(sigma)
+            rhs = np.zeros((self.system.size, L))
+            rhs[N:] = ground_basis(L).T
+            g_phi = self.system.element_gradients(lin.solver.solve(rhs))  # (2, ne, L)
+            rows = []
+            for p, M in enumerate(self.measurements):
+                g_meas = g_phi @ M.T  # (2, ne, m_p): adjoint fields of the measurements
+                rows.append(-(areas[:, None] * (g_meas * lin.grad_X[:, :, p, None]).sum(0)).T)
+            return np.concatenate(rows)
+
+        return self._torch(self._map(one, self._np(x)), x)
+
+    # --- serialisation --------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"type": type(self).__name__, "currents": self.currents.tolist(),
+                               "measurements": [m.tolist() for m in self.measurements],
+                               "contact_impedance": self.z.tolist(), "solver": self.solver_kind}
+        if self._recipe is not None:
+            cfg["disk"] = self._recipe
+        else:
+            cfg["mesh"] = {"p": self.mesh.p.T.tolist(), "t": self.mesh.t.T.tolist(),
+                           "facets": [f.tolist() for f in self.facets]}
+        return cfg
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> CEMForward:
+        currents = np.asarray(cfg["currents"])
+        meas = [np.asarray(m) for m in cfg["measurements"]]
+        if "disk" in cfg:
+            d = cfg["disk"]
+            el = Electrodes.from_config(d["electrodes"])
+            el = Electrodes(el.centers, el.widths, np.asarray(cfg["contact_impedance"]))
+            return cls.on_disk(el, d["h"], d["radius"], currents, meas,
+                               edge_levels=d["edge_levels"], solver=cfg["solver"])
+        m = cfg["mesh"]
+        mesh = MeshTri(np.asarray(m["p"]).T, np.asarray(m["t"]).T)
+        return cls(mesh, [np.asarray(f) for f in m["facets"]], np.asarray(cfg["contact_impedance"]),
+                   currents, meas, solver=cfg["solver"])
