@@ -15,7 +15,6 @@ P forward solves and every adjoint solve:
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,14 +32,55 @@ from invtools.operators import Operator, OperatorInputError, register_operator
 Tensor = torch.Tensor
 
 
-@dataclass
 class Linearization:
-    """Everything the derivatives at one conductivity reuse."""
+    """Everything the derivatives at one conductivity reuse.
 
-    solver: Any            # .solve(rhs) with the factorised K(sigma)
-    X: np.ndarray          # (size, P) reduced solutions [u; U~]
-    grad_X: np.ndarray     # (2, ne, P) element gradients of u
-    U: np.ndarray          # (P, L) grounded electrode potentials
+    The CEM solution is linear in the injected currents: with the L - 1 unit fields
+    ``Psi = K^{-1} [0; I_{L-1}]`` every forward field is ``Psi Q^T I`` and every adjoint field
+    ``Psi Q^T W``.  When there are at least L - 1 current patterns the unit fields are solved
+    for directly (L - 1 solves serve the forward, the VJP and the Jacobian); otherwise the P
+    forward fields are solved for and the unit fields only when a Jacobian asks for them.
+    """
+
+    def __init__(self, system: CEMSystem, solver: Any, currents: np.ndarray):
+        self.system, self.solver = system, solver
+        self._unit_grads: np.ndarray | None = None
+        if currents.shape[0] >= system.n_electrodes - 1:
+            psi = self.solver.solve(self._unit_rhs())
+            self._unit_grads = system.element_gradients(psi)
+            coeff = ground_basis(system.n_electrodes).T @ currents.T  # (L-1, P)
+            self.X = psi @ coeff
+            self.grad_X = self._combine_units(coeff)
+        else:
+            self.X = self.solver.solve(system.rhs(currents))
+            self.grad_X = system.element_gradients(self.X)
+        self.U = system.electrode_potentials(self.X)  # (P, L)
+
+    def _combine_units(self, coeff: np.ndarray) -> np.ndarray:
+        """Element gradients (2, ne, k) of ``Psi @ coeff`` for coeff (L-1, k), as one GEMM."""
+        g = self._unit_grads
+        return (g.reshape(-1, g.shape[2]) @ coeff).reshape(2, g.shape[1], -1)
+
+    def _unit_rhs(self) -> np.ndarray:
+        n, L = self.system.n_nodes, self.system.n_electrodes
+        rhs = np.zeros((self.system.size, L - 1))
+        rhs[n:] = np.eye(L - 1)
+        return rhs
+
+    def unit_gradients(self) -> np.ndarray:
+        """Element gradients (2, ne, L-1) of the unit fields (solved for on first use)."""
+        if self._unit_grads is None:
+            self._unit_grads = self.system.element_gradients(self.solver.solve(self._unit_rhs()))
+        return self._unit_grads
+
+    def adjoint_gradients(self, W: np.ndarray) -> np.ndarray:
+        """Element gradients (2, ne, P) of ``K^{-1} [0; Q^T W_p]`` for electrode weights W (P, L)."""
+        coeff = ground_basis(self.system.n_electrodes).T @ W.T  # (L-1, P)
+        if self._unit_grads is not None:
+            return self._combine_units(coeff)
+        rhs = np.zeros((self.system.size, W.shape[0]))
+        rhs[self.system.n_nodes:] = coeff
+        return self.system.element_gradients(self.solver.solve(rhs))
 
 
 def _pairwise_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -90,11 +130,12 @@ class CEMForward(Operator):
         if len(meas) != P or any(m.ndim != 2 or m.shape[1] != L for m in meas):
             raise ValueError(f"measurements must be (m, {L}) or a list of {P} such matrices")
         self.measurements = meas
+        self._shared_measurements = all(np.array_equal(m, meas[0]) for m in meas)
+        self._measurements_q = [m @ ground_basis(L) for m in meas]  # (m_p, L-1)
         self.S = sp.block_diag([sp.csr_matrix(m) for m in meas], format="csr")  # (n_meas, P L)
         self.solver_kind = solver
         self.n_threads = n_threads or torch.get_num_threads()
         self.system: CEMSystem = cem_system(mesh, self.facets, self.z)
-        self._rhs = self.system.rhs(currents)
         self.in_shape, self.out_shape = (mesh.t.shape[1],), (self.S.shape[0],)
         self._recipe: dict[str, Any] | None = None
 
@@ -151,9 +192,7 @@ class CEMForward(Operator):
     def linearize(self, sigma: np.ndarray) -> Linearization:
         """Factorise K(sigma) and solve the P forward problems for one conductivity (ne,)."""
         solver = make_solver(self.system.matrix(sigma), self.solver_kind)
-        X = solver.solve(self._rhs)
-        return Linearization(solver, X, self.system.element_gradients(X),
-                             self.system.electrode_potentials(X))
+        return Linearization(self.system, solver, self.currents)
 
     def electrode_potentials(self, sigma: Tensor) -> Tensor:
         """Grounded electrode potentials (B, P, L); each row sums to zero."""
@@ -163,10 +202,7 @@ class CEMForward(Operator):
 
     def _adjoint_fields(self, lin: Linearization, w: np.ndarray) -> np.ndarray:
         """Element gradients (2, ne, P) of Lambda = K^{-1} [0; Q^T W], W = S^T w as (P, L)."""
-        W = (self.S.T @ w).reshape(self.n_patterns, self.n_electrodes)
-        rhs = np.zeros_like(self._rhs)
-        rhs[self.system.n_nodes:] = ground_basis(self.n_electrodes).T @ W.T
-        return self.system.element_gradients(lin.solver.solve(rhs))
+        return lin.adjoint_gradients((self.S.T @ w).reshape(self.n_patterns, self.n_electrodes))
 
     def _tangent_fields(self, lin: Linearization, v: np.ndarray, grad_fields: np.ndarray):
         """Solutions -K^{-1} (sum_e v_e K_e F) for fields F given by element gradients."""
@@ -204,22 +240,31 @@ class CEMForward(Operator):
         return self._torch(self._map(one, lins, self._np(w), self._np(u)), x)
 
     def jacobian(self, x: Tensor) -> Tensor:
-        """Dense (B, n_meas, ne) Jacobian from L reciprocity (adjoint) solves per sample."""
+        """Dense (B, n_meas, ne) Jacobian from the L - 1 unit (reciprocity) fields per sample.
+
+        ``dU_l^(p) / dsigma_e = -|T_e| grad Phi_l . grad u_p`` with ``Phi = Psi Q^T`` the
+        adjoint fields of the L electrode potentials, so measurement row m of pattern p
+        contracts ``grad u_p`` with the adjoint field ``(M_p Q)[m] Psi``.
+        """
         self.check_input(x)
-        areas, L, N = self.system.areas, self.n_electrodes, self.system.n_nodes
+        out = torch.empty((x.shape[0], *self.out_shape, *self.in_shape), dtype=torch.float64)
 
-        def one(sigma):
+        def one(sigma, J):
             lin = self.linearize(sigma)
-            rhs = np.zeros((self.system.size, L))
-            rhs[N:] = ground_basis(L).T
-            g_phi = self.system.element_gradients(lin.solver.solve(rhs))  # (2, ne, L)
-            rows = []
-            for p, M in enumerate(self.measurements):
-                g_meas = g_phi @ M.T  # (2, ne, m_p): adjoint fields of the measurements
-                rows.append(-(areas[:, None] * (g_meas * lin.grad_X[:, :, p, None]).sum(0)).T)
-            return np.concatenate(rows)
+            g_psi = lin.unit_gradients()  # (2, ne, L-1)
+            g_u = np.ascontiguousarray(lin.grad_X.transpose(0, 2, 1))  # (2, P, ne)
+            g_u *= -self.system.areas
+            row = 0
+            for p, MQ in enumerate(self._measurements_q):
+                if p == 0 or not self._shared_measurements:
+                    adj = (MQ @ g_psi[0].T, MQ @ g_psi[1].T)  # measurement adjoint fields
+                block = J[row: row + MQ.shape[0]]
+                np.multiply(adj[0], g_u[0, p], out=block)
+                block += adj[1] * g_u[1, p]
+                row += MQ.shape[0]
 
-        return self._torch(self._map(one, self._np(x)), x)
+        self._map(one, self._np(x), out.numpy())
+        return out.to(dtype=x.dtype, device=x.device)
 
     # --- serialisation --------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:

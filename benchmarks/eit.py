@@ -1,0 +1,115 @@
+"""CEM forward, forward+Jacobian and forward+VJP timings against the solver floor and pyEIT.
+
+    python benchmarks/eit.py [--sizes 2k 10k 50k] [--repeats 5] [--no-pyeit]
+
+For each mesh (16 electrodes, 40% coverage, adjacent currents, adjacent differences):
+- ours: ``op(sigma)``, ``op.jacobian(sigma)``, ``op(sigma)`` + ``backward()`` (VJP);
+- floor: one sparse factorisation of the same CEM system plus 2 x n_patterns triangular solves;
+- pyEIT 1.2.4 (``pip install pyeit``): ``solve_eit`` and ``compute_jac`` on a pyEIT mesh with
+  the same nodes and triangles (point electrodes at the electrode centres; its Jacobian inverts
+  the dense stiffness matrix, so it is skipped above ~20k nodes: 50k nodes would need 20 GB).
+Timings are medians of interleaved repeats on one sample, single-threaded; memory is the peak
+resident memory added during one call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse.linalg as sla
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import interleaved_times, peak_memory, print_table  # noqa: E402
+
+from forward_models.eit import CEMForward, Electrodes  # noqa: E402
+
+SIZES = {"2k": 0.04, "10k": 0.019, "50k": 0.0085}
+PYEIT_MAX_NODES = 20_000
+
+
+def pyeit_forward(op: CEMForward, electrodes: Electrodes):
+    """pyEIT forward object on our mesh: point electrodes at the boundary nodes nearest the centres."""
+    from pyeit.eit import protocol
+    from pyeit.eit.fem import EITForward
+    from pyeit.mesh import PyEITMesh
+
+    p = op.mesh.p
+    b = op.mesh.boundary_nodes()
+    centres = np.stack([np.cos(electrodes.centers), np.sin(electrodes.centers)])
+    el_pos = b[np.argmin(np.linalg.norm(p[:, b, None] - centres[:, None, :], axis=0), axis=0)]
+    ref = int(np.argmin(np.linalg.norm(p, axis=0)))  # centre node, not on an electrode
+    mesh = PyEITMesh(node=p.T.copy(), element=op.mesh.t.T.copy(), el_pos=el_pos, ref_node=ref)
+    proto = protocol.create(electrodes.L, dist_exc=1, step_meas=1, parser_meas="std")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return EITForward(mesh, proto)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-pyeit", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    electrodes = Electrodes.equally_spaced(16, coverage=0.4, z=0.01)
+    rows, mem_rows = [], []
+    for size in args.sizes:
+        op = CEMForward.on_disk(electrodes, SIZES[size], n_threads=1)
+        rng = np.random.default_rng(0)
+        sigma_np = np.exp(0.3 * rng.standard_normal(op.n_in))
+        sigma = torch.as_tensor(sigma_np)[None]
+        w = torch.randn(1, op.n_out, dtype=torch.float64)
+        rhs = np.random.default_rng(1).standard_normal((op.system.size, 2 * op.n_patterns))
+
+        def floor(op=op, sigma_np=sigma_np, rhs=rhs):
+            lu = sla.splu(op.system.matrix(sigma_np), permc_spec="MMD_AT_PLUS_A",
+                          diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+            return lu.solve(rhs)
+
+        def forward_vjp(op=op, sigma=sigma, w=w):
+            x = sigma.clone().requires_grad_(True)
+            (op(x) * w).sum().backward()
+            return x.grad
+
+        fns = {"floor": floor, "forward": lambda op=op, s=sigma: op(s),
+               "forward+Jacobian": lambda op=op, s=sigma: op.jacobian(s),
+               "forward+VJP": forward_vjp}
+        t = dict(zip(fns, interleaved_times(list(fns.values()), args.repeats, warmup=1),
+                     strict=True))
+        mem = {name: peak_memory(fn) for name, fn in fns.items()}
+        n_nodes = op.mesh.p.shape[1]
+        t_pyeit_fwd = t_pyeit_jac = float("nan")
+        m_pyeit_jac = float("nan")
+        if not args.no_pyeit and n_nodes <= PYEIT_MAX_NODES:
+            fwd = pyeit_forward(op, electrodes)
+            t_pyeit_fwd, t_pyeit_jac = interleaved_times(
+                [lambda f=fwd, s=sigma_np: f.solve_eit(s), lambda f=fwd, s=sigma_np: f.compute_jac(s)],
+                repeats=1 if n_nodes > 5000 else 3, warmup=0)
+            m_pyeit_jac = peak_memory(lambda f=fwd, s=sigma_np: f.compute_jac(s))
+        rows.append([f"{n_nodes} nodes / {op.n_in} elements", t["floor"], t["forward"],
+                     t["forward+Jacobian"], t["forward+Jacobian"] / t["floor"],
+                     t["forward+VJP"], t_pyeit_fwd, t_pyeit_jac,
+                     t_pyeit_jac / t["forward+Jacobian"]])
+        mem_rows.append([f"{n_nodes} nodes", mem["floor"], mem["forward"],
+                         mem["forward+Jacobian"], mem["forward+VJP"], m_pyeit_jac])
+        print(f"done {size}", file=sys.stderr)
+    print(f"CEM, 16 electrodes, adjacent/adjacent (256 measurements), 1 thread, "
+          f"torch {torch.__version__}")
+    print_table(["mesh", "floor (s)", "forward (s)", "fwd+Jacobian (s)", "Jacobian / floor",
+                 "fwd+VJP (s)", "pyEIT fwd (s)", "pyEIT Jacobian (s)", "pyEIT / ours (Jacobian)"],
+                rows)
+    print()
+    print("Peak resident memory added during one call (MiB)")
+    print_table(["mesh", "floor", "forward", "fwd+Jacobian", "fwd+VJP", "pyEIT Jacobian"],
+                mem_rows)
+
+
+if __name__ == "__main__":
+    main()
