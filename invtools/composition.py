@@ -107,3 +107,39 @@ class ComposedOperator(Operator):
         from invtools.operators import operator_from_config
 
         return cls(operator_from_config(cfg["outer"]), operator_from_config(cfg["inner"]))
+
+
+@register_operator
+class PointwiseExp(Operator):
+    """``x -> exp(x)`` elementwise: turns an operator on positive parameters (conductivity)
+    into one on unconstrained log-parameters, so unrolled iterates never leave the domain."""
+
+    has_hvp = True
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.in_shape = self.out_shape = tuple(shape)
+
+    def _forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        e = torch.exp(x)
+        return e, e
+
+    def _jvp(self, x: Tensor, e: Tensor, v: Tensor) -> Tensor:
+        return e * v
+
+    def _vjp(self, x: Tensor, e: Tensor, w: Tensor) -> Tensor:
+        return e * w
+
+    def _hvp(self, x: Tensor, e: Tensor, w: Tensor, u: Tensor) -> Tensor:
+        return e * w * u
+
+    def config(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, "shape": list(self.in_shape)}
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> PointwiseExp:
+        return cls(tuple(cfg["shape"]))
+
+
+def log_parametrized(op: Operator) -> ComposedOperator:
+    """``s -> op(exp(s))``: the operator on log-parameters (e.g. log-conductivity)."""
+    return ComposedOperator(op, PointwiseExp(op.in_shape))

@@ -6,11 +6,18 @@ import numpy as np
 
 
 def random_walk_signals(n_samples: int, length: int, rng: np.random.Generator,
-                        step: float = 0.1) -> np.ndarray:
-    """Gaussian random walks ``(n_samples, length)`` starting at N(0, 1/4), steps N(0, step^2)."""
-    start = 0.5 * rng.standard_normal((n_samples, 1))
-    steps = step * rng.standard_normal((n_samples, length - 1))
-    return np.concatenate([start, start + np.cumsum(steps, axis=1)], axis=1)
+                        step: float = 0.1, low: float = 0.0, high: float = 1.0) -> np.ndarray:
+    """Gaussian random walks (n_samples, length) reflected into ``[low, high]``.
+
+    Starts are uniform on the interval and steps N(0, step^2); reflecting at both ends keeps
+    the signals non-negative intensities (for ``low >= 0``) with no drift.
+    """
+    width = high - low
+    start = rng.uniform(0.0, width, size=(n_samples, 1))
+    walk = np.concatenate([start, start + np.cumsum(
+        step * rng.standard_normal((n_samples, length - 1)), axis=1)], axis=1)
+    folded = np.mod(walk, 2 * width)
+    return low + np.where(folded > width, 2 * width - folded, folded)
 
 
 def disc_phantom(points: np.ndarray, discs: list[tuple[float, float, float, float]],

@@ -170,8 +170,10 @@ class CEMForward(Operator):
         super().check_input(x)
         if bool((x <= 0).any()):
             b, e = (int(i) for i in torch.nonzero(x <= 0)[0])
-            raise OperatorInputError(f"conductivity must be > 0; sample {b}, element {e} is "
-                                     f"{float(x[b, e]):.3g}")
+            raise OperatorInputError(
+                f"conductivity must be > 0; sample {b}, element {e} is {float(x[b, e].detach()):.3g}"
+                " (iterative methods: work on log-conductivity, "
+                "invtools.composition.log_parametrized(op))")
 
     def _map(self, fn, *batches):
         B = len(batches[0])

@@ -35,3 +35,17 @@ def test_shape_mismatch_is_rejected():
         ComposedOperator(QuadraticWindowBlur(), QuadraticWindowBlur())
     with pytest.raises(ValueError, match="does not match"):
         LinearOperator(np.eye(3), (4,), (3,))
+
+
+def test_log_parametrization_derivatives():
+    from forward_models.eit import CEMForward, Electrodes
+    from invtools.composition import PointwiseExp, log_parametrized
+
+    assert check_operator(PointwiseExp((4,)), torch.randn(2, 4, dtype=torch.float64)).passed
+    cem = CEMForward.on_disk(Electrodes.equally_spaced(8, 0.5, 0.05), 0.3)
+    op = log_parametrized(cem)
+    s = 0.3 * torch.randn(2, cem.n_in, dtype=torch.float64)
+    torch.testing.assert_close(op(s), cem(s.exp()))
+    assert check_operator(op, s).passed
+    op2 = operator_from_config(json.loads(json.dumps(op.config())))
+    torch.testing.assert_close(op2(s), op(s), rtol=0, atol=0)

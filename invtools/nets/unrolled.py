@@ -1,0 +1,166 @@
+"""Unrolled reconstructors: learned proximal gradient descent (LPGD) and learned primal-dual
+(LPD), with pluggable direction modules (plain gradient, momentum, RMA, convolutional RMA).
+
+Both take ``(y, op, x0)`` for any :class:`~invtools.operators.Operator`: y (B, *op.out_shape),
+x0 (B, *op.in_shape), and return x (B, *op.in_shape).  Physics enters only through the
+operator: the data-fit gradient ``J(x)^T (A(x) - y)`` (LPGD) or ``A(f)`` and ``J(f)^T h``
+(LPD), computed with the operator's own VJP so that training backpropagates through the
+physics (second-order terms included).  ``detach_physics=True`` treats those as inputs
+(the cheaper variant of the RMA paper's code).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import scipy.sparse as sp
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from invtools.nets.blocks import ResidualBlock, spatial_kind
+from invtools.nets.directions import make_direction
+from invtools.operators import Operator
+
+Tensor = torch.Tensor
+
+
+def _rms(t: Tensor) -> Tensor:
+    """Per-sample root mean square, shaped to broadcast against t, detached."""
+    return t.detach().reshape(t.shape[0], -1).pow(2).mean(dim=1).sqrt().clamp_min(1e-12).reshape(
+        -1, *([1] * (t.dim() - 1)))
+
+
+class UnrolledNet(nn.Module):
+    """Shared machinery: architecture record, physics calls, optional activation checkpointing."""
+
+    def __init__(self, arch: dict[str, Any], detach_physics: bool, checkpointing: bool):
+        super().__init__()
+        self.arch = arch
+        self.detach_physics = detach_physics
+        self.checkpointing = checkpointing
+
+    def _maybe_checkpoint(self, fn, *args):
+        if self.checkpointing and torch.is_grad_enabled():
+            return checkpoint(fn, *args, use_reentrant=False)
+        return fn(*args)
+
+    def _physics(self, fn, *args):
+        if self.detach_physics:
+            with torch.no_grad():
+                return fn(*(a.detach() for a in args))
+        return fn(*args)
+
+
+GRADIENT_BOUND = 10.0  # soft bound c on the normalised gradient: c tanh(g / c)
+
+
+class LPGD(UnrolledNet):
+    """``x_{k+1} = x_k + Lambda_k([x_k, d_k])``, d_k from the direction module applied to the
+    scaled data-fit gradient ``c tanh(exp(s_k) g_k / (c rms(g_0)))``: normalised by the first
+    gradient's size, with a learned per-step scale and a soft bound c = 10 that keeps a
+    diverging iterate from blowing up training.
+
+    Args:
+        in_shape: sample shape of x (``op.in_shape``).
+        steps: number of unrolled steps T.
+        direction: ``none``, ``momentum``, ``rma`` or ``conv_rma``.
+        hidden: channels of the residual blocks.
+        shared_weights: one Lambda for all steps instead of one per step.
+        adjacency: element adjacency for mesh samples (enables graph convolutions).
+        detach_physics: do not backpropagate through the physics.
+        checkpointing: recompute each step in the backward pass to save memory.
+        direction_kwargs: passed to the direction module (e.g. ``hidden``, ``layers``).
+    """
+
+    def __init__(self, in_shape: tuple[int, ...], steps: int = 20, direction: str = "none",
+                 hidden: int = 32, shared_weights: bool = False,
+                 adjacency: sp.spmatrix | None = None, detach_physics: bool = False,
+                 checkpointing: bool = False, direction_kwargs: dict | None = None):
+        arch = {"net": "lpgd", "in_shape": list(in_shape), "steps": steps,
+                "direction": direction, "hidden": hidden, "shared_weights": shared_weights,
+                "direction_kwargs": direction_kwargs or {}}
+        super().__init__(arch, detach_physics, checkpointing)
+        self.in_shape, self.steps = tuple(in_shape), steps
+        kind = spatial_kind(self.in_shape, adjacency)
+        n_blocks = 1 if shared_weights else steps
+        self.blocks = nn.ModuleList(ResidualBlock(kind, 2, 1, hidden, adjacency)
+                                    for _ in range(n_blocks))
+        self.log_step = nn.Parameter(torch.zeros(steps))
+        self.direction = make_direction(direction, self.in_shape, kind, adjacency,
+                                        **(direction_kwargs or {}))
+
+    def _step(self, k: int, x: Tensor, d: Tensor) -> Tensor:
+        block = self.blocks[0 if len(self.blocks) == 1 else k]
+        return x + block(torch.cat([x.unsqueeze(1), d], dim=1)).squeeze(1)
+
+    def forward(self, y: Tensor, op: Operator, x0: Tensor) -> Tensor:
+        x, state, scale = x0, None, None
+        for k in range(self.steps):
+            _, g = self._physics(op.data_fit_gradient, x, y)
+            scale = 1.0 / _rms(g) if scale is None else scale
+            g = GRADIENT_BOUND * torch.tanh(g * scale * self.log_step[k].exp() / GRADIENT_BOUND)
+            d, state = self.direction(g, state)
+            x = self._maybe_checkpoint(self._step, k, x, d)
+        return x
+
+
+class LPD(UnrolledNet):
+    """Learned primal-dual: T steps of
+    ``h <- h + Gamma_k([h, A(f_1) / s, y / s])`` and ``f <- f + Lambda_k([f, d_k])``,
+    d_k from the direction module applied to ``J(f_0)^T h_0`` (normalised to unit rms per
+    step, times a learned step scale); output f_0.
+    ``s`` is the per-sample rms of y, so the dual network sees data of unit size.
+    """
+
+    def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], steps: int = 10,
+                 n_primal: int = 5, n_dual: int = 5, direction: str = "none", hidden: int = 32,
+                 adjacency: sp.spmatrix | None = None, detach_physics: bool = False,
+                 checkpointing: bool = False, direction_kwargs: dict | None = None):
+        arch = {"net": "lpd", "in_shape": list(in_shape), "out_shape": list(out_shape),
+                "steps": steps, "n_primal": n_primal, "n_dual": n_dual, "direction": direction,
+                "hidden": hidden, "direction_kwargs": direction_kwargs or {}}
+        super().__init__(arch, detach_physics, checkpointing)
+        self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
+        self.steps, self.n_primal, self.n_dual = steps, n_primal, n_dual
+        kind = spatial_kind(self.in_shape, adjacency)
+        data_kind = spatial_kind(self.out_shape, None)
+        self.primal = nn.ModuleList(ResidualBlock(kind, n_primal + 1, n_primal, hidden, adjacency)
+                                    for _ in range(steps))
+        self.dual = nn.ModuleList(ResidualBlock(data_kind, n_dual + 2, n_dual, hidden)
+                                  for _ in range(steps))
+        self.log_step = nn.Parameter(torch.zeros(steps))
+        self.direction = make_direction(direction, self.in_shape, kind, adjacency,
+                                        **(direction_kwargs or {}))
+
+    def _primal_step(self, k: int, f: Tensor, d: Tensor) -> Tensor:
+        return f + self.primal[k](torch.cat([f, d], dim=1))
+
+    def _dual_step(self, k: int, h: Tensor, Af: Tensor, y: Tensor) -> Tensor:
+        return h + self.dual[k](torch.cat([h, Af.unsqueeze(1), y.unsqueeze(1)], dim=1))
+
+    def forward(self, y: Tensor, op: Operator, x0: Tensor) -> Tensor:
+        s = _rms(y)
+        f = x0.unsqueeze(1).repeat(1, self.n_primal, *([1] * len(self.in_shape)))
+        h = y.new_zeros(y.shape[0], self.n_dual, *self.out_shape)
+        state = None
+        for k in range(self.steps):
+            Af = self._physics(op.A, f[:, 1 % self.n_primal])
+            h = self._maybe_checkpoint(self._dual_step, k, h, Af / s, y / s)
+            a = self._physics(op.A_vjp, f[:, 0], h[:, 0])
+            d, state = self.direction(a / _rms(a) * self.log_step[k].exp(), state)
+            f = self._maybe_checkpoint(self._primal_step, k, f, d)
+        return f[:, 0]
+
+
+NETS = {"lpgd": LPGD, "lpd": LPD}
+
+
+def build_net(arch: dict[str, Any], adjacency: sp.spmatrix | None = None, **kwargs) -> UnrolledNet:
+    """Rebuild a network from its ``arch`` record (as stored in checkpoints)."""
+    arch = dict(arch)
+    cls = NETS[arch.pop("net")]
+    arch["in_shape"] = tuple(arch["in_shape"])
+    if "out_shape" in arch:
+        arch["out_shape"] = tuple(arch["out_shape"])
+    return cls(**arch, adjacency=adjacency, **kwargs)

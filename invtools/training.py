@@ -1,0 +1,217 @@
+"""A small trainer for unrolled reconstructors: Adam, cosine or constant learning rate,
+gradient clipping, MSE (+ optional TV) loss, validation every epoch, best and last
+checkpoints, and bit-for-bit resume (model, optimiser, schedule, history and RNG states)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+from tqdm.auto import tqdm
+
+from invtools.atomic import atomic_path
+from invtools.metrics import summarize, total_variation
+from invtools.nets.unrolled import UnrolledNet, build_net
+from invtools.operators import Operator, operator_from_config
+from invtools.provenance import provenance
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters (stored in every checkpoint)."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    lr_schedule: str = "cosine"      # "cosine" (to lr * min_lr_factor) or "constant"
+    min_lr_factor: float = 0.01
+    grad_clip: float | None = 1.0    # max global gradient norm, None to disable
+    tv_weight: float = 0.0
+    seed: int = 0
+    device: str = "auto"             # "auto", "cpu", "cuda"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),  # noqa: NPY002
+             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Train ``net`` to map ``(y, op, x0)`` to ``x`` on datasets yielding ``(x, y, x0)``.
+
+    Args:
+        net: an unrolled network.
+        op: the forward operator (its config is stored in checkpoints).
+        train, val: datasets of ``(x, y, x0)`` tuples.
+        config: hyper-parameters.
+        out_dir: where ``last.pt``, ``best.pt`` and ``history.json`` go (None: no files).
+        adjacency: element adjacency for mesh TV and mesh SSIM.
+        progress: show a progress bar.
+    """
+
+    def __init__(self, net: UnrolledNet, op: Operator, train: Dataset, val: Dataset,
+                 config: TrainConfig, out_dir: str | Path | None = None,
+                 adjacency: sp.spmatrix | None = None, progress: bool = True):
+        self.config, self.op, self.train_set, self.val_set = config, op, train, val
+        self.device = resolve_device(config.device)
+        self.net = net.to(self.device)
+        self.adjacency = adjacency
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        total = max(1, config.epochs * math.ceil(len(train) / config.batch_size))
+        if config.lr_schedule == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.optimizer, T_max=total, eta_min=config.lr * config.min_lr_factor)
+        elif config.lr_schedule == "constant":
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
+        else:
+            raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}")
+        self.epoch = 0
+        self.history: list[dict[str, float]] = []
+        self.best = math.inf
+
+    # --- one step ---------------------------------------------------------------------------
+    def loss(self, x_hat: Tensor, x: Tensor) -> Tensor:
+        loss = torch.mean((x_hat - x) ** 2)
+        if self.config.tv_weight:
+            loss = loss + self.config.tv_weight * total_variation(x_hat, self.adjacency)
+        return loss
+
+    def _batches(self, data: Dataset, shuffle_seed: int | None):
+        sampler = None
+        if shuffle_seed is not None:
+            sampler = RandomSampler(data, generator=torch.Generator().manual_seed(shuffle_seed))
+        return DataLoader(data, batch_size=self.config.batch_size, sampler=sampler)
+
+    def _to_device(self, *tensors: Tensor) -> list[Tensor]:
+        dtype = next(self.net.parameters()).dtype
+        return [t.to(self.device, dtype) for t in tensors]
+
+    def train_step(self, x: Tensor, y: Tensor, x0: Tensor) -> float:
+        self.net.train()
+        x, y, x0 = self._to_device(x, y, x0)
+        loss = self.loss(self.net(y, self.op, x0), x)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.item()
+
+    @torch.no_grad()
+    def predict(self, data: Dataset) -> tuple[Tensor, Tensor, Tensor]:
+        """Reconstructions, ground truths and initial guesses for a whole dataset (on CPU)."""
+        self.net.eval()
+        outs, refs, inits = [], [], []
+        for x, y, x0 in self._batches(data, None):
+            y_d, x0_d = self._to_device(y, x0)
+            x_hat = self.net(y_d, self.op, x0_d)
+            outs.append(x_hat.cpu())
+            refs.append(x)
+            inits.append(x0)
+        return torch.cat(outs), torch.cat(refs), torch.cat(inits)
+
+    def evaluate(self, data: Dataset) -> dict[str, float]:
+        x_hat, x, x0 = self.predict(data)
+        metrics = summarize(x_hat, x, self.adjacency)
+        metrics["mse_x0"] = float(torch.mean((x0 - x) ** 2))
+        return metrics
+
+    # --- loop ---------------------------------------------------------------------------------
+    def fit(self, resume: bool = False, stop_after: int | None = None) -> list[dict[str, float]]:
+        """Train up to ``config.epochs`` epochs, continuing from ``last.pt`` if ``resume``;
+        ``stop_after`` ends this call after that many epochs (the run can be resumed)."""
+        if resume:
+            if self.out_dir is None or not (self.out_dir / "last.pt").exists():
+                raise FileNotFoundError("nothing to resume: no last.pt in the output folder")
+            self.load_state(self.out_dir / "last.pt")
+        else:
+            torch.manual_seed(self.config.seed)
+            np.random.seed(self.config.seed)  # noqa: NPY002 (legacy global RNG, for user code)
+            random.seed(self.config.seed)
+        end = self.config.epochs if stop_after is None else min(self.config.epochs,
+                                                                 self.epoch + stop_after)
+        bar = tqdm(range(self.epoch, end), initial=self.epoch,
+                   total=self.config.epochs, disable=not self.progress, desc="epochs")
+        for epoch in bar:
+            t0 = time.perf_counter()
+            losses = [self.train_step(x, y, x0) for x, y, x0 in
+                      self._batches(self.train_set, self.config.seed * 100_003 + epoch)]
+            val = self.evaluate(self.val_set)
+            self.epoch = epoch + 1
+            row = {"epoch": self.epoch, "train_loss": float(np.mean(losses)),
+                   "lr": self.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0,
+                   **{f"val_{k}": v for k, v in val.items()}}
+            self.history.append(row)
+            bar.set_postfix(loss=f"{row['train_loss']:.3g}", val_mse=f"{val['mse']:.3g}")
+            improved = val["mse"] < self.best
+            self.best = min(self.best, val["mse"])
+            if self.out_dir is not None:
+                self.save(self.out_dir / "last.pt")
+                if improved:
+                    self.save(self.out_dir / "best.pt")
+                with atomic_path(self.out_dir / "history.json") as tmp:
+                    tmp.write_text(json.dumps(self.history, indent=1))
+        return self.history
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {"arch": self.net.arch, "detach_physics": self.net.detach_physics,
+                "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch,
+                "history": self.history, "best": self.best, "config": asdict(self.config),
+                "operator": self.op.config(), "rng": _rng_state(),
+                "provenance": provenance(self.config.seed)}
+
+    def save(self, path: str | Path) -> None:
+        """Write a checkpoint atomically (temporary file, then rename)."""
+        with atomic_path(path) as tmp:
+            torch.save(self.state(), tmp)
+
+    def load_state(self, path: str | Path) -> None:
+        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        self.net.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.epoch, self.history, self.best = ckpt["epoch"], ckpt["history"], ckpt["best"]
+        _set_rng_state(ckpt["rng"])
+
+
+def load_model(path: str | Path, adjacency: sp.spmatrix | None = None,
+               device: str = "cpu") -> tuple[UnrolledNet, Operator, dict[str, Any]]:
+    """Network (eval mode), operator and the raw checkpoint from a trainer checkpoint."""
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    net = build_net(ckpt["arch"], adjacency=adjacency, detach_physics=ckpt["detach_physics"])
+    net.load_state_dict(ckpt["model"])
+    return net.eval(), operator_from_config(ckpt["operator"]), ckpt
