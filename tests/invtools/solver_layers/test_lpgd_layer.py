@@ -1,0 +1,166 @@
+import numpy as np
+import pytest
+import torch
+
+from invtools.solver_layers import (
+    ClarabelQP,
+    HighsLP,
+    InfeasibleProblemError,
+    OptLayer,
+    QPBatch,
+    UnboundedProblemError,
+)
+
+
+def active_qp(seed=0, B=1):
+    """A strictly convex QP with 2 equalities and 4 inequalities built from a chosen KKT
+    point: inequalities 0 and 1 active with multipliers > 0, 2 and 3 inactive (slack 1)."""
+    rng = np.random.default_rng(seed)
+    n = 6
+    M = rng.standard_normal((n, n))
+    P = M @ M.T + 0.5 * np.eye(n)
+    A, G = rng.standard_normal((2, n)), rng.standard_normal((4, n))
+    x = rng.standard_normal((B, n))
+    lam = rng.standard_normal((B, 2))
+    mu = np.concatenate([rng.uniform(0.5, 1.5, (B, 2)), np.zeros((B, 2))], axis=1)
+    q = -(x @ P + lam @ A + mu @ G)
+    b = x @ A.T
+    h = x @ G.T + np.array([0.0, 0.0, 1.0, 1.0])
+    return P, A, G, q, b, h
+
+
+def grads(layer, q, b, h, g):
+    ts = [torch.tensor(a, requires_grad=True) for a in (q, b, h)]
+    (layer(*ts) * torch.as_tensor(g)).sum().backward()
+    return [t.grad.numpy() for t in ts]
+
+
+@pytest.mark.parametrize("variant, order", [("right", 1), ("left", 1), ("centered", 2)])
+def test_qp_lpgd_converges_to_implicit_gradient(variant, order):
+    P, A, G, q, b, h = active_qp()
+    assert np.sum(ClarabelQP()(QPBatch(q, P, A, b, G, h)).mu > 1e-6) == 2
+    g = np.random.default_rng(1).standard_normal(q.shape)
+    exact = grads(OptLayer(ClarabelQP(), P=P, A=A, G=G, backward="implicit"), q, b, h, g)
+    errors = []
+    for tau in (1e-2, 1e-3):
+        approx = grads(OptLayer(ClarabelQP(), P=P, A=A, G=G, tau=tau, variant=variant),
+                       q, b, h, g)
+        errors.append(max(np.abs(a - e).max() for a, e in zip(approx, exact, strict=True)))
+    assert errors[1] < 1e-6 + errors[0]  # shrinks with tau ...
+    assert errors[1] < 1e-4 * 10 ** (1 - order) + 1e-7  # ... at the expected order
+
+
+def test_qp_against_cvxpylayers():
+    cp = pytest.importorskip("cvxpy")
+    cvxpylayers_torch = pytest.importorskip("cvxpylayers.torch")
+    P, A, G, q, b, h = active_qp(seed=3)
+    n = q.shape[1]
+    x = cp.Variable(n)
+    qp, bp, hp = cp.Parameter(n), cp.Parameter(2), cp.Parameter(4)
+    prob = cp.Problem(cp.Minimize(0.5 * cp.quad_form(x, cp.psd_wrap(P)) + qp @ x),
+                      [A @ x == bp, G @ x <= hp])
+    ref_layer = cvxpylayers_torch.CvxpyLayer(prob, parameters=[qp, bp, hp], variables=[x])
+    g = np.random.default_rng(2).standard_normal(q.shape)
+    ts = [torch.tensor(a[0], requires_grad=True) for a in (q, b, h)]
+    (ref_layer(*ts)[0] * torch.as_tensor(g[0])).sum().backward()
+    ours = grads(OptLayer(ClarabelQP(), P=P, A=A, G=G, tau=1e-4, variant="centered"),
+                 q, b, h, g)
+    for a, t in zip(ours, ts, strict=True):
+        np.testing.assert_allclose(a[0], t.grad.numpy(), atol=1e-4)
+
+
+def lp(seed=0, B=3, n=5):
+    """Bounded LPs: box -1 <= x <= 1 plus a random inequality, random costs."""
+    rng = np.random.default_rng(seed)
+    G = np.vstack([np.eye(n), -np.eye(n), rng.standard_normal((1, n))])
+    h = np.concatenate([np.ones(2 * n), [0.5]])[None].repeat(B, 0)
+    return G, h, rng.standard_normal((B, n))
+
+
+def test_lp_implicit_gradient_is_zero_but_lpgd_is_not():
+    G, h, q = lp()
+    g = np.random.default_rng(5).standard_normal(q.shape)
+    qt = torch.tensor(q, requires_grad=True)
+    (OptLayer(HighsLP(), G=G, backward="implicit")(qt, None, torch.tensor(h))
+     * torch.as_tensor(g)).sum().backward()
+    dq_impl = qt.grad.numpy()
+    qt2 = torch.tensor(q, requires_grad=True)
+    # tau comparable to the cost gaps, so the perturbed problem moves to another vertex
+    (OptLayer(HighsLP(), G=G, tau=10.0)(qt2, None, torch.tensor(h))
+     * torch.as_tensor(g)).sum().backward()
+    dq_lpgd = qt2.grad.numpy()
+    assert np.abs(dq_impl).max() < 1e-8
+    assert np.all(np.abs(dq_lpgd).sum(axis=1) > 1e-3)
+
+
+def test_lpgd_gradient_is_the_gradient_of_the_lagrangian_smoothed_loss():
+    """For L(x) = <g, x>, LPGD's dq is the gradient of
+    phi(q) = (f*(q + tau g) - f*(q)) / tau with f*(q) = min_x <q, x> (Danskin): a descent
+    direction of that Lagrangian-smoothed loss."""
+    G, h, q = lp(seed=2, B=1)
+    g = np.random.default_rng(7).standard_normal(q.shape)
+    tau = 0.5
+    solver = HighsLP()
+
+    def phi(qq):
+        f = [float((qq + s * g)[0] @ solver(QPBatch(qq + s * g, G=G, h=h)).x[0])
+             for s in (tau, 0)]
+        return (f[0] - f[1]) / tau
+
+    qt = torch.tensor(q, requires_grad=True)
+    (OptLayer(solver, G=G, tau=tau)(qt, None, torch.tensor(h)) * torch.as_tensor(g)).sum() \
+        .backward()
+    d = qt.grad.numpy()
+    assert np.abs(d).sum() > 0
+    eps = 1e-3  # phi is piecewise linear: locally, a step -eps d lowers it by eps |d|^2
+    assert phi(q) - phi(q - eps * d) == pytest.approx(eps * (d**2).sum(), rel=1e-6)
+
+
+def test_linear_cost_lpgd_equals_dbb_exactly():
+    G, h, q = lp(seed=4)
+    g = np.random.default_rng(1).standard_normal(q.shape)
+    out = []
+    for backward in ("lpgd", "dbb"):
+        qt = torch.tensor(q, requires_grad=True)
+        (OptLayer(HighsLP(), G=G, backward=backward, tau=0.7)(qt, None, torch.tensor(h))
+         * torch.as_tensor(g)).sum().backward()
+        out.append(qt.grad.numpy())
+    np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_batch_equals_per_element():
+    P, A, G, q, b, h = active_qp(seed=1, B=3)
+    layer = OptLayer(ClarabelQP(), P=P, A=A, G=G, tau=1e-3)
+    g = np.random.default_rng(0).standard_normal(q.shape)
+    full = grads(layer, q, b, h, g)
+    for i in range(3):
+        one = grads(layer, q[i:i + 1], b[i:i + 1], h[i:i + 1], g[i:i + 1])
+        for a, f in zip(one, full, strict=True):
+            np.testing.assert_allclose(a[0], f[i], atol=1e-8)
+
+
+def test_infeasible_and_unbounded_errors_name_the_batch_element():
+    G, h, q = lp(B=3)
+    h = h.copy()
+    h[1, 0], h[1, 5] = -1.0, -1.0  # x_0 <= -1 and -x_0 <= -1: empty
+    with pytest.raises(InfeasibleProblemError, match="batch element 1"):
+        OptLayer(HighsLP(), G=G)(torch.tensor(q), None, torch.tensor(h))
+    with pytest.raises(UnboundedProblemError, match="batch element 0"):
+        OptLayer(HighsLP(), G=G[:1], tau=1.0)(torch.tensor(q), None, torch.tensor(h[:, :1]))
+    with pytest.raises(InfeasibleProblemError, match="batch element 2"):
+        P, A, Gq, qq, b, hq = active_qp(B=3)
+        b = b.copy()
+        A2 = np.vstack([A, A[:1]])
+        b2 = np.hstack([b, b[:, :1]])
+        b2[2, 2] += 1.0  # contradictory duplicate equality in element 2
+        OptLayer(ClarabelQP(), P=P, A=A2, G=Gq)(torch.tensor(qq), torch.tensor(b2),
+                                                 torch.tensor(hq))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="variant"):
+        OptLayer(HighsLP(), variant="middle")
+    with pytest.raises(ValueError, match="NaN"):
+        QPBatch(np.array([[np.nan, 1.0]]))
+    with pytest.raises(ValueError, match="LPs only"):
+        HighsLP()(QPBatch(np.ones((1, 2)), P=np.eye(2)))
