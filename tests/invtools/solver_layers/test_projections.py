@@ -45,9 +45,9 @@ def test_bounded_mass_projection_matches_qp_solution_and_gradient():
 def test_box_projection_gradient_masks_active_bounds():
     v = torch.tensor([[-2.0, 0.3, 0.7, 5.0]], dtype=torch.float64, requires_grad=True)
     x = BoxProjection(0.0, 1.0)(v)
-    assert x.tolist() == pytest.approx([[0.0, 0.3, 0.7, 1.0]])
+    assert x[0].tolist() == pytest.approx([0.0, 0.3, 0.7, 1.0])
     x.sum().backward()
-    assert v.grad.tolist() == pytest.approx([[0.0, 1.0, 1.0, 0.0]])
+    assert v.grad[0].tolist() == pytest.approx([0.0, 1.0, 1.0, 0.0])
 
 
 def test_simplex_projection():
