@@ -93,7 +93,7 @@ def test_shared_weights_use_one_block():
 
 def test_element_adjacency_of_a_mesh():
     op, *_ = problem("eit_mesh")
-    A = element_adjacency(op.mesh.t)
+    A = element_adjacency(op.outer.mesh.t)  # op = cem o exp
     pattern = (A > 0).astype(int)
     assert (pattern != pattern.T).nnz == 0  # symmetric neighbour relation
     degree = pattern.sum(axis=1).A.ravel()
