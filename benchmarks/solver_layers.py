@@ -123,6 +123,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--skip-cvxpylayers", action="store_true")
     p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--skip-learning", action="store_true")
     p.add_argument("--figure", default="benchmarks/results/solver_layers_learning.png")
     args = p.parse_args()
     rows = []
@@ -142,6 +143,8 @@ def main() -> None:
     print_table(["problem", "n", "batch", "ours fwd", "ours LPGD bwd", "bwd / fwd",
                  "cvxpylayers fwd", "cvxpylayers implicit bwd", "diffcp-lpgd fwd",
                  "diffcp-lpgd bwd"], rows)
+    if args.skip_learning:
+        return
     curves = learning_task(args.epochs)
     print()
     print(f"Learning LP costs from optimal solutions ({args.epochs} epochs, squared error)")
