@@ -31,12 +31,24 @@ BACKWARDS = ("lpgd", "implicit", "dbb")
 
 
 def lpgd_gradients(solver, problem: QPBatch, sol: Solution, g: np.ndarray, tau: float,
-                   variant: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """LPGD parameter gradients (dq, db, dh) for the incoming gradient g = dL/dx (B, n)."""
+                   variant: str, g_lam: np.ndarray | None = None,
+                   g_mu: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LPGD parameter gradients (dq, db, dh) for incoming gradients g = dL/dx (B, n) and,
+    when the loss uses the duals, g_lam = dL/dlam and g_mu = dL/dmu.
+
+    The perturbed saddle point of ``L + tau (<g, x> + <g_lam, lam> + <g_mu, mu>)`` is the
+    problem with ``q + tau g``, ``b - tau g_lam`` and ``h - tau g_mu``.
+    """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    plus = solver(problem.perturbed(dq=tau * g)) if variant in ("right", "centered") else sol
-    minus = solver(problem.perturbed(dq=-tau * g)) if variant in ("left", "centered") else sol
+
+    def shifted(sign: float) -> Solution:
+        return solver(problem.perturbed(
+            dq=sign * tau * g, db=None if g_lam is None else -sign * tau * g_lam,
+            dh=None if g_mu is None else -sign * tau * g_mu))
+
+    plus = shifted(1.0) if variant in ("right", "centered") else sol
+    minus = shifted(-1.0) if variant in ("left", "centered") else sol
     width = 2 * tau if variant == "centered" else tau
     return ((plus.x - minus.x) / width, -(plus.lam - minus.lam) / width,
             -(plus.mu - minus.mu) / width)
@@ -46,10 +58,11 @@ def _dense(M) -> np.ndarray:
     return M.toarray() if sp.issparse(M) else np.asarray(M, dtype=np.float64)
 
 
-def implicit_gradients(problem: QPBatch, sol: Solution,
-                       g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """KKT implicit-differentiation gradients (dq, db, dh) (dense, least squares where the
-    KKT matrix is singular, e.g. degenerate LP vertices)."""
+def implicit_gradients(problem: QPBatch, sol: Solution, g: np.ndarray,
+                       g_lam: np.ndarray | None = None,
+                       g_mu: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """KKT implicit-differentiation gradients (dq, db, dh) for dL/dx (and dL/dlam, dL/dmu)
+    (dense, least squares where the KKT matrix is singular, e.g. degenerate LP vertices)."""
     n, m_eq, m_in = problem.n, problem.m_eq, problem.m_in
     P = _dense(problem.P) if problem.P is not None else np.zeros((n, n))
     A = _dense(problem.A) if m_eq else np.zeros((0, n))
@@ -61,7 +74,8 @@ def implicit_gradients(problem: QPBatch, sol: Solution,
         K = np.block([[P, A.T, G.T],
                       [A, np.zeros((m_eq, m_eq)), np.zeros((m_eq, m_in))],
                       [mu[:, None] * G, np.zeros((m_in, m_eq)), np.diag(slack)]])
-        rhs = np.concatenate([g[i], np.zeros(m_eq + m_in)])
+        rhs = np.concatenate([g[i], np.zeros(m_eq) if g_lam is None else g_lam[i],
+                              np.zeros(m_in) if g_mu is None else g_mu[i]])
         v = -np.linalg.lstsq(K.T, rhs, rcond=None)[0]
         dq[i], db[i], dh[i] = v[:n], -v[n:n + m_eq], -mu * v[n + m_eq:]
     return dq, db, dh
@@ -77,16 +91,27 @@ class _OptLayerFunction(torch.autograd.Function):
         ctx.layer, ctx.problem, ctx.sol = layer, problem, sol
         ctx.has_b, ctx.has_h = b is not None, h is not None
         ctx.like = q
-        return torch.as_tensor(sol.x, dtype=q.dtype, device=q.device)
+
+        def t(a):
+            return torch.as_tensor(a, dtype=q.dtype, device=q.device)
+
+        return t(sol.x), t(sol.lam), t(sol.mu)
 
     @staticmethod
-    def backward(ctx, grad_x):  # type: ignore[override]
+    def backward(ctx, grad_x, grad_lam, grad_mu):  # type: ignore[override]
         layer, problem, sol = ctx.layer, ctx.problem, ctx.sol
-        g = grad_x.detach().cpu().double().numpy()
+
+        def np_(t):
+            return None if t is None or t.numel() == 0 else t.detach().cpu().double().numpy()
+
+        g, g_lam, g_mu = np_(grad_x), np_(grad_lam), np_(grad_mu)
+        if g is None:
+            g = np.zeros_like(sol.x)
         if layer.backward == "lpgd":
-            dq, db, dh = lpgd_gradients(layer.solver, problem, sol, g, layer.tau, layer.variant)
+            dq, db, dh = lpgd_gradients(layer.solver, problem, sol, g, layer.tau, layer.variant,
+                                        g_lam, g_mu)
         elif layer.backward == "implicit":
-            dq, db, dh = implicit_gradients(problem, sol, g)
+            dq, db, dh = implicit_gradients(problem, sol, g, g_lam, g_mu)
         else:  # dbb: cost only
             dq = (layer.solver(problem.perturbed(dq=layer.tau * g)).x - sol.x) / layer.tau
             db = dh = None
@@ -108,10 +133,11 @@ class OptLayer(nn.Module):
         backward: ``lpgd`` (default), ``implicit`` or ``dbb``.
         tau: LPGD step (or DBB's lambda), in units of the loss gradient.
         variant: LPGD ``right``, ``left`` or ``centered``.
+        return_duals: also return the duals (losses on them are differentiated too).
     """
 
     def __init__(self, solver, P=None, A=None, G=None, backward: str = "lpgd",
-                 tau: float = 1.0, variant: str = "right"):
+                 tau: float = 1.0, variant: str = "right", return_duals: bool = False):
         super().__init__()
         if backward not in BACKWARDS:
             raise ValueError(f"backward must be one of {BACKWARDS}, got {backward!r}")
@@ -120,10 +146,15 @@ class OptLayer(nn.Module):
         if tau <= 0:
             raise ValueError(f"tau must be > 0, got {tau}")
         self.solver, self.P, self.A, self.G = solver, P, A, G
+        if return_duals and backward == "dbb":
+            raise ValueError("dbb differentiates the primal solution only; use lpgd")
         self.backward, self.tau, self.variant = backward, float(tau), variant
+        self.return_duals = return_duals
 
-    def forward(self, q: Tensor, b: Tensor | None = None, h: Tensor | None = None) -> Tensor:
-        return _OptLayerFunction.apply(q, b, h, self)
+    def forward(self, q: Tensor, b: Tensor | None = None, h: Tensor | None = None):
+        """Primal solutions (B, n); with ``return_duals`` also lam (B, m_eq), mu (B, m_in)."""
+        x, lam, mu = _OptLayerFunction.apply(q, b, h, self)
+        return (x, lam, mu) if self.return_duals else x
 
     def extra_repr(self) -> str:
         return f"backward={self.backward}, tau={self.tau}, variant={self.variant}"

@@ -164,3 +164,29 @@ def test_bad_arguments():
         QPBatch(np.array([[np.nan, 1.0]]))
     with pytest.raises(ValueError, match="LPs only"):
         HighsLP()(QPBatch(np.ones((1, 2)), P=np.eye(2)))
+
+
+@pytest.mark.parametrize("backward", ["lpgd", "implicit"])
+def test_losses_on_duals(backward):
+    """A loss on lam and mu: LPGD (perturbing b and h by -tau dL/dlam, -tau dL/dmu) converges
+    to the implicit gradient, which matches central finite differences of the duals."""
+    P, A, G, q, b, h = active_qp(seed=5)
+    rng = np.random.default_rng(3)
+    w_lam, w_mu = rng.standard_normal(b.shape), rng.standard_normal(h.shape)
+    kw = dict(tau=1e-4, variant="centered") if backward == "lpgd" else {}
+    layer = OptLayer(ClarabelQP(), P=P, A=A, G=G, backward=backward, return_duals=True, **kw)
+    ts = [torch.tensor(a, requires_grad=True) for a in (q, b, h)]
+    _, lam, mu = layer(*ts)
+    ((lam * torch.as_tensor(w_lam)).sum() + (mu * torch.as_tensor(w_mu)).sum()).backward()
+
+    def dual_loss(qq, bb, hh):
+        sol = ClarabelQP()(QPBatch(qq, P, A, bb, G, hh))
+        return float((sol.lam * w_lam).sum() + (sol.mu * w_mu).sum())
+
+    eps = 1e-5
+    for k, t in enumerate(ts):
+        d = rng.standard_normal(t.shape)
+        args_p = [a + eps * d if j == k else a for j, a in enumerate((q, b, h))]
+        args_m = [a - eps * d if j == k else a for j, a in enumerate((q, b, h))]
+        fd = (dual_loss(*args_p) - dual_loss(*args_m)) / (2 * eps)
+        assert float((t.grad.numpy() * d).sum()) == pytest.approx(fd, rel=1e-4, abs=1e-6)
