@@ -75,7 +75,7 @@ def main() -> None:
             torch.manual_seed(args.seed)
             net = build(name, direction, op)
             cfg = TrainConfig(epochs=args.epochs, batch_size=32, lr=args.lr, seed=args.seed)
-            out_dir = Path(args.out).parent / f"{name}-{direction}-a{args.a:g}"
+            out_dir = Path(args.out).parent / f"{name}-{direction}-a{args.a:g}-seed{args.seed}"
             trainer = Trainer(net, op, train, val, cfg, out_dir=out_dir, progress=False)
             t0 = time.perf_counter()
             trainer.fit()
