@@ -98,6 +98,15 @@ class ComposedOperator(Operator):
         outer_part = self.inner._vjp(x, s_in, self.outer._hvp(z, s_out, w, inner_u))
         return outer_part + self.inner._hvp(x, s_in, self.outer._vjp(z, s_out, w), u)
 
+    def jacobian(self, x: Tensor) -> Tensor:
+        """Chain rule on the two dense Jacobians (each built the cheapest way for its part)."""
+        self.check_input(x)
+        with torch.no_grad():
+            z = self.inner.A(x.detach())
+            J_out = self.outer.jacobian(z).reshape(x.shape[0], self.n_out, -1)
+            J_in = self.inner.jacobian(x.detach()).reshape(x.shape[0], -1, self.n_in)
+        return torch.bmm(J_out, J_in)
+
     def config(self) -> dict[str, Any]:
         return {"type": type(self).__name__, "outer": self.outer.config(),
                 "inner": self.inner.config()}
@@ -131,6 +140,10 @@ class PointwiseExp(Operator):
 
     def _hvp(self, x: Tensor, e: Tensor, w: Tensor, u: Tensor) -> Tensor:
         return e * w * u
+
+    def jacobian(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        return torch.diag_embed(torch.exp(x.detach()).reshape(x.shape[0], -1))
 
     def config(self) -> dict[str, Any]:
         return {"type": type(self).__name__, "shape": list(self.in_shape)}

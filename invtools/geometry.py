@@ -1,0 +1,53 @@
+"""The spatial structure of an operator's input: the mesh behind element vectors (EIT), or a
+regular grid (signals, images). Networks, priors and plots ask here instead of guessing."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from invtools.operators import Operator
+
+
+def find_mesh(op: Operator):
+    """The scikit-fem mesh whose elements are the input entries of ``op`` (or None).
+
+    Looks through compositions (``inner``), so ``log_parametrized(cem)`` finds the CEM mesh.
+    """
+    seen: list[Operator] = [op]
+    while seen:
+        o = seen.pop()
+        mesh = getattr(o, "mesh", None)
+        if mesh is not None and tuple(o.in_shape) == (mesh.t.shape[1],):
+            return mesh
+        seen.extend(getattr(o, name) for name in ("inner", "outer") if hasattr(o, name))
+    return None
+
+
+def input_adjacency(op: Operator) -> sp.csr_matrix | None:
+    """Row-normalised element adjacency for mesh inputs (graph convolutions, mesh SSIM/TV),
+    None for grid inputs."""
+    from invtools.nets.blocks import element_adjacency
+
+    mesh = find_mesh(op)
+    return None if mesh is None else element_adjacency(mesh.t)
+
+
+def _path_laplacian(n: int) -> sp.csr_matrix:
+    D = sp.diags([-np.ones(n - 1), np.ones(n - 1)], [0, 1], shape=(n - 1, n))
+    return (D.T @ D).tocsr()
+
+
+def smoothness_laplacian(shape: tuple[int, ...], adjacency: sp.spmatrix | None = None) -> sp.csr_matrix:
+    """Graph Laplacian (n, n), n = prod(shape): of the element adjacency for mesh inputs, else
+    of the 1-D path or the 2-D 4-neighbour grid. Positive semi-definite, constants in its kernel."""
+    if adjacency is not None:
+        A = sp.csr_matrix(adjacency)
+        A = ((A + A.T) > 0).astype(np.float64)
+        return (sp.diags(np.asarray(A.sum(axis=1)).ravel()) - A).tocsr()
+    if len(shape) == 1:
+        return _path_laplacian(shape[0])
+    if len(shape) == 2:
+        L0, L1 = _path_laplacian(shape[0]), _path_laplacian(shape[1])
+        return (sp.kron(L0, sp.eye(shape[1])) + sp.kron(sp.eye(shape[0]), L1)).tocsr()
+    raise ValueError(f"no smoothness prior for inputs of shape {shape}")

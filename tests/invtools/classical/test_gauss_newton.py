@@ -1,0 +1,60 @@
+import numpy as np
+import torch
+
+from forward_models.blur import QuadraticWindowBlur
+from forward_models.eit import CEMForward, Electrodes
+from invtools.classical import ClassicalConfig, gauss_newton, linearized_step
+from invtools.composition import LinearOperator, log_parametrized
+from invtools.phantoms import disc_phantom, random_walk_signals
+
+
+def test_linear_well_posed_problem_is_solved_in_one_step():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((15, 10))
+    op = LinearOperator(A, (10,), (15,))
+    x = torch.as_tensor(rng.standard_normal((2, 10)))
+    x_hat, _ = gauss_newton(op, op(x), torch.zeros_like(x), ClassicalConfig(prior="tikhonov", lam=1e-12))
+    assert torch.allclose(x_hat, x, atol=1e-8)
+
+
+def test_gauss_newton_decreases_the_objective_and_beats_the_start_on_blur():
+    op = QuadraticWindowBlur(a=2.0, seed=0)
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(random_walk_signals(3, op.n, rng))
+    y = op(x)
+    y = y + 0.01 * y.pow(2).mean().sqrt() * torch.as_tensor(rng.standard_normal(tuple(y.shape)))
+    x0 = torch.full_like(x, 0.5)
+    x_hat, infos = gauss_newton(op, y, x0, ClassicalConfig(noise_level=0.01))
+    for info in infos:
+        assert all(b <= a for a, b in zip(info.objective, info.objective[1:], strict=False))
+        assert len(info.objective) > 1
+    assert torch.mean((x_hat - x) ** 2) < 0.2 * torch.mean((x0 - x) ** 2)
+
+
+def test_difference_reconstruction_finds_a_small_inclusion():
+    cem = CEMForward.on_disk(Electrodes.equally_spaced(16, 0.5, 0.01), 0.12)
+    mid = cem.mesh.p[:, cem.mesh.t].mean(axis=1)
+    background = torch.ones(1, cem.n_in, dtype=torch.float64)
+    sigma = torch.as_tensor(disc_phantom(mid, [(0.4, 0.1, 0.25, 1.2)]))[None]
+    dy = cem(sigma) - cem(background)
+    dx, infos = linearized_step(cem, dy, background, ClassicalConfig(method="linearized"))
+    truth = (sigma - background)[0].numpy()
+    corr = np.corrcoef(dx[0].numpy(), truth)[0, 1]
+    assert corr > 0.6, corr
+    inside = truth > 0
+    assert dx[0, inside].mean() > 3 * abs(dx[0, ~inside].mean())
+    assert infos[0].lam > 0
+
+
+def test_gauss_newton_on_log_conductivity_fits_to_the_noise_level():
+    cem = CEMForward.on_disk(Electrodes.equally_spaced(16, 0.5, 0.01), 0.12)
+    op = log_parametrized(cem)
+    mid = cem.mesh.p[:, cem.mesh.t].mean(axis=1)
+    s = torch.log(torch.as_tensor(disc_phantom(mid, [(0.3, 0.2, 0.3, 2.0)])))[None]
+    y = op(s)
+    noise = 0.01 * y.pow(2).mean().sqrt() * torch.randn(y.shape, generator=torch.Generator().manual_seed(0),
+                                                         dtype=y.dtype)
+    s_hat, _ = gauss_newton(op, y + noise, torch.zeros_like(s), ClassicalConfig(noise_level=0.01))
+    residual = torch.linalg.norm(op(s_hat) - y - noise)
+    assert residual < 1.5 * torch.linalg.norm(noise)
+    assert torch.linalg.norm(s_hat - s) < 0.8 * torch.linalg.norm(s)
