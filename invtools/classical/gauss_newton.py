@@ -75,6 +75,53 @@ def linearized_step(op: Operator, dy: Tensor, x_ref: Tensor, config: ClassicalCo
     return dx, infos
 
 
+def _jacobian(op: Operator, x: np.ndarray) -> np.ndarray:
+    return _np(op.jacobian(torch.as_tensor(x).reshape(1, *op.in_shape)))[0].reshape(-1, x.size)
+
+
+def _solve_one(op: Operator, y: np.ndarray, x: np.ndarray, x_ref: np.ndarray, R: np.ndarray,
+               cfg: ClassicalConfig) -> tuple[np.ndarray, ClassicalInfo]:
+    """Levenberg-Marquardt on one sample (flattened arrays)."""
+    def residual(x: np.ndarray) -> np.ndarray:
+        return _np(op.A(torch.as_tensor(x, dtype=torch.float64).reshape(1, *op.in_shape))).ravel() - y
+
+    def objective(r: np.ndarray, x: np.ndarray, lam: float) -> float:
+        return 0.5 * float(r @ r + lam * (x - x_ref) @ R @ (x - x_ref))
+
+    J, r = _jacobian(op, x), residual(x)
+    lam = cfg.lam if cfg.lam is not None else TikhonovFamily(J, -r, R).choose(
+        _noise_norm(y, cfg.noise_level))
+    phi = objective(r, x, lam)
+    info, mu = ClassicalInfo(lam, [phi]), 1e-3
+    linear = cfg.method == "linearized"
+    for it in range(1 if linear else cfg.iterations):
+        if it > 0:
+            J = _jacobian(op, x)
+        H = J.T @ J + lam * R
+        g = J.T @ r + lam * R @ (x - x_ref)
+        accepted = False
+        for _ in range(8):
+            step = np.linalg.solve(H + (0.0 if linear else mu) * np.diag(np.diag(H)), -g)
+            try:
+                r_new = residual(x + step)
+            except ValueError:  # e.g. the step left the operator's domain
+                mu *= 4.0
+                continue
+            phi_new = objective(r_new, x + step, lam)
+            if phi_new < phi or linear:
+                accepted = True
+                break
+            mu *= 4.0
+        if not accepted:
+            break
+        decrease = (phi - phi_new) / max(phi, 1e-300)
+        x, r, phi, mu = x + step, r_new, phi_new, max(mu / 3.0, 1e-9)
+        info.objective.append(phi)
+        if decrease < cfg.tol:
+            break
+    return x, info
+
+
 def gauss_newton(op: Operator, y: Tensor, x0: Tensor, config: ClassicalConfig | None = None,
                  x_ref: Tensor | None = None) -> tuple[Tensor, list[ClassicalInfo]]:
     """Levenberg-Marquardt minimisation of the regularised objective, per sample.
@@ -83,59 +130,15 @@ def gauss_newton(op: Operator, y: Tensor, x0: Tensor, config: ClassicalConfig | 
         op: forward operator; y (B, *out_shape); x0 (B, *in_shape) start.
         x_ref: prior mean (default x0).
     Returns:
-        x (B, *in_shape) and per-sample info (chosen weight, objective per iteration).
+        x (B, *in_shape) and per-sample info (chosen weight, objective per accepted iterate).
     """
     cfg = config or ClassicalConfig()
     R = prior_matrix(cfg.prior, op.in_shape, input_adjacency(op))
     x_ref = x0 if x_ref is None else x_ref
-    xs, infos = [], []
-    for b in range(x0.shape[0]):
-        yb, xr = _np(y[b]).ravel(), _np(x_ref[b]).ravel()
-
-        def evaluate(x: np.ndarray) -> tuple[np.ndarray, float]:
-            xt = torch.as_tensor(x, dtype=torch.float64).reshape(1, *op.in_shape)
-            r = _np(op.A(xt)).ravel() - yb
-            return r, 0.5 * float(r @ r + lam * (x - xr) @ R @ (x - xr))
-
-        x = _np(x0[b]).ravel().copy()
-        J = _np(op.jacobian(torch.as_tensor(x).reshape(1, *op.in_shape)))[0].reshape(yb.size, -1)
-        lam = 0.0
-        r, _ = evaluate(x)
-        if cfg.lam is None:
-            lam = TikhonovFamily(J, -r, R).choose(_noise_norm(yb, cfg.noise_level))
-        else:
-            lam = cfg.lam
-        r, phi = evaluate(x)
-        info, mu = ClassicalInfo(lam, [phi]), 1e-3
-        iterations = 1 if cfg.method == "linearized" else cfg.iterations
-        for it in range(iterations):
-            if it > 0:
-                J = _np(op.jacobian(torch.as_tensor(x).reshape(1, *op.in_shape)))[0].reshape(yb.size, -1)
-            H = J.T @ J + lam * R
-            g = J.T @ r + lam * R @ (x - xr)
-            accepted = False
-            for _ in range(8):
-                damping = 0.0 if cfg.method == "linearized" else mu
-                step = np.linalg.solve(H + damping * np.diag(np.diag(H)), -g)
-                try:
-                    r_new, phi_new = evaluate(x + step)
-                except ValueError:  # e.g. left the operator's domain
-                    mu *= 4.0
-                    continue
-                if phi_new < phi or cfg.method == "linearized":
-                    accepted = True
-                    break
-                mu *= 4.0
-            if not accepted:
-                break
-            decrease = (phi - phi_new) / max(phi, 1e-300)
-            x, r, phi, mu = x + step, r_new, phi_new, max(mu / 3.0, 1e-9)
-            info.objective.append(phi)
-            if decrease < cfg.tol:
-                break
-        xs.append(x)
-        infos.append(info)
-    return torch.as_tensor(np.stack(xs), dtype=x0.dtype).reshape(x0.shape), infos
+    results = [_solve_one(op, _np(y[b]).ravel(), _np(x0[b]).ravel().copy(), _np(x_ref[b]).ravel(), R, cfg)
+               for b in range(x0.shape[0])]
+    x = torch.as_tensor(np.stack([r[0] for r in results]), dtype=x0.dtype).reshape(x0.shape)
+    return x, [r[1] for r in results]
 
 
 def classical_reconstruction(op: Operator, y: Tensor, x0: Tensor,
