@@ -28,3 +28,73 @@ def disc_phantom(points: np.ndarray, discs: list[tuple[float, float, float, floa
     for cx, cy, r, value in discs:
         out[(points[0] - cx) ** 2 + (points[1] - cy) ** 2 < r**2] = value
     return out
+
+
+def random_discs(rng: np.random.Generator, n_discs: int, domain_radius: float = 1.0,
+                 radius: tuple[float, float] = (0.1, 0.3), values: tuple[float, float] = (0.2, 5.0),
+                 margin: float = 0.05, tries: int = 200) -> list[tuple[float, float, float, float]]:
+    """``n_discs`` non-overlapping discs ``(cx, cy, r, value)`` inside the disk of
+    ``domain_radius``; values log-uniform in ``values`` (both more and less conductive)."""
+    discs: list[tuple[float, float, float, float]] = []
+    for _ in range(tries):
+        if len(discs) == n_discs:
+            break
+        r = rng.uniform(*radius) * domain_radius
+        rho = np.sqrt(rng.uniform()) * (domain_radius * (1 - margin) - r)
+        phi = rng.uniform(0, 2 * np.pi)
+        c = (rho * np.cos(phi), rho * np.sin(phi))
+        if all(np.hypot(c[0] - d[0], c[1] - d[1]) > r + d[2] + margin * domain_radius for d in discs):
+            discs.append((c[0], c[1], r, float(np.exp(rng.uniform(*np.log(values))))))
+    if len(discs) < n_discs:
+        raise ValueError(f"could not place {n_discs} non-overlapping discs; use smaller radii")
+    return discs
+
+
+def smooth_field(points: np.ndarray, rng: np.random.Generator, n_bumps: int = 6,
+                 width: tuple[float, float] = (0.2, 0.5), amplitude: float = 0.5,
+                 scale: float = 1.0) -> np.ndarray:
+    """A smooth random function at ``points`` (2, n): a sum of Gaussian bumps of random sign,
+    width (times ``scale``, the domain size) and centre; zero mean in expectation."""
+    out = np.zeros(points.shape[1])
+    for _ in range(n_bumps):
+        c = rng.uniform(-scale, scale, size=2)
+        w = rng.uniform(*width) * scale
+        out += rng.normal(0.0, amplitude) * np.exp(
+            -((points[0] - c[0]) ** 2 + (points[1] - c[1]) ** 2) / (2 * w**2))
+    return out
+
+
+def random_shapes_image(shape: tuple[int, int], rng: np.random.Generator, n_shapes: int = 4,
+                        kinds: tuple[str, ...] = ("ellipse", "polygon", "blob")) -> np.ndarray:
+    """An image in [0, 1] (H, W): random ellipses, convex polygons and smooth blobs with random
+    intensities, later shapes on top, on a zero background."""
+    H, W = shape
+    yy, xx = np.meshgrid(np.linspace(-1, 1, H), np.linspace(-1, 1, W), indexing="ij")
+    img = np.zeros(shape)
+    for _ in range(n_shapes):
+        kind = kinds[rng.integers(len(kinds))]
+        cx, cy = rng.uniform(-0.6, 0.6, size=2)
+        value = rng.uniform(0.2, 1.0)
+        if kind == "ellipse":
+            a, b = rng.uniform(0.1, 0.4, size=2)
+            t = rng.uniform(0, np.pi)
+            u = (xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)
+            v = -(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)
+            mask = (u / a) ** 2 + (v / b) ** 2 <= 1
+        elif kind == "polygon":
+            k = int(rng.integers(3, 7))
+            angles = np.sort(rng.uniform(0, 2 * np.pi, size=k))
+            r = rng.uniform(0.15, 0.4)
+            px, py = cx + r * np.cos(angles), cy + r * np.sin(angles)
+            mask = np.ones(shape, dtype=bool)
+            for i in range(k):  # inside every edge's half-plane (counter-clockwise vertices)
+                j = (i + 1) % k
+                mask &= (px[j] - px[i]) * (yy - py[i]) - (py[j] - py[i]) * (xx - px[i]) >= 0
+        elif kind == "blob":
+            field = smooth_field(np.stack([xx.ravel(), yy.ravel()]), rng, n_bumps=3,
+                                 width=(0.1, 0.25), amplitude=1.0, scale=0.6)
+            mask = (np.abs(field) > 0.5).reshape(shape)
+        else:
+            raise ValueError(f"unknown shape kind {kind!r}; choose ellipse, polygon, blob")
+        img[mask] = value
+    return img

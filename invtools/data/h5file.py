@@ -1,0 +1,96 @@
+"""The invtools HDF5 data-set schema (version 1), documented in ``datasets/README.md``.
+
+Datasets: ``x`` (N, *in_shape) ground truths, ``y`` (N, *out_shape) noisy data, ``x0``
+(N, *in_shape) initial guesses, all float32, physical units, chunked and gzip-compressed;
+optional group ``mesh`` with ``points`` (2, n_nodes) and ``triangles`` (3, n_elements) for EIT.
+Attributes (JSON strings unless noted): ``schema`` (int), ``recipe``, ``operator`` (the
+forward model's full config), ``parametrization`` (str), ``seed`` (int), ``sample_offset``
+and ``total_samples`` (ints: this file holds samples offset .. offset + N - 1 of a data set of
+total_samples; shards have offset > 0 or N < total), ``provenance``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+SCHEMA_VERSION = 1
+ARRAYS = ("x", "y", "x0")
+JSON_ATTRS = ("recipe", "operator", "provenance")
+
+
+class DataFileError(ValueError):
+    """A data or measurement file is missing, malformed or does not match what is expected."""
+
+
+def create_arrays(f: h5py.File, n: int, shapes: dict[str, tuple[int, ...]], chunk: int = 64) -> None:
+    """Empty float32 datasets ``x``, ``y``, ``x0`` of n samples, chunked by samples, compressed."""
+    for name, shape in shapes.items():
+        f.create_dataset(name, shape=(n, *shape), dtype="float32",
+                         chunks=(max(1, min(chunk, n)), *shape), compression="gzip",
+                         compression_opts=4, shuffle=True)
+
+
+def write_attrs(f: h5py.File, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        f.attrs[key] = json.dumps(value) if key in JSON_ATTRS else value
+
+
+def write_mesh(f: h5py.File, mesh) -> None:
+    if mesh is not None:
+        g = f.create_group("mesh")
+        g.create_dataset("points", data=np.asarray(mesh.p, dtype=np.float64))
+        g.create_dataset("triangles", data=np.asarray(mesh.t, dtype=np.int64))
+
+
+def read_attrs(path: str | Path) -> dict[str, Any]:
+    """The decoded attributes of an invtools data file (raises :class:`DataFileError`)."""
+    with open_data_file(path) as f:
+        return decode_attrs(f)
+
+
+def decode_attrs(f: h5py.File) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in f.attrs.items():
+        if key in JSON_ATTRS:
+            try:
+                out[key] = json.loads(value)
+            except (TypeError, json.JSONDecodeError):
+                raise DataFileError(f"{f.filename}: attribute {key!r} is not valid JSON") from None
+        else:
+            out[key] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+def open_data_file(path: str | Path, require: tuple[str, ...] = ("x", "y", "x0")) -> h5py.File:
+    """Open an invtools data set read-only, checking the schema and the named datasets."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise DataFileError(f"{path}: not an HDF5 file (or truncated)") from None
+    try:
+        if int(f.attrs.get("schema", -1)) != SCHEMA_VERSION:
+            raise DataFileError(f"{path}: not an invtools data set (schema attribute "
+                                f"{f.attrs.get('schema')!r}, expected {SCHEMA_VERSION})")
+        for key in ("operator", "recipe", "parametrization"):
+            if key not in f.attrs:
+                raise DataFileError(f"{path}: attribute {key!r} is missing")
+        n = None
+        for name in require:
+            if name not in f or not isinstance(f[name], h5py.Dataset):
+                raise DataFileError(f"{path}: dataset {name!r} is missing")
+            if n is not None and f[name].shape[0] != n:
+                raise DataFileError(f"{path}: dataset {name!r} has {f[name].shape[0]} samples, "
+                                    f"expected {n}")
+            n = f[name].shape[0]
+    except Exception:
+        f.close()
+        raise
+    return f

@@ -1,0 +1,63 @@
+"""``invtools merge``: join the shards of one data set into a single file of HDF5 virtual
+datasets (no copy: the merged file points into the shard files, which must stay beside it)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+
+from invtools.atomic import atomic_path
+from invtools.data.h5file import ARRAYS, DataFileError, decode_attrs, open_data_file, write_attrs
+from invtools.provenance import provenance
+
+
+def merge(shards: list[str | Path], out: str | Path, overwrite: bool = False) -> Path:
+    """Check that ``shards`` are disjoint, contiguous pieces of one data set (same recipe,
+    operator and seed) and write ``out`` with virtual ``x``, ``y``, ``x0``."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
+    if not shards:
+        raise ValueError("merge needs at least one shard")
+    info = []
+    for path in shards:
+        with open_data_file(path) as f:
+            info.append((Path(path), decode_attrs(f), {k: (f[k].shape, f[k].dtype) for k in ARRAYS},
+                         "mesh" in f))
+    first = info[0][1]
+    for path, attrs, _, _ in info[1:]:
+        for key in ("recipe", "operator", "seed", "total_samples", "parametrization"):
+            if json.dumps(attrs[key], sort_keys=True) != json.dumps(first[key], sort_keys=True):
+                raise DataFileError(f"{path}: {key} differs from {info[0][0]}; shards of different data "
+                                    "sets cannot be merged")
+    info.sort(key=lambda item: item[1]["sample_offset"])
+    position = info[0][1]["sample_offset"]
+    for path, attrs, shapes, _ in info:
+        if attrs["sample_offset"] != position:
+            kind = "overlaps the previous shard" if attrs["sample_offset"] < position else "leaves a gap"
+            raise DataFileError(f"{path}: starts at sample {attrs['sample_offset']}, expected {position} "
+                                f"({kind})")
+        position += shapes["x"][0][0]
+    n = position - info[0][1]["sample_offset"]
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+        for name in ARRAYS:
+            shape, dtype = info[0][2][name]
+            layout = h5py.VirtualLayout(shape=(n, *shape[1:]), dtype=dtype)
+            row = 0
+            for path, _, shapes, _ in info:
+                rows = shapes[name][0][0]
+                source = os.path.relpath(path.resolve(), out.resolve().parent)
+                layout[row: row + rows] = h5py.VirtualSource(source, name, shape=shapes[name][0])
+                row += rows
+            f.create_virtual_dataset(name, layout)
+        if info[0][3]:
+            with h5py.File(info[0][0], "r") as src:
+                src.copy("mesh", f)
+        write_attrs(f, {**{k: v for k, v in first.items() if k != "provenance"},
+                        "sample_offset": info[0][1]["sample_offset"],
+                        "provenance": provenance(first["seed"], command="merge",
+                                                 shards=[str(p) for p, *_ in info])})
+    return out

@@ -1,0 +1,212 @@
+"""Data-set recipes: TOML files that say which forward model, ground truths, noise and initial
+guess make up a synthetic data set, and :class:`Problem`, which draws samples from one.
+
+A recipe has top-level ``name``, ``description``, ``parametrization`` (``identity`` or ``log``)
+and the tables ``[operator]``, ``[phantom]``, ``[noise]``, ``[x0]``; every key is checked
+against the defaults below, so a typo is an error that names it. Built-in presets live in
+``invtools/presets/*.toml`` (``invtools generate --list``). Sample ``i`` of a data set with
+seed ``s`` depends only on ``(s, i)``, so shards, workers and resumed runs give identical data.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from invtools.operators import Operator
+from invtools.parametrization import from_net, net_operator, to_net
+from invtools.phantoms import disc_phantom, random_discs, random_shapes_image, random_walk_signals, smooth_field
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+OPERATOR_DEFAULTS: dict[str, dict[str, Any]] = {
+    "blur1d": {"n": 53, "window": 9, "stride": 4, "a": 2.0, "seed": 0},
+    "blur2d": {"shape": [32, 32], "a": 0.5, "sigma": 1.5, "boundary": "zero"},
+    "eit": {"electrodes": 16, "coverage": 0.5, "contact_impedance": 0.01, "arc": [],
+            "offset": 0.0, "h": 0.1, "radius": 1.0, "currents": "adjacent",
+            "measurements": "differences", "exclude_driving": False, "solver": "auto"},
+}
+PHANTOM_DEFAULTS: dict[str, dict[str, Any]] = {
+    "random_walk": {"step": 0.1, "low": 0.0, "high": 1.0},
+    "shapes": {"n_shapes": [2, 5], "kinds": ["ellipse", "polygon", "blob"]},
+    "discs": {"n_discs": [2, 2], "radius": [0.1, 0.3], "values": [0.2, 5.0], "background": 1.0},
+    "smooth": {"n_bumps": 6, "width": [0.2, 0.5], "amplitude": 0.4, "n_discs": [0, 2],
+               "radius": [0.1, 0.25], "values": [0.3, 3.0], "background": 1.0},
+}
+NOISE_DEFAULTS = {"relative": 0.01}
+X0_DEFAULTS = {"method": "constant", "value": 0.0, "prior": "laplacian", "iterations": 5, "lam": -1.0}
+X0_METHODS = ("constant", "linearized", "gn")
+
+
+def _merge(section: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(defaults) - {"type"})
+    if unknown:
+        raise ValueError(f"recipe [{section}]: unknown key(s) {unknown}; known: {sorted(defaults)}")
+    return {**copy.deepcopy(defaults), **given}
+
+
+def _typed(section: str, given: dict[str, Any], table: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    kind = given.get("type")
+    if kind not in table:
+        raise ValueError(f"recipe [{section}]: type must be one of {sorted(table)}, got {kind!r}")
+    return {"type": kind, **_merge(section, given, table[kind])}
+
+
+@dataclass
+class Recipe:
+    """A validated recipe (all defaults filled in)."""
+
+    name: str
+    operator: dict[str, Any]
+    phantom: dict[str, Any]
+    noise: dict[str, Any] = field(default_factory=lambda: dict(NOISE_DEFAULTS))
+    x0: dict[str, Any] = field(default_factory=lambda: dict(X0_DEFAULTS))
+    parametrization: str = "identity"
+    description: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        unknown = sorted(set(d) - {"name", "description", "parametrization", "operator", "phantom",
+                                   "noise", "x0"})
+        if unknown:
+            raise ValueError(f"recipe: unknown top-level key(s) {unknown}")
+        for key in ("operator", "phantom"):
+            if not isinstance(d.get(key), dict):
+                raise ValueError(f"recipe: missing table [{key}]")
+        x0 = _merge("x0", d.get("x0", {}), X0_DEFAULTS)
+        if x0["method"] not in X0_METHODS:
+            raise ValueError(f"recipe [x0]: method must be one of {X0_METHODS}, got {x0['method']!r}")
+        noise = _merge("noise", d.get("noise", {}), NOISE_DEFAULTS)
+        if not 0 <= float(noise["relative"]) < 1:
+            raise ValueError(f"recipe [noise]: relative must be in [0, 1), got {noise['relative']}")
+        param = d.get("parametrization", "identity")
+        if param not in ("identity", "log"):
+            raise ValueError(f"recipe: parametrization must be identity or log, got {param!r}")
+        return cls(name=str(d.get("name", "custom")), description=str(d.get("description", "")),
+                   operator=_typed("operator", d["operator"], OPERATOR_DEFAULTS),
+                   phantom=_typed("phantom", d["phantom"], PHANTOM_DEFAULTS), noise=noise, x0=x0,
+                   parametrization=param)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A preset name (``blur1d-rma``, ...) or the path of a TOML recipe file."""
+    path = Path(name_or_path)
+    if not path.exists():
+        if str(name_or_path) not in list_presets():
+            raise ValueError(f"no recipe file or preset named {str(name_or_path)!r}; presets: "
+                             f"{', '.join(list_presets())}")
+        path = PRESET_DIR / f"{name_or_path}.toml"
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a valid TOML recipe ({err})") from None
+    return Recipe.from_dict(data)
+
+
+# --- building the forward model ------------------------------------------------------------------
+
+def build_operator(cfg: dict[str, Any]) -> Operator:
+    """The physical forward operator of an ``[operator]`` table."""
+    kind = cfg["type"]
+    if kind == "blur1d":
+        from forward_models.blur import QuadraticWindowBlur
+
+        return QuadraticWindowBlur(n=cfg["n"], window=cfg["window"], stride=cfg["stride"], a=cfg["a"],
+                                   seed=cfg["seed"])
+    if kind == "blur2d":
+        from forward_models.blur import ImageBlur2D
+
+        return ImageBlur2D(tuple(cfg["shape"]), a=cfg["a"], sigma=cfg["sigma"], boundary=cfg["boundary"])
+    from forward_models.eit import CEMForward, Electrodes
+
+    if cfg["arc"]:
+        el = Electrodes.on_arc(cfg["electrodes"], tuple(cfg["arc"]), cfg["coverage"], cfg["contact_impedance"])
+    else:
+        el = Electrodes.equally_spaced(cfg["electrodes"], cfg["coverage"], cfg["contact_impedance"],
+                                       cfg["offset"])
+    return CEMForward.on_disk(el, cfg["h"], cfg["radius"], cfg["currents"], cfg["measurements"],
+                              exclude_driving=cfg["exclude_driving"], solver=cfg["solver"], n_threads=1)
+
+
+def _count(rng: np.random.Generator, spec) -> int:
+    lo, hi = (spec, spec) if isinstance(spec, int) else spec
+    return int(rng.integers(lo, hi + 1))
+
+
+class Problem:
+    """A recipe made concrete: operators, sample geometry and a deterministic sampler."""
+
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+        self.op = build_operator(recipe.operator)
+        self.parametrization = recipe.parametrization
+        self.net_op = net_operator(self.op, recipe.parametrization)
+        mesh = getattr(self.op, "mesh", None)
+        self.points = None if mesh is None else mesh.p[:, mesh.t].mean(axis=1)  # element centroids
+
+    def phantom(self, rng: np.random.Generator) -> np.ndarray:
+        p, shape = self.recipe.phantom, self.op.in_shape
+        if p["type"] == "random_walk":
+            return random_walk_signals(1, shape[0], rng, p["step"], p["low"], p["high"])[0]
+        if p["type"] == "shapes":
+            return random_shapes_image(shape, rng, _count(rng, p["n_shapes"]), tuple(p["kinds"]))
+        if self.points is None:
+            raise ValueError(f"phantom {p['type']!r} needs a mesh operator (type = 'eit')")
+        radius = self.recipe.operator["radius"]
+        discs = random_discs(rng, _count(rng, p["n_discs"]), radius, tuple(p["radius"]), tuple(p["values"]))
+        if p["type"] == "discs":
+            return disc_phantom(self.points, discs, p["background"])
+        log_sigma = smooth_field(self.points, rng, p["n_bumps"], tuple(p["width"]), p["amplitude"], radius)
+        sigma = p["background"] * np.exp(log_sigma)
+        inside = disc_phantom(self.points, discs, 0.0)
+        return np.where(inside > 0, inside, sigma)
+
+    def samples(self, indices: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+        """Ground truths ``x``, noisy data ``y`` and initial guesses ``x0`` (physical units)
+        of the given global sample indices; each depends only on ``(seed, index)``."""
+        rngs = [np.random.default_rng([seed, int(i)]) for i in indices]
+        x = np.stack([self.phantom(rng) for rng in rngs])
+        with torch.no_grad():
+            y = self.op(torch.as_tensor(x, dtype=torch.float64)).numpy()
+        level = float(self.recipe.noise["relative"])
+        for k, rng in enumerate(rngs):
+            y[k] += level * np.sqrt(np.mean(y[k] ** 2)) * rng.standard_normal(y[k].shape)
+        return {"x": x, "y": y, "x0": self.initial_guess(y)}
+
+    def initial_guess(self, y: np.ndarray) -> np.ndarray:
+        """``x0`` for data y (B, *out_shape), physical units, by the recipe's ``[x0]`` method."""
+        cfg, shape = self.recipe.x0, (y.shape[0], *self.op.in_shape)
+        start = np.full(shape, float(cfg["value"]))
+        if cfg["method"] == "constant":
+            return start
+        from invtools.classical import ClassicalConfig, gauss_newton
+
+        method = "gn" if cfg["method"] == "gn" else "linearized"
+        ccfg = ClassicalConfig(method=method, prior=cfg["prior"], iterations=cfg["iterations"],
+                               lam=None if cfg["lam"] < 0 else cfg["lam"],
+                               noise_level=float(self.recipe.noise["relative"]) or None)
+        s0 = torch.as_tensor(to_net(start, self.parametrization))
+        s, _ = gauss_newton(self.net_op, torch.as_tensor(y), s0, ccfg)
+        return from_net(s.numpy(), self.parametrization)
