@@ -1,34 +1,185 @@
-"""The ``invtools`` command line."""
+"""The ``invtools`` command line: generate, merge, train, evaluate, reconstruct, demo.
+
+Every command prints a one-line error and exits with status 1 on bad input (set
+``INVTOOLS_DEBUG=1`` for the traceback); outputs are written atomically.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
+
+EXAMPLES = {
+    "generate": """examples:
+  invtools generate --list
+  invtools generate blur1d-rma --out data/blur_train.h5 -n 2000 --seed 0
+  invtools generate eit-discs2 --out data/eit_test.h5 -n 200 --seed 1 --workers 2
+  invtools generate datasets/my_recipe.toml --out shard0.h5 -n 100000 --seed 0 --shard 0/8
+re-running an interrupted command with the same arguments resumes it.""",
+    "merge": """examples:
+  invtools merge shard0.h5 shard1.h5 shard2.h5 --out all.h5""",
+    "train": """examples:
+  invtools train datasets/train_blur1d.toml
+  invtools train datasets/train_blur1d.toml --resume
+  torchrun --nproc_per_node 2 -m invtools.cli train datasets/train_eit.toml""",
+    "evaluate": """examples:
+  invtools evaluate --model runs/blur1d/best.pt --data data/blur_test.h5 --out runs/blur1d/eval""",
+    "reconstruct": """examples:
+  invtools reconstruct --model runs/eit/best.pt --measurements data/eit_test.h5 --out rec.h5 --plot rec.png
+  invtools reconstruct --method gn --measurements ../shared/ktc2023/data1.mat --out ktc1.h5 --plot ktc1.png
+  invtools reconstruct --method gn --recipe blur1d-rma --measurements y.csv --out rec.h5""",
+    "demo": """examples:
+  invtools demo --out demo_out""",
+}
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from invtools.data import generate, parse_shard
+    from invtools.recipes import list_presets, load_recipe
+
+    if args.list or args.recipe is None:
+        if args.recipe is None and not args.list:
+            raise ValueError("give a RECIPE (preset name or TOML file); --list shows the presets")
+        for name in list_presets():
+            print(f"{name:15s} {load_recipe(name).description}")
+        return 0
+    if args.out is None or args.n is None:
+        raise ValueError("generate needs --out FILE.h5 and -n N")
+    out = generate(load_recipe(args.recipe), args.out, args.n, args.seed, args.workers,
+                   parse_shard(args.shard), args.block, progress=not args.quiet, overwrite=args.overwrite)
+    print(f"wrote {out}")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from invtools.data import merge
+
+    print(f"wrote {merge(args.shards, args.out, args.overwrite)}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from invtools.train_config import run_training
+
+    trainer, history = run_training(args.config, resume=args.resume, progress=not args.quiet)
+    if trainer.rank == 0 and history:
+        last = history[-1]
+        print(f"epoch {last['epoch']}: train loss {last['train_loss']:.4g}, val MSE {last['val_mse']:.4g} "
+              f"(x0: {last['val_mse_x0']:.4g}); checkpoints in {trainer.resume_dir}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from invtools.evaluate import evaluate, format_table
+
+    result = evaluate(args.model, args.data, args.baseline, args.baseline_samples, args.max_samples,
+                      out_dir=args.out)
+    print(format_table(result))
+    if args.out:
+        print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'examples.png'}")
+    return 0
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from invtools.classical import ClassicalConfig
+    from invtools.plotting import plot_grid
+    from invtools.reconstruct import reconstruct, write_reconstruction
+
+    if args.model is None and args.method in (None, "model"):
+        raise ValueError("pass --model CKPT, or --method gn / linearized for a classical reconstruction")
+    ccfg = ClassicalConfig(prior=args.prior, lam=args.lam, iterations=args.iterations,
+                           noise_level=args.noise_level)
+    rec = reconstruct(args.measurements, args.model, args.method, args.recipe, args.reference, ccfg,
+                      args.mesh_h)
+    write_reconstruction(rec, args.out)
+    print(f"wrote {args.out} ({rec.method}, {rec.x.shape[0]} sample(s))")
+    if args.plot:
+        if rec.info.get("mode") == "difference":
+            columns = {f"{rec.method}: sigma - sigma0": rec.x - rec.info["sigma0"]}
+        else:
+            columns = {**({"truth": rec.truth} if rec.truth is not None else {}), rec.method: rec.x}
+        plot_grid({k: np.asarray(v) for k, v in columns.items()}, args.plot, rec.mesh,
+                  title=Path(args.measurements).name, units="S/m" if rec.mesh is not None else "")
+        print(f"wrote {args.plot}")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
     from invtools.demo import run_demo
 
     m = run_demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.quiet)
-    print(f"test MSE: {m['test_mse']:.4g} (x0 = 0: {m['test_mse_x0']:.4g}); "
-          f"trained in {m['train_seconds']:.1f} s; wrote {args.out}/demo.png and metrics.json")
+    print(f"test MSE: {m['test_mse']:.4g} (x0: {m['test_mse_x0']:.4g}, "
+          f"Gauss-Newton: {m['test_mse_gn']:.4g}); "
+          f"trained in {m['train_seconds']:.1f} s; figures and files in {args.out}/")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="invtools",
-        description="Learned reconstruction for nonlinear inverse problems.",
-        epilog="Example: invtools demo --out demo_out",
-    )
+        prog="invtools", description="Learned reconstruction for nonlinear inverse problems.",
+        epilog="Run 'invtools COMMAND --help' for examples. Example: invtools demo --out demo_out")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="small end-to-end run: generate, train, reconstruct, plot",
-                          epilog="Example: invtools demo --out demo_out --epochs 30")
-    demo.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    demo.add_argument("--epochs", type=int, default=25)
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(func=_demo)
+
+    def add(name: str, help: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, epilog=EXAMPLES[name],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    g = add("generate", "generate a synthetic data set (HDF5) from a recipe", _generate)
+    g.add_argument("recipe", nargs="?", help="preset name (see --list) or a TOML recipe file")
+    g.add_argument("--out", help="output HDF5 file")
+    g.add_argument("-n", type=int, help="number of samples of the whole data set")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    g.add_argument("--shard", default="0/1", help="i/n: write only the i-th of n equal parts")
+    g.add_argument("--block", type=int, default=32, help="samples per resumable block (default 32)")
+    g.add_argument("--overwrite", action="store_true")
+    g.add_argument("--list", action="store_true", help="list the built-in presets")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    m = add("merge", "join shards of one data set into one file (HDF5 virtual datasets)", _merge)
+    m.add_argument("shards", nargs="+")
+    m.add_argument("--out", required=True)
+    m.add_argument("--overwrite", action="store_true")
+
+    t = add("train", "train an unrolled network as described by a TOML config", _train)
+    t.add_argument("config", help="training config (TOML), see datasets/README.md")
+    t.add_argument("--resume", action="store_true", help="continue from last.pt in the run's folder")
+    t.add_argument("--quiet", action="store_true")
+
+    e = add("evaluate", "metrics table and example figure of a model and the classical baseline", _evaluate)
+    e.add_argument("--model", required=True, help="checkpoint (best.pt or last.pt)")
+    e.add_argument("--data", required=True, help="test set (HDF5 from generate)")
+    e.add_argument("--out", help="folder for metrics.json and examples.png")
+    e.add_argument("--baseline", default="gn", choices=["gn", "linearized", "none"])
+    e.add_argument("--baseline-samples", type=int, default=16, help="baseline on this many samples")
+    e.add_argument("--max-samples", type=int, help="score only the first N samples")
+
+    r = add("reconstruct", "reconstruct from a measurement file (HDF5, NPZ, CSV, .mat)", _reconstruct)
+    r.add_argument("--measurements", required=True)
+    r.add_argument("--out", required=True, help="output HDF5 file")
+    r.add_argument("--plot", help="output PNG")
+    r.add_argument("--model", help="checkpoint of a trained network")
+    r.add_argument("--method", choices=["model", "gn", "linearized"],
+                   help="default: model if --model is given, else gn")
+    r.add_argument("--recipe", help="forward model for files that carry none (NPZ/CSV)")
+    r.add_argument("--reference", help="reference data for difference imaging (default: ref.mat beside)")
+    r.add_argument("--prior", default="laplacian", choices=["laplacian", "tikhonov"])
+    r.add_argument("--lam", type=float, help="prior weight (default: discrepancy principle or L-curve)")
+    r.add_argument("--noise-level", type=float, help="relative noise level, for the discrepancy principle")
+    r.add_argument("--iterations", type=int, default=10, help="Gauss-Newton iterations")
+    r.add_argument("--mesh-h", type=float, default=0.0075, help="KTC2023 tank mesh size in metres")
+
+    d = add("demo", "small end-to-end run: generate, train, evaluate, reconstruct, plot", _demo)
+    d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
+    d.add_argument("--epochs", type=int, default=20)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -36,8 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, OSError) as err:
-        print(f"invtools {args.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"invtools {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 (one line, never a traceback, for any bad input)
+        if os.environ.get("INVTOOLS_DEBUG"):
+            raise
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        kind = "" if isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: "
+        print(f"invtools {args.command}: error: {kind}{message}", file=sys.stderr)
         return 1
 
 

@@ -22,7 +22,13 @@ import torch
 
 from invtools.operators import Operator
 from invtools.parametrization import from_net, net_operator, to_net
-from invtools.phantoms import disc_phantom, random_discs, random_shapes_image, random_walk_signals, smooth_field
+from invtools.phantoms import (
+    disc_phantom,
+    random_discs,
+    random_shapes_image,
+    random_walk_signals,
+    smooth_field,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -142,7 +148,8 @@ def build_operator(cfg: dict[str, Any]) -> Operator:
     from forward_models.eit import CEMForward, Electrodes
 
     if cfg["arc"]:
-        el = Electrodes.on_arc(cfg["electrodes"], tuple(cfg["arc"]), cfg["coverage"], cfg["contact_impedance"])
+        el = Electrodes.on_arc(cfg["electrodes"], tuple(cfg["arc"]), cfg["coverage"],
+                               cfg["contact_impedance"])
     else:
         el = Electrodes.equally_spaced(cfg["electrodes"], cfg["coverage"], cfg["contact_impedance"],
                                        cfg["offset"])
@@ -175,7 +182,8 @@ class Problem:
         if self.points is None:
             raise ValueError(f"phantom {p['type']!r} needs a mesh operator (type = 'eit')")
         radius = self.recipe.operator["radius"]
-        discs = random_discs(rng, _count(rng, p["n_discs"]), radius, tuple(p["radius"]), tuple(p["values"]))
+        discs = random_discs(rng, _count(rng, p["n_discs"]), radius, tuple(p["radius"]),
+                             tuple(p["values"]))
         if p["type"] == "discs":
             return disc_phantom(self.points, discs, p["background"])
         log_sigma = smooth_field(self.points, rng, p["n_bumps"], tuple(p["width"]), p["amplitude"], radius)

@@ -1,10 +1,14 @@
 """A small trainer for unrolled reconstructors: Adam, cosine or constant learning rate,
 gradient clipping, MSE (+ optional TV) loss, validation every epoch, best and last
-checkpoints, and bit-for-bit resume (model, optimiser, schedule, history and RNG states)."""
+checkpoints, a CSV/JSON metrics log and a loss-curve PNG, and bit-for-bit resume (model,
+optimiser, schedule, history and RNG states).
+
+Under ``torchrun`` (``WORLD_SIZE > 1``) the network is wrapped in DistributedDataParallel
+(gloo on CPU, nccl on CUDA), each process trains on its share of every epoch
+(``DistributedSampler``), and only rank 0 writes files.  ``batch_size`` is per process."""
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -16,13 +20,16 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from invtools.atomic import atomic_path
+from invtools.geometry import input_adjacency
 from invtools.metrics import summarize, total_variation
 from invtools.nets.unrolled import UnrolledNet, build_net
 from invtools.operators import Operator, operator_from_config
 from invtools.provenance import provenance
+from invtools.training_log import write_log
 
 Tensor = torch.Tensor
 
@@ -73,22 +80,35 @@ class Trainer:
         op: the forward operator (its config is stored in checkpoints).
         train, val: datasets of ``(x, y, x0)`` tuples.
         config: hyper-parameters.
-        out_dir: where ``last.pt``, ``best.pt`` and ``history.json`` go (None: no files).
+        out_dir: where ``last.pt``, ``best.pt`` and ``history.json`` go (None: no files),
+            with ``history.csv`` and ``loss.png``.
         adjacency: element adjacency for mesh TV and mesh SSIM.
         progress: show a progress bar.
+        metadata: JSON-serialisable record stored in checkpoints (e.g. the data recipe).
     """
 
     def __init__(self, net: UnrolledNet, op: Operator, train: Dataset, val: Dataset,
                  config: TrainConfig, out_dir: str | Path | None = None,
-                 adjacency: sp.spmatrix | None = None, progress: bool = True):
+                 adjacency: sp.spmatrix | None = None, progress: bool = True,
+                 metadata: dict[str, Any] | None = None):
         self.config, self.op, self.train_set, self.val_set = config, op, train, val
+        self.metadata = metadata or {}
+        self.rank, self.world = _distributed_setup()
         self.device = resolve_device(config.device)
+        if self.world > 1 and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.rank % torch.cuda.device_count())
         self.net = net.to(self.device)
+        self.model: torch.nn.Module = self.net
+        if self.world > 1:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.adjacency = adjacency
-        self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.progress = progress
+        self.out_dir = Path(out_dir) if out_dir is not None and self.rank == 0 else None
+        self.resume_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress and self.rank == 0
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
-        total = max(1, config.epochs * math.ceil(len(train) / config.batch_size))
+        per_rank = math.ceil(len(train) / self.world)
+        total = max(1, config.epochs * math.ceil(per_rank / config.batch_size))
         if config.lr_schedule == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
                 self.optimizer, T_max=total, eta_min=config.lr * config.min_lr_factor)
@@ -109,7 +129,9 @@ class Trainer:
 
     def _batches(self, data: Dataset, shuffle_seed: int | None):
         sampler = None
-        if shuffle_seed is not None:
+        if shuffle_seed is not None and self.world > 1:
+            sampler = DistributedSampler(data, self.world, self.rank, shuffle=True, seed=shuffle_seed)
+        elif shuffle_seed is not None:
             sampler = RandomSampler(data, generator=torch.Generator().manual_seed(shuffle_seed))
         return DataLoader(data, batch_size=self.config.batch_size, sampler=sampler)
 
@@ -120,7 +142,7 @@ class Trainer:
     def train_step(self, x: Tensor, y: Tensor, x0: Tensor) -> float:
         self.net.train()
         x, y, x0 = self._to_device(x, y, x0)
-        loss = self.loss(self.net(y, self.op, x0), x)
+        loss = self.loss(self.model(y, self.op, x0), x)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip:
@@ -153,9 +175,9 @@ class Trainer:
         """Train up to ``config.epochs`` epochs, continuing from ``last.pt`` if ``resume``;
         ``stop_after`` ends this call after that many epochs (the run can be resumed)."""
         if resume:
-            if self.out_dir is None or not (self.out_dir / "last.pt").exists():
+            if self.resume_dir is None or not (self.resume_dir / "last.pt").exists():
                 raise FileNotFoundError("nothing to resume: no last.pt in the output folder")
-            self.load_state(self.out_dir / "last.pt")
+            self.load_state(self.resume_dir / "last.pt")
         else:
             torch.manual_seed(self.config.seed)
             np.random.seed(self.config.seed)  # noqa: NPY002 (legacy global RNG, for user code)
@@ -181,8 +203,7 @@ class Trainer:
                 self.save(self.out_dir / "last.pt")
                 if improved:
                     self.save(self.out_dir / "best.pt")
-                with atomic_path(self.out_dir / "history.json") as tmp:
-                    tmp.write_text(json.dumps(self.history, indent=1))
+                write_log(self.history, self.out_dir)
         return self.history
 
     # --- checkpoints ----------------------------------------------------------------------------
@@ -191,7 +212,7 @@ class Trainer:
                 "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "epoch": self.epoch,
                 "history": self.history, "best": self.best, "config": asdict(self.config),
-                "operator": self.op.config(), "rng": _rng_state(),
+                "operator": self.op.config(), "rng": _rng_state(), "metadata": self.metadata,
                 "provenance": provenance(self.config.seed)}
 
     def save(self, path: str | Path) -> None:
@@ -208,10 +229,32 @@ class Trainer:
         _set_rng_state(ckpt["rng"])
 
 
+def _distributed_setup() -> tuple[int, int]:
+    """(rank, world size); initialises the default process group under torchrun."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or not torch.distributed.is_available():
+        return 0, 1
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return torch.distributed.get_rank(), world
+
+
 def load_model(path: str | Path, adjacency: sp.spmatrix | None = None,
                device: str = "cpu") -> tuple[UnrolledNet, Operator, dict[str, Any]]:
     """Network (eval mode), operator and the raw checkpoint from a trainer checkpoint."""
-    ckpt = torch.load(path, map_location=device, weights_only=False)
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 (torch raises many types for a bad file)
+        raise ValueError(f"{path}: not an invtools checkpoint ({type(err).__name__})") from None
+    if not isinstance(ckpt, dict) or not {"arch", "model", "operator"} <= set(ckpt):
+        raise ValueError(f"{path}: not an invtools checkpoint (missing arch/model/operator)")
+    op = operator_from_config(ckpt["operator"])
+    if adjacency is None:
+        adjacency = input_adjacency(op)
     net = build_net(ckpt["arch"], adjacency=adjacency, detach_physics=ckpt["detach_physics"])
     net.load_state_dict(ckpt["model"])
-    return net.eval(), operator_from_config(ckpt["operator"]), ckpt
+    return net.eval(), op, ckpt

@@ -1,0 +1,45 @@
+"""The KTC2023 water tank as a CEM model: 32 equally spaced electrodes on a disk of radius
+0.115 m (the tank is about 23 cm across), contact impedance 1e-6 (as in the organisers' code),
+the injection and measurement patterns read from the measurement files.
+
+Assumptions (not stated in the data files): electrode 1 centred at angle 0 and numbered
+counter-clockwise, electrodes covering half of the boundary (width ~1.1 cm). Difference
+imaging is insensitive to both; absolute imaging is not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from forward_models.eit.electrodes import Electrodes
+from forward_models.eit.forward import CEMForward
+
+KTC_RADIUS = 0.115  # m
+KTC_ELECTRODES = 32
+KTC_CONTACT_IMPEDANCE = 1e-6
+
+
+def ktc_operator(currents: np.ndarray, measurement: np.ndarray, h: float = 0.0075,
+                 coverage: float = 0.5, contact_impedance: float = KTC_CONTACT_IMPEDANCE,
+                 radius: float = KTC_RADIUS) -> CEMForward:
+    """CEM operator of the tank for currents (P, L) and one measurement matrix (k, L) used
+    with every injection (m = P k outputs, injection-major as in ``Uel``); h in metres."""
+    L = currents.shape[1]
+    if measurement.shape[1] != L:
+        raise ValueError(f"measurement pattern has {measurement.shape[1]} electrodes, currents {L}")
+    electrodes = Electrodes.equally_spaced(L, coverage, contact_impedance)
+    return CEMForward.on_disk(electrodes, h, radius, currents, np.asarray(measurement, dtype=np.float64))
+
+
+def best_homogeneous(op: CEMForward, u_ref: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """The constant conductivity whose simulated data best fit ``u_ref`` (least squares):
+    data scale as 1/sigma, so sigma0 = <U1, U1> / <U1, u_ref> with U1 the data at sigma = 1."""
+    import torch
+
+    u1 = op(torch.ones(1, op.n_in, dtype=torch.float64))[0].numpy()
+    keep = np.ones_like(u1, dtype=bool) if mask is None else mask
+    inner = float(u1[keep] @ u_ref[keep])
+    if inner <= 0:
+        raise ValueError("reference data are not positively correlated with the model's; "
+                         "check the injection/measurement patterns and electrode order")
+    return float(u1[keep] @ u1[keep]) / inner

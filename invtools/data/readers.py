@@ -1,0 +1,221 @@
+"""Readers of measurement files for ``invtools reconstruct``. Layouts (see datasets/README.md):
+
+- **HDF5** (``.h5``/``.hdf5``): dataset ``y`` of shape (m,) or (N, m); an invtools data set
+  also carries its forward model (attribute ``operator``) and ground truths ``x``.
+- **NPZ**: array ``y`` (m,) or (N, m); optional ``y_ref`` (m,) for difference imaging.
+- **CSV**: one measurement vector per row (N rows of m numbers, or a single column of m
+  values); comma or whitespace separated, ``#`` starts a comment.
+- **MATLAB** ``.mat`` (v5-v7.2): the KTC2023 layout ``Uel`` (or ``Uelref``) (m, 1), ``Inj``
+  (L, P) injected currents, ``Mpat`` (L, k) measurement pattern (m = P k), with the empty-tank
+  reference ``ref.mat`` (``Uelref``, ``Injref``) beside it; NaN marks a missing value. Or a
+  generic variable ``y``.
+
+Every problem is a :class:`~invtools.data.h5file.DataFileError` naming the file and what is
+wrong; nothing else escapes a reader.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from invtools.data.h5file import DataFileError
+
+FORMATS = {".h5": "hdf5", ".hdf5": "hdf5", ".npz": "npz", ".csv": "csv", ".txt": "csv", ".mat": "mat"}
+
+
+@dataclass
+class Measurements:
+    """Measured data and what came with it.
+
+    y: (N, m) float64. mask: (m,) True where measured (None: all). reference: (m,) data of a
+    reference state for difference imaging. x: (N, *in_shape) ground truths if known.
+    operator: forward-model config if the file defines it. ktc: KTC2023 patterns
+    (``currents`` (P, L), ``measurement`` (k, L)) if the file is in that layout.
+    """
+
+    y: np.ndarray
+    path: Path
+    mask: np.ndarray | None = None
+    reference: np.ndarray | None = None
+    x: np.ndarray | None = None
+    operator: dict[str, Any] | None = None
+    parametrization: str | None = None
+    ktc: dict[str, np.ndarray] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _numeric(a: Any, path: Path, name: str, allow_nan: bool = False) -> np.ndarray:
+    try:
+        arr = np.asarray(a)
+    except Exception:  # noqa: BLE001
+        raise DataFileError(f"{path}: {name} is not an array") from None
+    if arr.dtype.kind not in "biuf":
+        raise DataFileError(f"{path}: {name} must be numeric, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if arr.size == 0:
+        raise DataFileError(f"{path}: {name} is empty")
+    bad = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
+    if bad.any():
+        raise DataFileError(f"{path}: {name} has {int(bad.sum())} non-finite value(s) (NaN or Inf)")
+    return arr
+
+
+def _as_rows(y: np.ndarray, path: Path, name: str = "y") -> np.ndarray:
+    if y.ndim == 1:
+        return y[None, :]
+    if y.ndim == 2 and y.shape[1] == 1 and y.shape[0] > 1:
+        return y.T
+    if y.ndim == 2:
+        return y
+    raise DataFileError(f"{path}: {name} must be (m,) or (N, m), got shape {y.shape}")
+
+
+def _read_hdf5(path: Path) -> Measurements:
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except Exception:  # noqa: BLE001
+        raise DataFileError(f"{path}: not an HDF5 file (or truncated)") from None
+    with f:
+        if "y" not in f or not isinstance(f["y"], h5py.Dataset):
+            raise DataFileError(f"{path}: dataset 'y' is missing")
+        y = _as_rows(_numeric(f["y"][()], path, "y"), path)
+        m = Measurements(y.reshape(y.shape[0], -1), path)
+        if "operator" in f.attrs:
+            try:
+                m.operator = json.loads(f.attrs["operator"])
+            except (TypeError, json.JSONDecodeError):
+                raise DataFileError(f"{path}: attribute 'operator' is not valid JSON") from None
+            m.parametrization = str(f.attrs.get("parametrization", "identity"))
+        if "x" in f and isinstance(f["x"], h5py.Dataset):
+            x = _numeric(f["x"][()], path, "x")
+            if x.shape[0] != y.shape[0]:
+                raise DataFileError(f"{path}: x has {x.shape[0]} samples but y has {y.shape[0]}")
+            m.x = x
+        if "x0" in f and isinstance(f["x0"], h5py.Dataset):
+            m.extra["x0"] = _numeric(f["x0"][()], path, "x0")
+    return m
+
+
+def _read_npz(path: Path) -> Measurements:
+    try:
+        z = np.load(path, allow_pickle=False)
+        keys = set(z.files)
+    except Exception:  # noqa: BLE001
+        raise DataFileError(f"{path}: not a valid .npz archive (or truncated)") from None
+    with z:
+        if "y" not in keys:
+            raise DataFileError(f"{path}: array 'y' is missing (found {sorted(keys)})")
+        try:
+            y, ref = z["y"], (z["y_ref"] if "y_ref" in keys else None)
+        except Exception:  # noqa: BLE001
+            raise DataFileError(f"{path}: cannot read the arrays (corrupt archive)") from None
+        y = _as_rows(_numeric(y, path, "y"), path)
+        m = Measurements(y, path)
+        if ref is not None:
+            m.reference = _numeric(ref, path, "y_ref").ravel()
+    return m
+
+
+def _read_csv(path: Path) -> Measurements:
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise DataFileError(f"{path}: not a text (CSV) file") from None
+    rows = []
+    for k, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            rows.append([float(v) for v in line.replace(",", " ").split()])
+        except ValueError:
+            raise DataFileError(f"{path}: line {k} holds a value that is not a number") from None
+    if not rows:
+        raise DataFileError(f"{path}: no numbers found")
+    if len({len(r) for r in rows}) != 1:
+        raise DataFileError(f"{path}: rows have different lengths {sorted({len(r) for r in rows})}")
+    return Measurements(_as_rows(_numeric(rows, path, "y"), path), path)
+
+
+def _loadmat(path: Path) -> dict[str, Any]:
+    import scipy.io
+
+    try:
+        return scipy.io.loadmat(path)
+    except NotImplementedError:
+        raise DataFileError(f"{path}: MATLAB v7.3 files are HDF5; save with -v7 or use .h5") from None
+    except Exception:  # noqa: BLE001
+        raise DataFileError(f"{path}: not a readable MATLAB .mat file (or truncated)") from None
+
+
+def _ktc_patterns(d: dict[str, Any], path: Path, inj_key: str) -> tuple[np.ndarray, np.ndarray]:
+    for key in (inj_key, "Mpat"):
+        if key not in d:
+            found = sorted(k for k in d if not k.startswith("_"))
+            raise DataFileError(f"{path}: KTC2023 layout needs {key!r} (found {found})")
+    inj, mpat = _numeric(d[inj_key], path, inj_key), _numeric(d["Mpat"], path, "Mpat")
+    if inj.ndim != 2 or mpat.ndim != 2 or inj.shape[0] != mpat.shape[0]:
+        raise DataFileError(f"{path}: {inj_key} (L, P) and Mpat (L, k) must share L rows, got "
+                            f"{inj.shape} and {mpat.shape}")
+    if np.any(np.abs(inj.sum(axis=0)) > 1e-6 * np.abs(inj).max()):
+        raise DataFileError(f"{path}: an injection pattern in {inj_key} does not sum to zero")
+    return inj.T, mpat.T
+
+
+def _read_mat(path: Path, reference: Path | None = None) -> Measurements:
+    d = _loadmat(path)
+    if "y" in d and "Uel" not in d:
+        return Measurements(_as_rows(_numeric(d["y"], path, "y"), path), path)
+    key, inj_key = ("Uel", "Inj") if "Uel" in d else ("Uelref", "Injref")
+    if key not in d:
+        raise DataFileError(f"{path}: no 'Uel'/'Uelref' (KTC2023) or 'y' variable")
+    u = _numeric(d[key], path, key, allow_nan=True).ravel()
+    currents, meas = _ktc_patterns(d, path, inj_key)
+    m_expected = currents.shape[0] * meas.shape[0]
+    if u.size != m_expected:
+        raise DataFileError(f"{path}: {key} has {u.size} values, expected {currents.shape[0]} injections x "
+                            f"{meas.shape[0]} measurements = {m_expected}")
+    out = Measurements(u[None, :], path, ktc={"currents": currents, "measurement": meas})
+    ref_path = reference if reference is not None else path.with_name("ref.mat")
+    if key == "Uel":
+        if not ref_path.is_file():
+            raise DataFileError(f"{path}: difference imaging needs the reference {ref_path} "
+                                "(pass --reference)")
+        ref = _read_mat(ref_path)
+        if ref.ktc is None or ref.y.shape[1] != u.size:
+            raise DataFileError(f"{ref_path}: reference does not match {path} ({ref.y.shape[1]} values)")
+        if not (np.allclose(ref.ktc["currents"], currents) and np.array_equal(ref.ktc["measurement"], meas)):
+            raise DataFileError(f"{ref_path}: injection or measurement patterns differ from {path}")
+        out.reference = ref.y[0]
+    mask = np.isfinite(u) & (np.isfinite(out.reference) if out.reference is not None else True)
+    if not mask.any():
+        raise DataFileError(f"{path}: every value is missing (NaN)")
+    out.mask = None if mask.all() else mask
+    out.y = np.where(np.isfinite(u), u, 0.0)[None, :]
+    if out.reference is not None:
+        out.reference = np.where(np.isfinite(out.reference), out.reference, 0.0)
+    return out
+
+
+def read_measurements(path: str | Path, reference: str | Path | None = None) -> Measurements:
+    """Read a measurement file of any supported layout (by extension)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file")
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataFileError(f"{path}: unknown extension {path.suffix!r}; use one of {sorted(FORMATS)}")
+    if fmt == "hdf5":
+        return _read_hdf5(path)
+    if fmt == "npz":
+        return _read_npz(path)
+    if fmt == "csv":
+        return _read_csv(path)
+    return _read_mat(path, Path(reference) if reference is not None else None)

@@ -1,0 +1,58 @@
+"""Figures of reconstructions: a grid of samples (rows) x methods (columns), drawn as
+tripcolor on the mesh for EIT, as images for 2-D inputs and as curves for 1-D signals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from invtools.atomic import atomic_path
+
+
+def plot_grid(columns: dict[str, np.ndarray], path: str | Path,
+              mesh: tuple[np.ndarray, np.ndarray] | None = None, n_rows: int = 4, title: str = "",
+              units: str = "") -> None:
+    """``columns``: name -> (N, *shape) arrays (e.g. truth, x0, model, gn); ``mesh``:
+    (points (2, n), triangles (3, ne)) for element values. Writes a PNG atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(columns)
+    first = np.asarray(columns[names[0]])
+    n_rows = min(n_rows, first.shape[0])
+    signal = first.ndim == 2 and mesh is None
+    if signal:  # 1-D: one panel per sample, all methods overlaid
+        fig, axes = plt.subplots(1, n_rows, figsize=(4 * n_rows, 3), squeeze=False)
+        for i in range(n_rows):
+            ax = axes[0, i]
+            for k, name in enumerate(names):
+                ax.plot(np.asarray(columns[name])[i], ["k-", "r--", "b-.", "g:", "m-"][k % 5], label=name)
+            ax.set(title=f"sample {i}", xlabel="index")
+        axes[0, 0].legend(fontsize=8)
+    else:
+        fig, axes = plt.subplots(n_rows, len(names), figsize=(2.8 * len(names), 2.6 * n_rows), squeeze=False)
+        for i in range(n_rows):
+            values = [np.asarray(columns[name])[i] for name in names]
+            lo = min(float(v.min()) for v in values)
+            hi = max(float(v.max()) for v in values)
+            for j, (name, v) in enumerate(zip(names, values, strict=True)):
+                ax = axes[i, j]
+                if mesh is not None:
+                    im = ax.tripcolor(mesh[0][0], mesh[0][1], mesh[1].T, facecolors=v, vmin=lo, vmax=hi,
+                                      cmap="viridis")
+                    ax.set_aspect("equal")
+                else:
+                    im = ax.imshow(v, vmin=lo, vmax=hi, cmap="viridis")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i == 0:
+                    ax.set_title(name)
+            fig.colorbar(im, ax=list(axes[i]), shrink=0.8, label=units)
+    if title:
+        fig.suptitle(title)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)

@@ -1,0 +1,136 @@
+"""``invtools train CONFIG.toml``: a training run described by a TOML file.
+
+```toml
+out = "runs/blur1d"            # checkpoints, logs and plots (relative to this file)
+
+[data]
+train = "train.h5"             # from `invtools generate`
+val = "val.h5"                 # or: val_fraction = 0.1 (random split of train)
+
+[net]
+arch = "lpgd"                  # lpgd | lpd
+steps = 10
+direction = "rma"              # none | momentum | rma | conv_rma
+hidden = 32
+
+[train]                        # any TrainConfig field
+epochs = 20
+batch_size = 32
+lr = 2e-3
+seed = 0
+```
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from invtools.data import H5Dataset
+from invtools.data.h5file import DataFileError
+from invtools.geometry import input_adjacency
+from invtools.nets import LPD, LPGD
+from invtools.training import TrainConfig, Trainer
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+NET_DEFAULTS: dict[str, Any] = {"arch": "lpgd", "steps": 10, "direction": "rma", "hidden": 32,
+                                "shared_weights": False, "detach_physics": False,
+                                "checkpointing": False, "n_primal": 5, "n_dual": 5}
+DATA_DEFAULTS: dict[str, Any] = {"train": None, "val": None, "val_fraction": 0.1}
+
+
+def load_run_config(path: str | Path) -> dict[str, Any]:
+    """Parse and validate a training config; data and output paths become absolute."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such training config")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid TOML ({err})") from None
+    unknown = sorted(set(raw) - {"out", "data", "net", "train"})
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level key(s) {unknown}")
+    sections = {"data": DATA_DEFAULTS, "net": NET_DEFAULTS,
+                "train": {f.name: f.default for f in fields(TrainConfig) if f.name != "extra"}}
+    cfg: dict[str, Any] = {}
+    for name, defaults in sections.items():
+        given = raw.get(name, {})
+        bad = sorted(set(given) - set(defaults))
+        if bad:
+            raise ValueError(f"{path}: [{name}] unknown key(s) {bad}; known: {sorted(defaults)}")
+        cfg[name] = {**defaults, **given}
+    if cfg["net"]["arch"] not in ("lpgd", "lpd"):
+        raise ValueError(f"{path}: [net] arch must be lpgd or lpd, got {cfg['net']['arch']!r}")
+    if not cfg["data"]["train"]:
+        raise ValueError(f"{path}: [data] train (an HDF5 data set) is required")
+    base = path.resolve().parent
+    for key in ("train", "val"):
+        if cfg["data"][key]:
+            cfg["data"][key] = str(base / cfg["data"][key])
+    cfg["out"] = str(base / raw.get("out", "run"))
+    return cfg
+
+
+def build_from_config(cfg: dict[str, Any], progress: bool = True) -> Trainer:
+    """Data sets, operator, network and trainer of a parsed config."""
+    train = H5Dataset(cfg["data"]["train"])
+    if cfg["data"]["val"]:
+        val = H5Dataset(cfg["data"]["val"])
+        for key in ("operator", "parametrization"):
+            if json.dumps(val.attrs[key], sort_keys=True) != json.dumps(train.attrs[key], sort_keys=True):
+                raise DataFileError(f"{val.path}: {key} differs from the training set {train.path}")
+    else:
+        train, val = train.split(cfg["data"]["val_fraction"], seed=cfg["train"]["seed"])
+    op = train.operator()
+    adjacency = input_adjacency(op)
+    n = cfg["net"]
+    common = {"direction": n["direction"], "hidden": n["hidden"], "adjacency": adjacency,
+              "detach_physics": n["detach_physics"], "checkpointing": n["checkpointing"]}
+    if n["arch"] == "lpgd":
+        net = LPGD(op.in_shape, steps=n["steps"], shared_weights=n["shared_weights"], **common)
+    else:
+        net = LPD(op.in_shape, op.out_shape, steps=n["steps"], n_primal=n["n_primal"],
+                  n_dual=n["n_dual"], **common)
+    tcfg = TrainConfig(**cfg["train"])
+    metadata = {"run_config": cfg, "recipe": train.attrs["recipe"],
+                "parametrization": train.parametrization,
+                "physical_operator": train.attrs["operator"],
+                "train_data": {"path": str(train.path), "seed": train.attrs["seed"],
+                               "rows": len(train)}}
+    return Trainer(net, op, train, val, tcfg, out_dir=cfg["out"], adjacency=adjacency,
+                   progress=progress, metadata=metadata)
+
+
+def run_training(config_path: str | Path, resume: bool = False,
+                 progress: bool = True) -> tuple[Trainer, list[dict[str, float]]]:
+    """Train as configured; ``resume`` continues from ``out/last.pt`` (same config required)."""
+    cfg = load_run_config(config_path)
+    out = Path(cfg["out"])
+    if resume:
+        saved = out / "run_config.json"
+        if not saved.exists():
+            raise FileNotFoundError(f"nothing to resume in {out} (no run_config.json)")
+        old = json.loads(saved.read_text())
+        if old != cfg:
+            raise ValueError(f"{config_path} differs from the run saved in {out}; --resume needs the "
+                             "same config")
+    elif (out / "last.pt").exists():
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it, "
+                              "or choose another out")
+    trainer = build_from_config(cfg, progress)
+    if trainer.out_dir is not None:
+        from invtools.atomic import atomic_path
+
+        with atomic_path(out / "run_config.json") as tmp:
+            tmp.write_text(json.dumps(cfg, indent=1))
+    history = trainer.fit(resume=resume)
+    return trainer, history
+
