@@ -196,8 +196,9 @@ class Problem:
         of the given global sample indices; each depends only on ``(seed, index)``."""
         rngs = [np.random.default_rng([seed, int(i)]) for i in indices]
         x = np.stack([self.phantom(rng) for rng in rngs])
-        with torch.no_grad():
-            y = self.op(torch.as_tensor(x, dtype=torch.float64)).numpy()
+        with torch.no_grad():  # one sample at a time: batched FFTs round differently
+            y = np.concatenate([self.op(torch.as_tensor(x[k:k + 1], dtype=torch.float64)).numpy()
+                                for k in range(len(x))])
         level = float(self.recipe.noise["relative"])
         for k, rng in enumerate(rngs):
             y[k] += level * np.sqrt(np.mean(y[k] ** 2)) * rng.standard_normal(y[k].shape)

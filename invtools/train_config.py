@@ -29,6 +29,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from invtools.data import H5Dataset
 from invtools.data.h5file import DataFileError
 from invtools.geometry import input_adjacency
@@ -92,6 +94,7 @@ def build_from_config(cfg: dict[str, Any], progress: bool = True) -> Trainer:
     op = train.operator()
     adjacency = input_adjacency(op)
     n = cfg["net"]
+    torch.manual_seed(cfg["train"]["seed"])  # the initial weights follow from the seed
     common = {"direction": n["direction"], "hidden": n["hidden"], "adjacency": adjacency,
               "detach_physics": n["detach_physics"], "checkpointing": n["checkpointing"]}
     if n["arch"] == "lpgd":

@@ -212,10 +212,11 @@ def read_measurements(path: str | Path, reference: str | Path | None = None) -> 
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DataFileError(f"{path}: unknown extension {path.suffix!r}; use one of {sorted(FORMATS)}")
-    if fmt == "hdf5":
-        return _read_hdf5(path)
-    if fmt == "npz":
-        return _read_npz(path)
-    if fmt == "csv":
-        return _read_csv(path)
-    return _read_mat(path, Path(reference) if reference is not None else None)
+    readers = {"hdf5": _read_hdf5, "npz": _read_npz, "csv": _read_csv,
+               "mat": lambda p: _read_mat(p, Path(reference) if reference is not None else None)}
+    try:
+        return readers[fmt](path)
+    except DataFileError:
+        raise
+    except Exception as err:  # noqa: BLE001 (any other failure of a parser is a malformed file)
+        raise DataFileError(f"{path}: cannot read as {fmt} ({type(err).__name__}: {err})") from None

@@ -2,20 +2,34 @@ import json
 import subprocess
 import sys
 
-from invtools.cli import main
+import pytest
+
+from invtools.cli import build_parser, main
+from invtools.demo import run_demo
+
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_demo_end_to_end_is_reproducible(tmp_path):
     for run in ("a", "b"):
-        args = ["demo", "--out", str(tmp_path / run), "--epochs", "2", "--seed", "1", "--quiet"]
-        assert main(args) == 0
+        run_demo(tmp_path / run, n_train=128, n_test=32, epochs=2, seed=1, progress=False)
     ma = json.loads((tmp_path / "a" / "metrics.json").read_text())
     mb = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert ma["test_mse"] == mb["test_mse"] and ma["test_psnr"] == mb["test_psnr"]
     assert ma["test_mse"] < ma["test_mse_x0"]  # training beats the zero initial guess
-    png = (tmp_path / "a" / "demo.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(tmp_path.glob("a/.*tmp*"))  # no temporary files left behind
+    for name in ma["files"]:
+        assert (tmp_path / "a" / name).is_file(), name
+    assert (tmp_path / "a" / "reconstruction.png").read_bytes()[:8] == PNG
+    assert not list(tmp_path.rglob(".*tmp*"))  # no temporary files left behind
+
+
+@pytest.mark.parametrize("command", ["generate", "merge", "train", "evaluate", "reconstruct", "demo"])
+def test_every_command_has_help_with_examples(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"invtools {command}" in out
 
 
 def test_cli_help_and_bad_command():
@@ -25,3 +39,10 @@ def test_cli_help_and_bad_command():
     bad = subprocess.run([sys.executable, "-m", "invtools.cli", "nonsense"], capture_output=True,
                          text=True)
     assert bad.returncode != 0 and "invalid choice" in bad.stderr
+
+
+def test_errors_are_one_line_and_exit_nonzero(tmp_path, capsys):
+    assert main(["generate", "no-such-preset", "--out", str(tmp_path / "x.h5"), "-n", "4"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("invtools generate: error: no recipe file or preset named") and "\n" not in err
+    assert not (tmp_path / "x.h5").exists()

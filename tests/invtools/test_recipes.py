@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from invtools.phantoms import random_discs, random_shapes_image
+from invtools.recipes import Problem, Recipe, list_presets, load_recipe
+
+PRESETS = ["blur1d-rma", "blur2d-shapes", "eit-discs2", "eit-discs4", "eit-limited", "eit-smooth"]
+
+
+def test_all_presets_are_shipped():
+    assert set(PRESETS) <= set(list_presets())
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_samples_are_finite_noisy_and_index_deterministic(name):
+    problem = Problem(load_recipe(name))
+    batch = problem.samples(np.arange(5), seed=3)
+    single = problem.samples(np.array([3]), seed=3)
+    for key in ("x", "y", "x0"):
+        assert np.all(np.isfinite(batch[key]))
+        assert np.array_equal(batch[key][3], single[key][0])  # sample i depends on (seed, i) only
+    assert batch["x"].shape == (5, *problem.op.in_shape) and batch["y"].shape == (5, *problem.op.out_shape)
+    if problem.parametrization == "log":
+        assert batch["x"].min() > 0
+    import torch
+
+    clean = problem.op(torch.as_tensor(batch["x"])).numpy()
+    level = np.sqrt(np.mean((batch["y"] - clean) ** 2, axis=1) / np.mean(clean**2, axis=1))
+    assert np.all((0.3 * 0.01 < level) & (level < 3 * 0.01))  # 1% relative noise per sample
+    other = problem.samples(np.arange(5), seed=4)
+    assert not np.array_equal(other["x"], batch["x"])
+
+
+def test_eit_limited_places_electrodes_on_the_arc():
+    problem = Problem(load_recipe("eit-limited"))
+    rec = problem.op._recipe["electrodes"]
+    centers = np.asarray(rec["centers"])
+    assert np.all((centers > 0) & (centers < np.pi))
+
+
+def test_unknown_keys_and_bad_values_are_named():
+    base = load_recipe("blur1d-rma").to_dict()
+    with pytest.raises(ValueError, match=r"\[operator\]: unknown key\(s\) \['windw'\]"):
+        Recipe.from_dict({**base, "operator": {**base["operator"], "windw": 3}})
+    with pytest.raises(ValueError, match="phantom.*type must be one of"):
+        Recipe.from_dict({**base, "phantom": {"type": "zebra"}})
+    with pytest.raises(ValueError, match="relative must be in"):
+        Recipe.from_dict({**base, "noise": {"relative": -1}})
+    with pytest.raises(ValueError, match="no recipe file or preset"):
+        load_recipe("nope")
+
+
+def test_recipe_file_round_trip(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('name = "mine"\n[operator]\ntype = "blur1d"\na = 0.5\n[phantom]\ntype = "random_walk"\n')
+    r = load_recipe(path)
+    assert r.operator["a"] == 0.5 and r.operator["n"] == 53 and r.x0["method"] == "constant"
+    assert Recipe.from_dict(r.to_dict()) == r
+    (tmp_path / "bad.toml").write_text("name = [")
+    with pytest.raises(ValueError, match="not a valid TOML"):
+        load_recipe(tmp_path / "bad.toml")
+
+
+def test_linearized_x0_beats_the_constant_start():
+    d = load_recipe("eit-discs2").to_dict()
+    d["x0"] = {"method": "linearized", "value": 1.0}
+    problem = Problem(Recipe.from_dict(d))
+    s = problem.samples(np.arange(2), seed=0)
+    assert np.mean((np.log(s["x0"]) - np.log(s["x"])) ** 2) < np.mean(np.log(s["x"]) ** 2)
+
+
+def test_random_discs_do_not_overlap_and_stay_inside():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        discs = random_discs(rng, 4, 1.0, (0.1, 0.22))
+        for i, a in enumerate(discs):
+            assert np.hypot(a[0], a[1]) + a[2] < 1.0
+            for b in discs[i + 1:]:
+                assert np.hypot(a[0] - b[0], a[1] - b[1]) > a[2] + b[2]
+    with pytest.raises(ValueError, match="could not place"):
+        random_discs(rng, 10, 1.0, (0.5, 0.6))
+
+
+def test_shapes_images_lie_in_the_unit_interval():
+    img = random_shapes_image((24, 24), np.random.default_rng(1), 5)
+    assert img.shape == (24, 24) and img.min() >= 0 and img.max() <= 1 and img.max() > 0

@@ -1,0 +1,77 @@
+"""Difference imaging of the real KTC2023 water-tank data (runs on CI: the data are in
+../shared/ktc2023 beside the checkout)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+import torch
+
+from invtools.cli import main
+from invtools.operators import operator_from_config
+from invtools.reconstruct import reconstruct
+
+KTC = Path(__file__).resolve().parents[2] / ".." / "shared" / "ktc2023"
+pytestmark = pytest.mark.skipif(not KTC.is_dir(), reason="KTC2023 data not present")
+
+
+def test_reconstruct_data1_through_the_cli(tmp_path):
+    out, png = tmp_path / "ktc1.h5", tmp_path / "ktc1.png"
+    assert main(["reconstruct", "--method", "linearized", "--measurements", str(KTC / "data1.mat"),
+                 "--out", str(out), "--plot", str(png)]) == 0
+    with h5py.File(out, "r") as f:
+        sigma = f["x"][()][0]
+        info = json.loads(f.attrs["info"])
+        op = operator_from_config(json.loads(f.attrs["operator"]))
+        assert f["mesh/triangles"].shape[1] == sigma.size
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    sigma0 = info["sigma0"]
+    assert sigma0 > 0 and info["missing"] == 0 and op.n_electrodes == 32 and op.n_out == 2356
+    data = scipy.io.loadmat(KTC / "data1.mat")["Uel"].ravel()
+    ref = scipy.io.loadmat(KTC / "ref.mat")["Uelref"].ravel()
+    dy = data - ref
+    delta = torch.as_tensor(sigma - sigma0)[None]
+    fit = op.A_jvp(torch.full((1, op.n_in), sigma0, dtype=torch.float64), delta)[0].numpy()
+    assert np.linalg.norm(fit - dy) < 0.25 * np.linalg.norm(dy)  # explains the data difference
+    assert delta.max() > 0.5 * sigma0 and delta.min() < -0.5 * sigma0  # a conductor and an insulator
+
+
+def test_difference_reconstruction_is_zero_and_linear_in_the_data(tmp_path):
+    for name in ("ref.mat",):
+        shutil.copy(KTC / name, tmp_path / name)
+    d = scipy.io.loadmat(KTC / "data1.mat")
+    ref = scipy.io.loadmat(KTC / "ref.mat")["Uelref"]
+    scipy.io.savemat(tmp_path / "same.mat", {"Uel": ref, "Inj": d["Inj"], "Mpat": d["Mpat"]})
+    scipy.io.savemat(tmp_path / "double.mat", {"Uel": ref + 2 * (d["Uel"] - ref), "Inj": d["Inj"],
+                                               "Mpat": d["Mpat"]})
+    scipy.io.savemat(tmp_path / "single.mat", {"Uel": d["Uel"], "Inj": d["Inj"], "Mpat": d["Mpat"]})
+    from invtools.classical import ClassicalConfig
+
+    cfg = ClassicalConfig(lam=1e-3)
+    rec = {n: reconstruct(tmp_path / f"{n}.mat", method="linearized", classical=cfg, mesh_h=0.015)
+           for n in ("same", "single", "double")}
+    s0 = rec["same"].info["sigma0"]
+    assert np.allclose(rec["same"].x, s0, atol=1e-12)
+    assert np.allclose(rec["double"].x - s0, 2 * (rec["single"].x - s0), rtol=1e-8, atol=1e-10)
+
+
+def test_missing_values_are_masked(tmp_path):
+    shutil.copy(KTC / "ref.mat", tmp_path / "ref.mat")
+    d = scipy.io.loadmat(KTC / "data1.mat")
+    full = reconstruct(KTC / "data1.mat", method="linearized", mesh_h=0.015)
+    u = d["Uel"].copy()
+    u[100:131] = np.nan  # one injection's measurements lost
+    scipy.io.savemat(tmp_path / "gaps.mat", {"Uel": u, "Inj": d["Inj"], "Mpat": d["Mpat"]})
+    gaps = reconstruct(tmp_path / "gaps.mat", method="linearized", mesh_h=0.015)
+    assert gaps.info["missing"] == 31 and np.all(np.isfinite(gaps.x))
+    a, b = full.x[0] - full.info["sigma0"], gaps.x[0] - gaps.info["sigma0"]
+    assert np.corrcoef(a, b)[0, 1] > 0.9
+
+
+def test_gauss_newton_on_the_tank_stays_positive():
+    rec = reconstruct(KTC / "data1.mat", method="gn", mesh_h=0.015)
+    assert rec.x.min() > 0 and rec.x.max() > 1.5 * rec.info["sigma0"]
