@@ -112,7 +112,7 @@ def reconstruct(measurements: str | Path, model: str | Path | None = None, metho
         noise = meta.get("recipe", {}).get("noise", {}).get("relative")
     elif meas.operator is not None:
         op, param = operator_from_config(meas.operator), meas.parametrization or "identity"
-        what = "its forward model"
+        what, noise = "its forward model", meas.extra.get("noise")
     elif recipe is not None:
         from invtools.recipes import Problem, load_recipe
 

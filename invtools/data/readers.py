@@ -93,6 +93,10 @@ def _read_hdf5(path: Path) -> Measurements:
             except (TypeError, json.JSONDecodeError):
                 raise DataFileError(f"{path}: attribute 'operator' is not valid JSON") from None
             m.parametrization = str(f.attrs.get("parametrization", "identity"))
+            try:
+                m.extra["noise"] = json.loads(f.attrs["recipe"])["noise"]["relative"]
+            except (KeyError, TypeError, ValueError):
+                pass
         if "x" in f and isinstance(f["x"], h5py.Dataset):
             x = _numeric(f["x"][()], path, "x")
             if x.shape[0] != y.shape[0]:

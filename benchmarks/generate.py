@@ -1,0 +1,69 @@
+"""Data-set generation speed: samples/s of EIT generation with 1 and 2 worker processes, and
+the per-sample cost against one forward solve (phantom + solve + noise + writing).
+
+    python benchmarks/generate.py [--samples 1200] [--h 0.1 0.05] [--repeats 2]
+
+Targets (issue #6): near-linear scaling from 1 to 2 workers; per-sample cost (1 worker) within
+1.5x of one forward solve. Runs are interleaved (1, 2, 1, 2 workers) and medians reported; the
+wall time includes process start-up and the final HDF5 assembly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import median_time, print_table  # noqa: E402
+
+from invtools.data import generate  # noqa: E402
+from invtools.recipes import Problem, Recipe, load_recipe  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--samples", type=int, default=1200)
+    p.add_argument("--h", type=float, nargs="+", default=[0.1, 0.05], help="mesh sizes of eit-discs2")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "generate.json"))
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    rows, records = [], []
+    for h in args.h:
+        d = load_recipe("eit-discs2").to_dict()
+        d["operator"]["h"] = h
+        recipe = Recipe.from_dict(d)
+        problem = Problem(recipe)
+        x = torch.as_tensor(problem.samples(np.arange(1), 0)["x"])
+        with torch.no_grad():
+            solve = median_time(lambda: problem.op(x), repeats=20)  # noqa: B023
+        walls: dict[int, list[float]] = {1: [], 2: []}
+        with tempfile.TemporaryDirectory() as tmp:
+            for r in range(args.repeats):
+                for w in (1, 2):
+                    t0 = time.perf_counter()
+                    generate(recipe, Path(tmp) / f"w{w}_{r}.h5", args.samples, seed=r, workers=w,
+                             progress=False)
+                    walls[w].append(time.perf_counter() - t0)
+        t1, t2 = statistics.median(walls[1]), statistics.median(walls[2])
+        per_sample = t1 / args.samples
+        rows.append([h, problem.op.n_in, args.samples, args.samples / t1, args.samples / t2, t1 / t2,
+                     solve * 1e3, per_sample * 1e3, per_sample / solve])
+        records.append(dict(zip(["h", "elements", "samples", "rate_1", "rate_2", "scaling",
+                                 "solve_ms", "per_sample_ms", "per_sample_over_solve"], rows[-1], strict=True)))
+    print_table(["h", "elements", "samples", "samples/s (1 worker)", "samples/s (2 workers)", "scaling",
+                 "one forward solve (ms)", "per sample, 1 worker (ms)", "per sample / solve"], rows)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(records, indent=1))
+
+
+if __name__ == "__main__":
+    main()
