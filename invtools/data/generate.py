@@ -20,6 +20,7 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from invtools.atomic import atomic_path
@@ -60,6 +61,7 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(recipe: dict[str, Any]) -> None:
     torch.set_num_threads(1)
+    _WORKER["limits"] = threadpool_limits(1)  # one core per worker: no BLAS threads either
     _WORKER["problem"] = Problem(Recipe.from_dict(recipe))
 
 
@@ -102,10 +104,11 @@ def generate(recipe: Recipe, out: str | Path, n_samples: int, seed: int = 0, wor
     todo = [b for b in blocks if not _block_path(parts, *b).exists()]
     bar = tqdm(total=stop - start, initial=stop - start - sum(b - a for a, b in todo),
                disable=not progress, desc=f"generate {recipe.name}", unit="sample")
+    problem = Problem(recipe)
     if workers <= 1 or len(todo) <= 1:
-        problem = Problem(recipe)
-        for a, b in todo:
-            bar.update(_write_block(problem, parts, a, b, seed))
+        with threadpool_limits(1):  # small per-sample BLAS calls are faster single-threaded
+            for a, b in todo:
+                bar.update(_write_block(problem, parts, a, b, seed))
     else:
         # fork starts workers in milliseconds (as torch's DataLoader does on Linux); spawn elsewhere
         ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
@@ -113,15 +116,15 @@ def generate(recipe: Recipe, out: str | Path, n_samples: int, seed: int = 0, wor
             for done in pool.imap_unordered(_worker_block, [(str(parts), a, b, seed) for a, b in todo]):
                 bar.update(done)
     bar.close()
-    _assemble(recipe, out, parts, blocks, meta)
+    _assemble(problem, out, parts, blocks, meta)
     shutil.rmtree(parts)
     return out
 
 
-def _assemble(recipe: Recipe, out: Path, parts: Path, blocks: list[tuple[int, int]],
+def _assemble(problem: Problem, out: Path, parts: Path, blocks: list[tuple[int, int]],
               meta: dict[str, Any]) -> None:
     """Copy the finished blocks, in order and checked, into the HDF5 file (atomically)."""
-    problem_op = Problem(recipe).op
+    recipe, problem_op = problem.recipe, problem.op
     n = meta["stop"] - meta["start"]
     for stale in out.parent.glob(f".{out.name}.*.tmp{out.suffix}"):
         stale.unlink()  # left by an assembly that was killed
