@@ -1,13 +1,11 @@
 """Difference imaging of the real KTC2023 water-tank data (runs on CI: the data are in
-../shared/ktc2023 beside the checkout)."""
+../shared/ktc2023 beside the checkout, or wherever $INVTOOLS_KTC2023 points)."""
 
 import json
 import shutil
-from pathlib import Path
 
 import h5py
 import numpy as np
-import pytest
 import scipy.io
 import torch
 
@@ -15,13 +13,10 @@ from invtools.cli import main
 from invtools.operators import operator_from_config
 from invtools.reconstruct import reconstruct
 
-KTC = Path(__file__).resolve().parents[2] / ".." / "shared" / "ktc2023"
-pytestmark = pytest.mark.skipif(not KTC.is_dir(), reason="KTC2023 data not present")
 
-
-def test_reconstruct_data1_through_the_cli(tmp_path):
+def test_reconstruct_data1_through_the_cli(tmp_path, ktc):
     out, png = tmp_path / "ktc1.h5", tmp_path / "ktc1.png"
-    assert main(["reconstruct", "--method", "linearized", "--measurements", str(KTC / "data1.mat"),
+    assert main(["reconstruct", "--method", "linearized", "--measurements", str(ktc / "data1.mat"),
                  "--out", str(out), "--plot", str(png)]) == 0
     with h5py.File(out, "r") as f:
         sigma = f["x"][()][0]
@@ -31,8 +26,8 @@ def test_reconstruct_data1_through_the_cli(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
     sigma0 = info["sigma0"]
     assert sigma0 > 0 and info["missing"] == 0 and op.n_electrodes == 32 and op.n_out == 2356
-    data = scipy.io.loadmat(KTC / "data1.mat")["Uel"].ravel()
-    ref = scipy.io.loadmat(KTC / "ref.mat")["Uelref"].ravel()
+    data = scipy.io.loadmat(ktc / "data1.mat")["Uel"].ravel()
+    ref = scipy.io.loadmat(ktc / "ref.mat")["Uelref"].ravel()
     dy = data - ref
     delta = torch.as_tensor(sigma - sigma0)[None]
     fit = op.A_jvp(torch.full((1, op.n_in), sigma0, dtype=torch.float64), delta)[0].numpy()
@@ -40,11 +35,11 @@ def test_reconstruct_data1_through_the_cli(tmp_path):
     assert delta.max() > 0.5 * sigma0 and delta.min() < -0.5 * sigma0  # a conductor and an insulator
 
 
-def test_difference_reconstruction_is_zero_and_linear_in_the_data(tmp_path):
+def test_difference_reconstruction_is_zero_and_linear_in_the_data(tmp_path, ktc):
     for name in ("ref.mat",):
-        shutil.copy(KTC / name, tmp_path / name)
-    d = scipy.io.loadmat(KTC / "data1.mat")
-    ref = scipy.io.loadmat(KTC / "ref.mat")["Uelref"]
+        shutil.copy(ktc / name, tmp_path / name)
+    d = scipy.io.loadmat(ktc / "data1.mat")
+    ref = scipy.io.loadmat(ktc / "ref.mat")["Uelref"]
     scipy.io.savemat(tmp_path / "same.mat", {"Uel": ref, "Inj": d["Inj"], "Mpat": d["Mpat"]})
     scipy.io.savemat(tmp_path / "double.mat", {"Uel": ref + 2 * (d["Uel"] - ref), "Inj": d["Inj"],
                                                "Mpat": d["Mpat"]})
@@ -59,10 +54,10 @@ def test_difference_reconstruction_is_zero_and_linear_in_the_data(tmp_path):
     assert np.allclose(rec["double"].x - s0, 2 * (rec["single"].x - s0), rtol=1e-8, atol=1e-10)
 
 
-def test_missing_values_are_masked(tmp_path):
-    shutil.copy(KTC / "ref.mat", tmp_path / "ref.mat")
-    d = scipy.io.loadmat(KTC / "data1.mat")
-    full = reconstruct(KTC / "data1.mat", method="linearized", mesh_h=0.015)
+def test_missing_values_are_masked(tmp_path, ktc):
+    shutil.copy(ktc / "ref.mat", tmp_path / "ref.mat")
+    d = scipy.io.loadmat(ktc / "data1.mat")
+    full = reconstruct(ktc / "data1.mat", method="linearized", mesh_h=0.015)
     u = d["Uel"].copy()
     u[100:131] = np.nan  # one injection's measurements lost
     scipy.io.savemat(tmp_path / "gaps.mat", {"Uel": u, "Inj": d["Inj"], "Mpat": d["Mpat"]})
@@ -72,6 +67,6 @@ def test_missing_values_are_masked(tmp_path):
     assert np.corrcoef(a, b)[0, 1] > 0.9
 
 
-def test_gauss_newton_on_the_tank_stays_positive():
-    rec = reconstruct(KTC / "data1.mat", method="gn", mesh_h=0.015)
+def test_gauss_newton_on_the_tank_stays_positive(ktc):
+    rec = reconstruct(ktc / "data1.mat", method="gn", mesh_h=0.015)
     assert rec.x.min() > 0 and rec.x.max() > 1.5 * rec.info["sigma0"]

@@ -16,9 +16,6 @@ from invtools.cli import main
 from invtools.data.h5file import DataFileError
 from invtools.data.readers import read_measurements
 
-KTC = Path(__file__).resolve().parents[3] / ".." / "shared" / "ktc2023"
-KTC_DIR = KTC if KTC.is_dir() else None
-
 
 def write(fmt: str, path: Path, y: np.ndarray) -> Path:
     if fmt == "npz":
@@ -48,9 +45,8 @@ def test_unknown_extension_and_missing_file(tmp_path):
         read_measurements(tmp_path / "nope.h5")
 
 
-@pytest.mark.skipif(KTC_DIR is None, reason="KTC2023 data not present")
-def test_ktc_layout_is_read_with_its_reference():
-    m = read_measurements(KTC_DIR / "data1.mat")
+def test_ktc_layout_is_read_with_its_reference(ktc):
+    m = read_measurements(ktc / "data1.mat")
     assert m.y.shape == (1, 2356) and m.reference.shape == (2356,)
     assert m.ktc["currents"].shape == (76, 32) and m.ktc["measurement"].shape == (31, 32)
     assert np.allclose(m.ktc["currents"].sum(axis=1), 0) and m.mask is None
@@ -58,14 +54,14 @@ def test_ktc_layout_is_read_with_its_reference():
 
 # --- fuzz ---------------------------------------------------------------------------------------
 
-def valid_files(root: Path) -> dict[str, Path]:
+def valid_files(root: Path, ktc: Path | None) -> dict[str, Path]:
     rng = np.random.default_rng(1)
     files = {fmt: write(fmt, root / f"valid.{fmt}", 0.1 * rng.standard_normal(12))
              for fmt in ("npz", "csv", "h5", "mat")}
-    if KTC_DIR is not None:
+    if ktc is not None:
         (root / "ktc").mkdir()
         for name in ("ref.mat", "data1.mat"):
-            shutil.copy(KTC_DIR / name, root / "ktc" / name)
+            shutil.copy(ktc / name, root / "ktc" / name)
         files["ktc"] = root / "ktc" / "data1.mat"
     return files
 
@@ -111,9 +107,9 @@ KINDS = ["truncate", "random_bytes", "flip_bytes", "nan", "inf", "shape", "lengt
 
 
 @pytest.fixture(scope="module")
-def fuzz_root(tmp_path_factory):
+def fuzz_root(tmp_path_factory, ktc_or_none):
     root = tmp_path_factory.mktemp("fuzz")
-    return root, valid_files(root)
+    return root, valid_files(root, ktc_or_none)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
