@@ -13,6 +13,8 @@ from pathlib import Path
 import nbformat
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from _cells_workflow import QUICKSTART, TRAINING_RMA  # noqa: E402
 
 EIT_FORWARD = [
     ("md", """# The CEM forward model for EIT
@@ -138,7 +140,8 @@ ax.set(xlabel="step", ylabel="loss", yscale="log"); ax.legend();"""),
            "exists (checked against KKT differentiation and cvxpylayers)."),
 ]
 
-NOTEBOOKS = {"eit_forward.ipynb": EIT_FORWARD, "solver_layers.ipynb": SOLVER_LAYERS}
+NOTEBOOKS = {"quickstart.ipynb": QUICKSTART, "eit_forward.ipynb": EIT_FORWARD,
+             "training_rma.ipynb": TRAINING_RMA, "solver_layers.ipynb": SOLVER_LAYERS}
 
 
 def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:

@@ -15,6 +15,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INVTOOLS_QUICK", "1")  # the notebooks' CI-sized mode
     cells = json.loads(path.read_text())["cells"]
     namespace: dict = {"__name__": "__notebook__"}
     for i, cell in enumerate(c for c in cells if c["cell_type"] == "code"):
@@ -24,4 +25,19 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
 
 
 def test_there_are_notebooks():
-    assert any(p.name == "eit_forward.ipynb" for p in NOTEBOOKS)
+    names = {p.name for p in NOTEBOOKS}
+    assert {"quickstart.ipynb", "eit_forward.ipynb", "training_rma.ipynb", "solver_layers.ipynb"} <= names
+
+
+def test_notebooks_are_built_from_their_sources():
+    import sys
+
+    import nbformat
+
+    sys.path.insert(0, str(NOTEBOOKS[0].parent))
+    import _build
+
+    for name, cells in _build.NOTEBOOKS.items():
+        built = _build.build(name, cells)
+        saved = nbformat.read(NOTEBOOKS[0].parent / name, as_version=4)
+        assert [c.source for c in built.cells] == [c.source for c in saved.cells], name

@@ -1,0 +1,52 @@
+"""The reproduction study's CI-sized mode (`benchmarks/reproduce_rma.py --quick`) runs end to end."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "reproduce_rma.py"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    spec = importlib.util.spec_from_file_location("reproduce_rma", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path_factory.mktemp("study") / "quick.json"
+    report = module.main(["--quick", "--out", str(out)])
+    return module, report, out
+
+
+def test_quick_study_writes_json_and_markdown(study):
+    module, report, out = study
+    assert json.loads(out.read_text())["args"]["quick"] is True
+    markdown = out.with_suffix(".md").read_text()
+    for name in ["GN", *module.NETS]:
+        assert f"| {name} |" in markdown
+    assert "RMA gain" in markdown and "eit-limited" in markdown
+    assert sorted(p.name for p in out.parent.iterdir()) == ["quick.json", "quick.md"]  # no temporaries
+
+
+def test_every_method_is_scored_on_every_case(study):
+    module, report, _ = study
+    for a, runs in report["blur"].items():
+        assert len(runs) == 2, a  # two seeds in quick mode
+        for run in runs:
+            for name in ["x0", "GN", *module.NETS]:
+                assert math.isfinite(run[name]["mse"]) and run[name]["psnr"] > 0
+    for preset in ("eit-discs2", "eit-discs4", "eit-limited"):
+        for run in (r for runs in report[preset].values() for r in runs):
+            for name in ["x0", "GN", *module.EIT_NETS]:
+                assert 0 < run[name]["relative_error"] < 1 and -1 <= run[name]["ssim"] <= 1
+
+
+def test_test_set_does_not_depend_on_training_size(study):
+    """Columns n_train = 8 and 16 score the same test samples: x0 and GN agree exactly."""
+    _, report, _ = study
+    for preset in ("eit-discs2", "eit-limited"):
+        small, large = report[preset]["8"][0], report[preset]["16"][0]
+        assert small["x0"] == large["x0"] and small["GN"]["mse"] == large["GN"]["mse"]
+        assert small["LPGD"]["mse"] != large["LPGD"]["mse"]  # but the trained nets differ
