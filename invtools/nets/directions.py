@@ -49,16 +49,25 @@ def _forget_bias_one(cell: nn.LSTMCell) -> None:
 
 
 class RecurrentMomentum(nn.Module):
-    """Dense LSTM (``layers`` x ``hidden``) over flattened gradients, FC back to the sample."""
+    """Dense LSTM (``layers`` x ``hidden``) over flattened gradients, FC back to the sample.
 
-    def __init__(self, shape: tuple[int, ...], hidden: int = 128, layers: int = 1):
+    ``residual=True`` returns ``g_k + FC(h_k)`` with the read-out initialised to zero: the
+    module starts as the plain gradient and learns a momentum correction to it.
+    """
+
+    def __init__(self, shape: tuple[int, ...], hidden: int = 128, layers: int = 1,
+                 residual: bool = False):
         super().__init__()
         self.shape, n = shape, math.prod(shape)
+        self.residual = residual
         self.cells = nn.ModuleList(nn.LSTMCell(n if i == 0 else hidden, hidden)
                                    for i in range(layers))
         for cell in self.cells:
             _forget_bias_one(cell)
         self.fc = nn.Linear(hidden, n)
+        if residual:
+            nn.init.zeros_(self.fc.weight)
+            nn.init.zeros_(self.fc.bias)
 
     def forward(self, g: Tensor, state: list[tuple[Tensor, Tensor]] | None = None):
         inp = g.reshape(g.shape[0], -1)
@@ -67,7 +76,8 @@ class RecurrentMomentum(nn.Module):
             h, c = cell(inp, None if state is None else state[i])
             new_state.append((h, c))
             inp = h
-        return self.fc(inp).reshape(g.shape[0], 1, *self.shape), new_state
+        m = self.fc(inp).reshape(g.shape[0], 1, *self.shape)
+        return (g.unsqueeze(1) + m if self.residual else m), new_state
 
 
 class ConvLSTMCell(nn.Module):

@@ -7,14 +7,19 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "reproduce_rma.py"
+BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    spec = importlib.util.spec_from_file_location("reproduce_rma", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("reproduce_rma")
     out = tmp_path_factory.mktemp("study") / "quick.json"
     report = module.main(["--quick", "--out", str(out)])
     return module, report, out
@@ -26,7 +31,7 @@ def test_quick_study_writes_json_and_markdown(study):
     markdown = out.with_suffix(".md").read_text()
     for name in ["GN", *module.NETS]:
         assert f"| {name} |" in markdown
-    assert "RMA gain" in markdown and "eit-limited" in markdown
+    assert "RMA gain" in markdown and "LPD -> LPD-RMA" in markdown and "eit-limited" in markdown
     assert sorted(p.name for p in out.parent.iterdir()) == ["quick.json", "quick.md"]  # no temporaries
 
 
@@ -50,3 +55,18 @@ def test_test_set_does_not_depend_on_training_size(study):
         small, large = report[preset]["8"][0], report[preset]["16"][0]
         assert small["x0"] == large["x0"] and small["GN"]["mse"] == large["GN"]["mse"]
         assert small["LPGD"]["mse"] != large["LPGD"]["mse"]  # but the trained nets differ
+
+
+def test_study_figure(study, tmp_path):
+    import matplotlib.pyplot as plt
+
+    _, report, _ = study
+    plot_study = load_script("plot_study")
+    out = tmp_path / "study.png"
+    plot_study.plot([report], out)
+    image = plt.imread(out)
+    assert image.shape[1] > 3 * image.shape[0]  # four panels side by side: blur and three EIT presets
+    assert [p.name for p in tmp_path.iterdir()] == ["study.png"]
+    with pytest.raises(ValueError, match="no study results"):
+        plot_study.plot([{"args": {}}], tmp_path / "empty.png")
+    assert not (tmp_path / "empty.png").exists()

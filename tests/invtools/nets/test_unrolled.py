@@ -105,3 +105,18 @@ def test_element_adjacency_of_a_mesh():
 def test_unknown_direction_is_rejected():
     with pytest.raises(ValueError, match="unknown direction"):
         LPGD((53,), direction="adam")
+
+
+@pytest.mark.parametrize("net", ["lpgd", "lpd"])
+def test_residual_rma_starts_as_the_plain_gradient_and_learns_a_correction(net):
+    op, x, y, x0, adjacency = problem("blur1d")
+    torch.manual_seed(0)
+    plain = make(net, "none", op, adjacency)
+    torch.manual_seed(0)
+    rma = make(net, "rma", op, adjacency, direction_kwargs={"residual": True, "hidden": 16})
+    out = rma(y, op, x0)
+    torch.testing.assert_close(out, plain(y, op, x0), rtol=0, atol=0)
+    ((out - x) ** 2).mean().backward()
+    assert rma.direction.fc.weight.grad.abs().sum() > 0  # the read-out moves away from zero
+    torch.optim.SGD(rma.parameters(), lr=1e-2).step()
+    assert not torch.equal(rma(y, op, x0), plain(y, op, x0))
