@@ -3,6 +3,8 @@ convolution for element vectors on a mesh; the residual CNN block Lambda built f
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -28,13 +30,39 @@ def element_adjacency(triangles: np.ndarray) -> sp.csr_matrix:
     return sp.diags(1.0 / np.maximum(deg, 1)) @ A
 
 
+def _csr(indptr: Tensor, indices: Tensor, values: Tensor, n: int) -> Tensor:
+    with warnings.catch_warnings():  # torch calls all CSR tensors beta; CSR @ dense is stable
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(indptr, indices, values, size=(n, n), check_invariants=False)
+
+
+def _right_product(x: Tensor, a: Tensor) -> Tensor:
+    """``x A^T`` over the last axis of x (..., n), as ``(A x^T)^T`` with A sparse CSR."""
+    lead, n = x.shape[:-1], x.shape[-1]
+    return (a @ x.reshape(-1, n).T).T.reshape(*lead, n)
+
+
+class _AdjacencyProduct(torch.autograd.Function):
+    """``x -> x A^T`` with a constant sparse A; the backward is the same product with A^T, so
+    derivatives of any order exist."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, a: Tensor, a_t: Tensor) -> Tensor:
+        ctx.a, ctx.a_t = a, a_t
+        return _right_product(x, a)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return _AdjacencyProduct.apply(grad, ctx.a_t, ctx.a), None, None
+
+
 class GraphConv(nn.Module):
     """``y = W [x, A x] + b`` on features (B, C, n) with a fixed row-normalised adjacency A.
 
-    ``A x`` is a gather over a padded neighbour table (n, max_degree) with weights (zero on
-    padding), which is faster than a sparse product for mesh graphs of bounded degree; the
-    self and neighbour weights are applied by one fused matrix product (not a 1x1 Conv1d,
-    whose backward pass is many times slower on CPU).
+    ``A x`` is a sparse (CSR) product whose backward is the product with A^T (2.5x faster than
+    a gather over a neighbour table on a 738-element mesh); the self and neighbour weights are
+    applied by one fused matrix product (not a 1x1 Conv1d, whose backward pass is many times
+    slower on CPU).  The adjacency is rebuilt from the mesh, not stored in checkpoints.
     """
 
     def __init__(self, in_ch: int, out_ch: int, adjacency: sp.spmatrix):
@@ -42,21 +70,28 @@ class GraphConv(nn.Module):
         lin = nn.Linear(2 * in_ch, out_ch)  # for its default initialisation
         self.weight = nn.Parameter(lin.weight.detach().clone())
         self.bias = nn.Parameter(lin.bias.detach().clone())
-        A = sp.csr_matrix(adjacency)
-        n, deg = A.shape[0], np.diff(A.indptr)
-        width = max(1, int(deg.max(initial=1)))
-        index = np.tile(np.arange(n)[:, None], (1, width))
-        weight = np.zeros((n, width))
-        slot = np.arange(A.nnz) - np.repeat(A.indptr[:-1], deg)
-        rows = np.repeat(np.arange(n), deg)
-        index[rows, slot], weight[rows, slot] = A.indices, A.data
-        self.register_buffer("nb_index", torch.as_tensor(index.ravel(), dtype=torch.int64))
-        self.register_buffer("nb_weight", torch.as_tensor(weight, dtype=torch.float32))
-        self.n, self.width = n, width
+        A = sp.csr_matrix(adjacency, dtype=np.float64)
+        A.sort_indices()
+        self.n = A.shape[0]
+        for name, M in (("adj", A), ("adj_t", A.T.tocsr())):
+            M.sort_indices()
+            self.register_buffer(f"{name}_indptr", torch.as_tensor(M.indptr, dtype=torch.int64),
+                                 persistent=False)
+            self.register_buffer(f"{name}_indices", torch.as_tensor(M.indices, dtype=torch.int64),
+                                 persistent=False)
+            self.register_buffer(f"{name}_values", torch.as_tensor(M.data, dtype=torch.float32),
+                                 persistent=False)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for old in ("nb_index", "nb_weight"):  # neighbour tables of checkpoints before 2026-11-25
+            state_dict.pop(prefix + old, None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def neighbour_mean(self, x: Tensor) -> Tensor:
-        gathered = x.index_select(-1, self.nb_index).reshape(*x.shape[:-1], self.n, self.width)
-        return (gathered * self.nb_weight.to(x.dtype)).sum(-1)
+        """``A x`` per channel: x (B, C, n) -> (B, C, n)."""
+        a = _csr(self.adj_indptr, self.adj_indices, self.adj_values.to(x.dtype), self.n)
+        a_t = _csr(self.adj_t_indptr, self.adj_t_indices, self.adj_t_values.to(x.dtype), self.n)
+        return _AdjacencyProduct.apply(x, a, a_t)
 
     def forward(self, x: Tensor) -> Tensor:
         features = torch.cat([x, self.neighbour_mean(x)], dim=1)  # (B, 2C, n)
