@@ -9,6 +9,19 @@ def device(request):
     return torch.device(request.param)
 
 
+def tiny_train_config(arch: str = "lpgd", **train) -> str:
+    """A seconds-long ``invtools train`` config (train.h5/val.h5 beside it, output in run/)."""
+    settings = {"epochs": 2, "batch_size": 16, "lr": 2e-3, "seed": 0, **train}
+    lines = "\n".join(f"{k} = {v!r}".replace("'", '"') for k, v in settings.items())
+    return (f'out = "run"\n[data]\ntrain = "train.h5"\nval = "val.h5"\n[net]\narch = "{arch}"\n'
+            f'steps = 3\ndirection = "rma"\nhidden = 8\n[train]\n{lines}\n')
+
+
+@pytest.fixture
+def train_config():
+    return tiny_train_config
+
+
 def find_ktc2023():
     """The KTC2023 measurement folder: $INVTOOLS_KTC2023, ../shared/ktc2023 beside the checkout,
     or /work/shared/ktc2023; None if absent."""

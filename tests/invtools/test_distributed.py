@@ -8,29 +8,13 @@ import torch
 
 from invtools.cli import main
 
-CONFIG = """out = "run"
-[data]
-train = "train.h5"
-val = "val.h5"
-[net]
-arch = "lpgd"
-steps = 3
-direction = "rma"
-hidden = 8
-[train]
-epochs = 2
-batch_size = 16
-seed = 0
-device = "cpu"
-"""
-
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not built")
-def test_two_process_ddp_training(tmp_path):
+def test_two_process_ddp_training(tmp_path, train_config):
     for name, n, seed in (("train", 64, 0), ("val", 16, 1)):
         assert main(["generate", "blur1d-rma", "--out", str(tmp_path / f"{name}.h5"), "-n", str(n),
                      "--seed", str(seed), "--quiet"]) == 0
-    (tmp_path / "c.toml").write_text(CONFIG)
+    (tmp_path / "c.toml").write_text(train_config("lpgd", device="cpu"))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "invtools.cli", "train", str(tmp_path / "c.toml"), "--quiet"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=tmp_path)

@@ -8,30 +8,14 @@ import pytest
 
 from invtools.cli import main
 
-TRAIN = """out = "run"
-[data]
-train = "train.h5"
-val = "val.h5"
-[net]
-arch = "{arch}"
-steps = 3
-direction = "rma"
-hidden = 8
-[train]
-epochs = 2
-batch_size = 16
-lr = 2e-3
-seed = 0
-"""
-
 
 @pytest.mark.parametrize("recipe,arch", [("blur1d-rma", "lpgd"), ("eit-discs2", "lpd")])
-def test_workflow(tmp_path, recipe, arch, capsys):
+def test_workflow(tmp_path, recipe, arch, capsys, train_config):
     assert main(["generate", recipe, "--out", str(tmp_path / "train.h5"), "-n", "48", "--seed", "0",
                  "--quiet"]) == 0
     assert main(["generate", recipe, "--out", str(tmp_path / "val.h5"), "-n", "16", "--seed", "1",
                  "--quiet"]) == 0
-    (tmp_path / "train.toml").write_text(TRAIN.format(arch=arch))
+    (tmp_path / "train.toml").write_text(train_config(arch))
     assert main(["train", str(tmp_path / "train.toml"), "--quiet"]) == 0
     run = tmp_path / "run"
     for name in ("best.pt", "last.pt", "history.csv", "history.json", "loss.png", "run_config.json"):
@@ -61,11 +45,11 @@ def test_workflow(tmp_path, recipe, arch, capsys):
                  "--out", str(tmp_path / "gn.h5"), "--iterations", "2"]) == 0
 
 
-def test_model_refuses_data_of_another_forward_model(tmp_path, capsys):
+def test_model_refuses_data_of_another_forward_model(tmp_path, capsys, train_config):
     assert main(["generate", "blur1d-rma", "--out", str(tmp_path / "train.h5"), "-n", "32", "--quiet"]) == 0
     assert main(["generate", "blur1d-rma", "--out", str(tmp_path / "val.h5"), "-n", "16", "--seed", "1",
                  "--quiet"]) == 0
-    (tmp_path / "train.toml").write_text(TRAIN.format(arch="lpgd").replace("epochs = 2", "epochs = 1"))
+    (tmp_path / "train.toml").write_text(train_config("lpgd", epochs=1))
     assert main(["train", str(tmp_path / "train.toml"), "--quiet"]) == 0
     np.savez(tmp_path / "y.npz", y=np.zeros((2, 20)))
     capsys.readouterr()
