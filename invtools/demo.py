@@ -1,8 +1,8 @@
 """``invtools demo``: the whole workflow, small, on the 1-D nonlinear blur of the RMA paper.
 
 1. ``generate`` blur1d-rma: 1024 training and 128 test signals (HDF5);
-2. ``train`` an LPGD network with recurrent momentum acceleration (RMA), 10 steps, for about
-   a minute on CPU (config written to ``train.toml``);
+2. ``train`` an LPGD network with recurrent momentum acceleration (RMA), 10 steps, for 20
+   epochs (about 20 s on 2 CPU cores; config written to ``train.toml``);
 3. ``evaluate`` it against Gauss-Newton on the test set (table and example figure);
 4. ``reconstruct`` the test file with the trained model (HDF5 and figure).
 Everything goes into one folder; re-running the demo replaces it.
