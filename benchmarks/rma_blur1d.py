@@ -1,6 +1,7 @@
 """Issue acceptance run: LPGD vs LPGD-RMA and LPD vs LPD-RMA on the 1-D quadratic-window blur.
 
     python benchmarks/rma_blur1d.py [--a 2] [--n-train 10000] [--epochs 15] [--nets lpgd lpd]
+                                    [--directions none rma rma-res] [--rma-hidden 128]
                                     [--out benchmarks/results/rma_blur1d.json]
 
 Data: reflected random walks in [0, 1] (length 53), QuadraticWindowBlur(a, seed 0), 1%
@@ -44,10 +45,15 @@ def make_split(a: float, n_train: int, n_val: int, n_test: int, noise: float, se
     return op, parts
 
 
-def build(name: str, direction: str, op):
+def build(name: str, direction: str, op, rma_hidden: int = 128):
+    """``direction`` is a direction module, or ``rma-res``: RMA as a correction g_k + FC(h_k)."""
+    rma = {"hidden": rma_hidden}
+    kwargs = {"direction": direction, "direction_kwargs": rma if direction == "rma" else None}
+    if direction == "rma-res":
+        kwargs = {"direction": "rma", "direction_kwargs": {**rma, "residual": True}}
     if name == "lpgd":
-        return LPGD(op.in_shape, steps=20, direction=direction)
-    return LPD(op.in_shape, op.out_shape, steps=10, direction=direction)
+        return LPGD(op.in_shape, steps=20, **kwargs)
+    return LPD(op.in_shape, op.out_shape, steps=10, **kwargs)
 
 
 def main() -> None:
@@ -62,7 +68,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nets", nargs="+", default=["lpgd", "lpd"], choices=["lpgd", "lpd"])
-    p.add_argument("--directions", nargs="+", default=["none", "rma"])
+    p.add_argument("--directions", nargs="+", default=["none", "rma"],
+                   choices=["none", "momentum", "rma", "rma-res", "conv_rma"])
+    p.add_argument("--rma-hidden", type=int, default=128, help="LSTM width of the RMA module")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/rma_blur1d.json")
     args = p.parse_args()
@@ -73,9 +81,9 @@ def main() -> None:
     for name in args.nets:
         for direction in args.directions:
             torch.manual_seed(args.seed)
-            net = build(name, direction, op)
+            net = build(name, direction, op, args.rma_hidden)
             cfg = TrainConfig(epochs=args.epochs, batch_size=32, lr=args.lr, seed=args.seed)
-            out_dir = Path(args.out).parent / f"{name}-{direction}-a{args.a:g}-seed{args.seed}"
+            out_dir = Path(args.out).parent / Path(args.out).stem / f"{name}-{direction}"
             trainer = Trainer(net, op, train, val, cfg, out_dir=out_dir, progress=False)
             t0 = time.perf_counter()
             trainer.fit()
