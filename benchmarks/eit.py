@@ -8,7 +8,7 @@ For each mesh (16 electrodes, 40% coverage, adjacent currents, adjacent differen
 - pyEIT 1.2.4 (``pip install pyeit``): ``solve_eit`` and ``compute_jac`` on a pyEIT mesh with
   the same nodes and triangles (point electrodes at the electrode centres; its Jacobian inverts
   the dense stiffness matrix, so it is skipped above ~20k nodes: 50k nodes would need 20 GB).
-Timings are medians of interleaved repeats on one sample, single-threaded; memory is the peak
+Timings are medians of interleaved repeats on one sample, single-threaded (torch and BLAS); memory is the peak
 resident memory added during one call.
 """
 
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse.linalg as sla
 import torch
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import interleaved_times, peak_memory, print_table  # noqa: E402
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--no-pyeit", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    threadpool_limits(1)  # one BLAS thread for the floor and pyEIT too, as for our operator
     electrodes = Electrodes.equally_spaced(16, coverage=0.4, z=0.01)
     rows, mem_rows = [], []
     for size in args.sizes:

@@ -7,7 +7,9 @@ Problems: the 1-D quadratic-window blur (batch 32) and EIT on a ~750-element mes
 parametrisation sigma = exp(s)). LPGD has 20
 steps, LPD 10. A step is forward + backward (through the physics, second-order terms
 included) + Adam update. "physics" is the time spent inside the operator (forward solves,
-JVPs, VJPs, HVPs); the rest is the network and autograd bookkeeping.
+JVPs, VJPs, HVPs); "network" is the rest (network kernels, autograd bookkeeping, glue).
+Repeats are interleaved over all (net x direction) pairs, so every pair sees the same machine
+state; medians are reported.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def main() -> None:
         timed = TimedOperator(op)
         with torch.no_grad():
             y = op(x)
-        plain = {}
+        cases = []
         for net_name in ("lpgd", "lpd"):
             for direction in DIRECTIONS:
                 torch.manual_seed(0)
@@ -103,25 +105,28 @@ def main() -> None:
                     loss.backward()
                     opt.step()
 
-                step()
-                times, physics = [], []
-                for _ in range(args.repeats):
-                    timed.seconds = 0.0
-                    t0 = time.perf_counter()
-                    step()
-                    times.append(time.perf_counter() - t0)
-                    physics.append(timed.seconds)
-                t, ph = float(np.median(times)), float(np.median(physics))
-                mem = peak_memory(step)
-                if direction == "none":
-                    plain[net_name] = t
-                rows.append([name, net_name, direction, x.shape[0], t, ph / t, 1 - ph / t,
-                             t / plain[net_name], mem])
-                print(f"done {name} {net_name} {direction}", file=sys.stderr)
+                step()  # warm-up
+                cases.append({"net": net_name, "direction": direction, "step": step,
+                              "times": [], "physics": []})
+        for _ in range(args.repeats):  # interleaved: every case sees the same machine state
+            for case in cases:
+                timed.seconds = 0.0
+                t0 = time.perf_counter()
+                case["step"]()
+                case["times"].append(time.perf_counter() - t0)
+                case["physics"].append(timed.seconds)
+        plain = {}
+        for case in cases:
+            t, ph = float(np.median(case["times"])), float(np.median(case["physics"]))
+            if case["direction"] == "none":
+                plain[case["net"]] = t
+            rows.append([name, case["net"], case["direction"], x.shape[0], t, ph, t - ph,
+                         1 - ph / t, t / plain[case["net"]], peak_memory(case["step"])])
+            print(f"done {name} {case['net']} {case['direction']}", file=sys.stderr)
     print(f"Training step (forward + backward + Adam), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
-    print_table(["problem", "net", "direction", "batch", "step (s)", "physics share",
-                 "network share", "vs plain", "peak MiB"], rows)
+    print_table(["problem", "net", "direction", "batch", "step (s)", "physics (s)",
+                 "network (s)", "network share", "vs plain", "peak MiB"], rows)
 
 
 if __name__ == "__main__":

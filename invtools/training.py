@@ -45,6 +45,7 @@ class TrainConfig:
     min_lr_factor: float = 0.01
     grad_clip: float | None = 1.0    # max global gradient norm, None to disable
     tv_weight: float = 0.0
+    weight_decay: float = 0.0        # decoupled (AdamW) weight decay; 0 gives plain Adam
     seed: int = 0
     device: str = "auto"             # "auto", "cpu", "cuda"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -106,7 +107,11 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None and self.rank == 0 else None
         self.resume_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress and self.rank == 0
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        if config.weight_decay > 0:
+            self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=config.lr,
+                                               weight_decay=config.weight_decay)
+        else:
+            self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         per_rank = math.ceil(len(train) / self.world)
         total = max(1, config.epochs * math.ceil(per_rank / config.batch_size))
         if config.lr_schedule == "cosine":

@@ -26,7 +26,7 @@ from forward_models.eit.cem import CEMSystem, cem_system, ground_basis
 from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.mesh import disk_mesh, electrode_facets
 from forward_models.eit.patterns import current_patterns, measurement_patterns
-from forward_models.eit.solvers import make_solver
+from forward_models.eit.solvers import blas_threads, make_solver
 from invtools.operators import Operator, OperatorInputError, register_operator
 
 Tensor = torch.Tensor
@@ -101,13 +101,15 @@ class CEMForward(Operator):
             pattern, or a list of P matrices (m_p, L).
         solver: ``"auto"``, ``"direct"`` (sparse LU) or ``"amg"`` (pyamg-preconditioned CG).
         n_threads: threads over the batch (default: torch's intra-op thread count).
+        blas_threads: BLAS threads per batch worker while solving (default 1: the batch
+            threads are the parallelism; None leaves the BLAS library's own setting).
     """
 
     has_hvp = True
 
     def __init__(self, mesh: MeshTri, facets: list[np.ndarray], contact_impedance,
                  currents: np.ndarray, measurements=None, *, solver: str = "auto",
-                 n_threads: int | None = None):
+                 n_threads: int | None = None, blas_threads: int | None = 1):
         L = len(facets)
         self.mesh, self.facets = mesh, [np.asarray(f, dtype=np.int64) for f in facets]
         self.z = np.broadcast_to(np.asarray(contact_impedance, dtype=np.float64), (L,)).copy()
@@ -135,6 +137,7 @@ class CEMForward(Operator):
         self.S = sp.block_diag([sp.csr_matrix(m) for m in meas], format="csr")  # (n_meas, P L)
         self.solver_kind = solver
         self.n_threads = n_threads or torch.get_num_threads()
+        self.blas_threads = blas_threads
         self.system: CEMSystem = cem_system(mesh, self.facets, self.z)
         self.in_shape, self.out_shape = (mesh.t.shape[1],), (self.S.shape[0],)
         self._recipe: dict[str, Any] | None = None
@@ -145,14 +148,15 @@ class CEMForward(Operator):
                 currents: str | np.ndarray = "adjacent",
                 measurements: str | np.ndarray | list | None = "differences",
                 exclude_driving: bool = False, edge_levels: int = 0,
-                solver: str = "auto", n_threads: int | None = None) -> CEMForward:
+                solver: str = "auto", n_threads: int | None = None,
+                blas_threads: int | None = 1) -> CEMForward:
         """Operator on :func:`disk_mesh` with named or explicit patterns."""
         mesh = disk_mesh(electrodes, h, radius, edge_levels)
         I = current_patterns(currents, electrodes.L) if isinstance(currents, str) else currents
         M = (measurement_patterns(measurements, I, exclude_driving=exclude_driving)
              if isinstance(measurements, str) else measurements)
         op = cls(mesh, electrode_facets(mesh, electrodes), electrodes.contact_impedance, I, M,
-                 solver=solver, n_threads=n_threads)
+                 solver=solver, n_threads=n_threads, blas_threads=blas_threads)
         op._recipe = {"electrodes": electrodes.config(), "h": h, "radius": radius,
                       "edge_levels": edge_levels}
         return op
@@ -176,11 +180,13 @@ class CEMForward(Operator):
                 "invtools.composition.log_parametrized(op))")
 
     def _map(self, fn, *batches):
+        """``[fn(*sample) for sample in zip(*batches)]`` on ``n_threads`` batch threads."""
         B = len(batches[0])
-        if self.n_threads <= 1 or B == 1:
-            return [fn(*(a[b] for a in batches)) for b in range(B)]
-        with ThreadPoolExecutor(min(B, self.n_threads)) as pool:
-            return list(pool.map(fn, *batches))
+        with blas_threads(self.blas_threads):
+            if self.n_threads <= 1 or B == 1:
+                return [fn(*(a[b] for a in batches)) for b in range(B)]
+            with ThreadPoolExecutor(min(B, self.n_threads)) as pool:
+                return list(pool.map(fn, *batches))
 
     @staticmethod
     def _np(t: Tensor) -> np.ndarray:
@@ -256,13 +262,14 @@ class CEMForward(Operator):
             g_psi = lin.unit_gradients()  # (2, ne, L-1)
             g_u = np.ascontiguousarray(lin.grad_X.transpose(0, 2, 1))  # (2, P, ne)
             g_u *= -self.system.areas
-            row = 0
+            row, tmp = 0, None
             for p, MQ in enumerate(self._measurements_q):
                 if p == 0 or not self._shared_measurements:
                     adj = (MQ @ g_psi[0].T, MQ @ g_psi[1].T)  # measurement adjoint fields
+                    tmp = np.empty_like(adj[0])
                 block = J[row: row + MQ.shape[0]]
                 np.multiply(adj[0], g_u[0, p], out=block)
-                block += adj[1] * g_u[1, p]
+                block += np.multiply(adj[1], g_u[1, p], out=tmp)
                 row += MQ.shape[0]
 
         self._map(one, self._np(x), out.numpy())

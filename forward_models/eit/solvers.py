@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
@@ -48,6 +50,26 @@ class AMGSolver:
             if info != 0:
                 raise SingularSystemError(f"CG did not converge (info={info}) on column {j}")
         return out.reshape(rhs.shape)
+
+
+_BLAS_CONTROLLER = None
+
+
+def blas_threads(threads: int | None) -> contextlib.AbstractContextManager:
+    """Context that caps BLAS threads (OpenBLAS, MKL) at ``threads``; None leaves them as is.
+
+    SuperLU's triangular solves on CEM-sized systems are many small BLAS calls: a second BLAS
+    thread costs more than it saves (and oversubscribes the cores when the batch is solved on
+    a thread pool), so the forward model solves with one BLAS thread per worker by default.
+    """
+    global _BLAS_CONTROLLER
+    if threads is None:
+        return contextlib.nullcontext()
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=threads, user_api="blas")
 
 
 SOLVERS = {"direct": DirectSolver, "amg": AMGSolver}

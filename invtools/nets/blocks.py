@@ -36,20 +36,14 @@ def _csr(indptr: Tensor, indices: Tensor, values: Tensor, n: int) -> Tensor:
         return torch.sparse_csr_tensor(indptr, indices, values, size=(n, n), check_invariants=False)
 
 
-def _right_product(x: Tensor, a: Tensor) -> Tensor:
-    """``x A^T`` over the last axis of x (..., n), as ``(A x^T)^T`` with A sparse CSR."""
-    lead, n = x.shape[:-1], x.shape[-1]
-    return (a @ x.reshape(-1, n).T).T.reshape(*lead, n)
-
-
 class _AdjacencyProduct(torch.autograd.Function):
-    """``x -> x A^T`` with a constant sparse A; the backward is the same product with A^T, so
-    derivatives of any order exist."""
+    """``X -> A X`` for node-major features X (n, k) and a constant sparse A; the backward is
+    the same product with A^T, so derivatives of any order exist."""
 
     @staticmethod
     def forward(ctx, x: Tensor, a: Tensor, a_t: Tensor) -> Tensor:
         ctx.a, ctx.a_t = a, a_t
-        return _right_product(x, a)
+        return a @ x
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -59,10 +53,11 @@ class _AdjacencyProduct(torch.autograd.Function):
 class GraphConv(nn.Module):
     """``y = W [x, A x] + b`` on features (B, C, n) with a fixed row-normalised adjacency A.
 
-    ``A x`` is a sparse (CSR) product whose backward is the product with A^T (2.5x faster than
-    a gather over a neighbour table on a 738-element mesh); the self and neighbour weights are
-    applied by one fused matrix product (not a 1x1 Conv1d, whose backward pass is many times
-    slower on CPU).  The adjacency is rebuilt from the mesh, not stored in checkpoints.
+    Internally node-major: ``forward_node_major`` takes X (n, B, C), where ``A X`` is a sparse
+    (CSR) product on a contiguous (n, B C) matrix (backward: the product with A^T) and the
+    channel mixing is one ``linear`` over the last axis, so no transposed copies are made.
+    :class:`ResidualBlock` stays node-major across its layers.  The adjacency is rebuilt from
+    the mesh, not stored in checkpoints.
     """
 
     def __init__(self, in_ch: int, out_ch: int, adjacency: sp.spmatrix):
@@ -81,21 +76,36 @@ class GraphConv(nn.Module):
                                  persistent=False)
             self.register_buffer(f"{name}_values", torch.as_tensor(M.data, dtype=torch.float32),
                                  persistent=False)
+        self._csr_cache: dict[tuple, tuple[Tensor, Tensor]] = {}
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for old in ("nb_index", "nb_weight"):  # neighbour tables of checkpoints before 2026-11-25
             state_dict.pop(prefix + old, None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def _matrices(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        """(A, A^T) as CSR tensors of ``like``'s dtype and device (cached)."""
+        key = (like.dtype, like.device, self.adj_values.data_ptr())
+        if key not in self._csr_cache:
+            self._csr_cache = {key: tuple(
+                _csr(getattr(self, f"{m}_indptr"), getattr(self, f"{m}_indices"),
+                     getattr(self, f"{m}_values").to(like.dtype), self.n)
+                for m in ("adj", "adj_t"))}
+        return self._csr_cache[key]
+
     def neighbour_mean(self, x: Tensor) -> Tensor:
-        """``A x`` per channel: x (B, C, n) -> (B, C, n)."""
-        a = _csr(self.adj_indptr, self.adj_indices, self.adj_values.to(x.dtype), self.n)
-        a_t = _csr(self.adj_t_indptr, self.adj_t_indices, self.adj_t_values.to(x.dtype), self.n)
-        return _AdjacencyProduct.apply(x, a, a_t)
+        """``A X`` per column: node-major X (n, ...) -> (n, ...)."""
+        a, a_t = self._matrices(x)
+        return _AdjacencyProduct.apply(x.reshape(self.n, -1), a, a_t).reshape(x.shape)
+
+    def forward_node_major(self, x: Tensor) -> Tensor:
+        """X (n, B, C) -> (n, B, out_ch)."""
+        features = torch.cat([x, self.neighbour_mean(x)], dim=-1)  # (n, B, 2C)
+        return nn.functional.linear(features, self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        features = torch.cat([x, self.neighbour_mean(x)], dim=1)  # (B, 2C, n)
-        return torch.matmul(self.weight, features) + self.bias[:, None]
+        """x (B, C, n) -> (B, out_ch, n)."""
+        return self.forward_node_major(x.permute(2, 0, 1).contiguous()).permute(1, 2, 0)
 
 
 def spatial_kind(shape: tuple[int, ...], adjacency: sp.spmatrix | None) -> str:
@@ -141,4 +151,13 @@ class ResidualBlock(nn.Module):
                 p.mul_(0.0 if name.endswith("bias") else 0.1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
+        """x (B, in_ch, *S) -> update (B, out_ch, *S)."""
+        if not isinstance(self.layers[0], GraphConv):
+            return self.layers(x)
+        h = x.permute(2, 0, 1).contiguous()  # node-major (n, B, C) through the whole block
+        for layer in self.layers:
+            if isinstance(layer, GraphConv):
+                h = layer.forward_node_major(h)
+            else:  # PReLU: its channel axis is the last one here
+                h = nn.functional.prelu(h.reshape(-1, h.shape[-1]), layer.weight).reshape(h.shape)
+        return h.permute(1, 2, 0)

@@ -22,10 +22,10 @@ def blur_data():
     return op, TensorDataset(x[:300], y[:300], x0[:300]), TensorDataset(x[300:], y[300:], x0[300:])
 
 
-def trainer(op, train, val, out_dir=None, epochs=2, direction="none"):
+def trainer(op, train, val, out_dir=None, epochs=2, direction="none", weight_decay=0.0):
     torch.manual_seed(0)
     net = LPGD(op.in_shape, steps=5, direction=direction)
-    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=2e-3, seed=3)
+    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=2e-3, seed=3, weight_decay=weight_decay)
     return Trainer(net, op, train, val, cfg, out_dir=out_dir, progress=False)
 
 
@@ -37,6 +37,20 @@ def test_tiny_training_reduces_validation_mse(blur_data):
     op, train, val = blur_data
     history = trainer(op, train, val, epochs=6, direction="rma").fit()
     assert history[-1]["val_mse"] < 0.1 * history[-1]["val_mse_x0"]
+
+
+def test_weight_decay_is_decoupled_from_the_adam_step(blur_data):
+    """AdamW: one step with decay equals the plain Adam step plus -lr * wd * p (same gradient)."""
+    op, train, val = blur_data
+    plain, decayed = trainer(op, train, val), trainer(op, train, val, weight_decay=0.5)
+    p0 = params(plain)
+    x, y, x0 = train[:32]
+    plain.train_step(x, y, x0)
+    decayed.train_step(x, y, x0)
+    step = params(plain) - p0
+    torch.testing.assert_close(params(decayed) - p0, step - 2e-3 * 0.5 * p0, rtol=1e-4,
+                               atol=1e-7)
+    assert (params(decayed) - params(plain)).abs().max() > 1e-4
 
 
 def test_training_is_deterministic_from_seed(blur_data):

@@ -77,6 +77,29 @@ def test_batch_threads_and_float32_agree():
     torch.testing.assert_close(y32.double(), y, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_solves_run_with_the_requested_blas_threads(n_threads):
+    """Inside the batch map BLAS is capped at ``blas_threads``; outside it is left alone."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    if not blas:
+        pytest.skip("no BLAS library visible to threadpoolctl")
+    before = [i["num_threads"] for i in blas]
+
+    def seen(_):
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+
+    capped = CEMForward.on_disk(E8, 0.2, n_threads=n_threads)
+    assert all(n == [1] * len(blas) for n in capped._map(seen, [0, 1, 2]))
+    free = CEMForward.on_disk(E8, 0.2, n_threads=n_threads, blas_threads=None)
+    assert all(n == before for n in free._map(seen, [0, 1, 2]))
+    assert [i["num_threads"] for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas"] == before
+    s = sigma(capped, 3)
+    torch.testing.assert_close(capped(s), free(s), rtol=1e-12, atol=0)
+
+
 def test_amg_solver_matches_direct():
     direct = CEMForward.on_disk(E8, 0.1, solver="direct")
     amg = CEMForward.on_disk(E8, 0.1, solver="amg")

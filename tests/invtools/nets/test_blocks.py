@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from invtools.nets.blocks import GraphConv, element_adjacency
+from invtools.nets.blocks import GraphConv, ResidualBlock, element_adjacency
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,20 @@ def test_graph_conv_float32_and_old_checkpoints(adjacency):
     assert set(state) == {"weight", "bias"}  # the adjacency comes from the mesh, not the file
     old = {**state, "nb_index": torch.zeros(3), "nb_weight": torch.zeros(3)}
     GraphConv(2, 2, adjacency).load_state_dict(old)  # strict: stale neighbour tables are dropped
+
+
+def test_mesh_residual_block_matches_its_layers_applied_channel_first(adjacency):
+    """The block runs node-major internally; it must equal conv, PReLU, ... on (B, C, n)."""
+    torch.manual_seed(0)
+    block = ResidualBlock("mesh", 3, 2, 8, adjacency).double()
+    for p in block.parameters():  # random PReLU slopes and a non-small last layer
+        torch.nn.init.normal_(p)
+    x = torch.randn(4, 3, 40, dtype=torch.float64)
+    h = x
+    for layer in block.layers:
+        h = layer(h)  # GraphConv on (B, C, n); PReLU with channel axis 1
+    torch.testing.assert_close(block(x), h)
+    assert block(x).shape == (4, 2, 40)
 
 
 def test_element_adjacency_rows_sum_to_one():
