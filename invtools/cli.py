@@ -98,12 +98,14 @@ def _reconstruct(args: argparse.Namespace) -> int:
     write_reconstruction(rec, args.out)
     print(f"wrote {args.out} ({rec.method}, {rec.x.shape[0]} sample(s))")
     if args.plot:
-        if rec.info.get("mode") == "difference":
+        difference = rec.info.get("mode") == "difference"
+        if difference:
             columns = {f"{rec.method}: sigma - sigma0": rec.x - rec.info["sigma0"]}
         else:
             columns = {**({"truth": rec.truth} if rec.truth is not None else {}), rec.method: rec.x}
         plot_grid({k: np.asarray(v) for k, v in columns.items()}, args.plot, rec.mesh,
-                  title=Path(args.measurements).name, units="S/m" if rec.mesh is not None else "")
+                  title=Path(args.measurements).name, units="S/m" if rec.mesh is not None else "",
+                  diverging=difference)
         print(f"wrote {args.plot}")
     return 0
 

@@ -10,11 +10,23 @@ import numpy as np
 from invtools.atomic import atomic_path
 
 
+def colour_limits(values: list[np.ndarray], diverging: bool = False) -> tuple[float, float]:
+    """Shared colour range of one row: (min, max), or (-m, m) with m = max |v| if diverging."""
+    lo = min(float(np.min(v)) for v in values)
+    hi = max(float(np.max(v)) for v in values)
+    if diverging:
+        m = max(abs(lo), abs(hi)) or 1.0
+        return -m, m
+    return lo, hi
+
+
 def plot_grid(columns: dict[str, np.ndarray], path: str | Path,
               mesh: tuple[np.ndarray, np.ndarray] | None = None, n_rows: int = 4, title: str = "",
-              units: str = "") -> None:
+              units: str = "", diverging: bool = False) -> None:
     """``columns``: name -> (N, *shape) arrays (e.g. truth, x0, model, gn); ``mesh``:
-    (points (2, n), triangles (3, ne)) for element values. Writes a PNG atomically."""
+    (points (2, n), triangles (3, ne)) for element values; ``diverging``: values are changes
+    (e.g. sigma - sigma0), drawn on a blue-white-red scale centred at zero. Writes a PNG
+    atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,19 +45,21 @@ def plot_grid(columns: dict[str, np.ndarray], path: str | Path,
             ax.set(title=f"sample {i}", xlabel="index")
         axes[0, 0].legend(fontsize=8)
     else:
-        fig, axes = plt.subplots(n_rows, len(names), figsize=(2.8 * len(names), 2.6 * n_rows), squeeze=False)
+        panel = 4.0 if len(names) == 1 else 2.8
+        cmap = "RdBu_r" if diverging else "viridis"
+        fig, axes = plt.subplots(n_rows, len(names), figsize=(panel * len(names), 0.93 * panel * n_rows),
+                                 squeeze=False)
         for i in range(n_rows):
             values = [np.asarray(columns[name])[i] for name in names]
-            lo = min(float(v.min()) for v in values)
-            hi = max(float(v.max()) for v in values)
+            lo, hi = colour_limits(values, diverging)
             for j, (name, v) in enumerate(zip(names, values, strict=True)):
                 ax = axes[i, j]
                 if mesh is not None:
                     im = ax.tripcolor(mesh[0][0], mesh[0][1], mesh[1].T, facecolors=v, vmin=lo, vmax=hi,
-                                      cmap="viridis")
+                                      cmap=cmap)
                     ax.set_aspect("equal")
                 else:
-                    im = ax.imshow(v, vmin=lo, vmax=hi, cmap="viridis")
+                    im = ax.imshow(v, vmin=lo, vmax=hi, cmap=cmap)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if i == 0:
