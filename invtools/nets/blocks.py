@@ -83,6 +83,9 @@ class GraphConv(nn.Module):
             state_dict.pop(prefix + old, None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def __getstate__(self):  # sparse CSR tensors cannot be deep-copied or pickled: rebuild them
+        return {**self.__dict__, "_csr_cache": {}}
+
     def _matrices(self, like: Tensor) -> tuple[Tensor, Tensor]:
         """(A, A^T) as CSR tensors of ``like``'s dtype and device (cached)."""
         key = (like.dtype, like.device, self.adj_values.data_ptr())

@@ -52,6 +52,22 @@ def test_mesh_residual_block_matches_its_layers_applied_channel_first(adjacency)
     assert block(x).shape == (4, 2, 40)
 
 
+def test_graph_conv_survives_deepcopy_pickle_and_dtype_change(adjacency, tmp_path):
+    """The cached sparse matrices are rebuilt, never copied (CSR tensors have no storage)."""
+    import copy
+
+    torch.manual_seed(0)
+    conv = GraphConv(2, 3, adjacency)
+    x = torch.randn(2, 2, 40)
+    y = conv(x)  # fills the cache
+    torch.testing.assert_close(copy.deepcopy(conv)(x), y, rtol=0, atol=0)
+    torch.save(conv, tmp_path / "conv.pt")
+    torch.testing.assert_close(torch.load(tmp_path / "conv.pt", weights_only=False)(x), y,
+                               rtol=0, atol=0)
+    torch.testing.assert_close(copy.deepcopy(conv).double()(x.double()), y.double(),
+                               rtol=1e-6, atol=1e-6)
+
+
 def test_element_adjacency_rows_sum_to_one():
     triangles = np.array([[0, 1, 2], [1, 3, 2], [3, 4, 2]]).T
     A = element_adjacency(triangles).toarray()
