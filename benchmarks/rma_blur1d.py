@@ -1,7 +1,7 @@
 """Issue acceptance run: LPGD vs LPGD-RMA and LPD vs LPD-RMA on the 1-D quadratic-window blur.
 
     python benchmarks/rma_blur1d.py [--a 2] [--n-train 10000] [--epochs 15] [--nets lpgd lpd]
-                                    [--directions none rma rma-res] [--rma-hidden 128]
+                                    [--directions none rma rma-res rma-grad] [--rma-hidden 128]
                                     [--seed 0] [--init-seed I] [--noise 0.01]
                                     [--weight-decay 0] [--out benchmarks/results/rma_blur1d.json]
 
@@ -48,11 +48,14 @@ def make_split(a: float, n_train: int, n_val: int, n_test: int, noise: float, se
 
 
 def build(name: str, direction: str, op, rma_hidden: int = 128):
-    """``direction`` is a direction module, or ``rma-res``: RMA as a correction g_k + FC(h_k)."""
+    """``direction`` is a direction module, ``rma-res`` (RMA as a correction g_k + FC(h_k)) or
+    ``rma-grad`` (RMA beside the gradient: d_k = [g_k, FC(h_k)])."""
     rma = {"hidden": rma_hidden}
     kwargs = {"direction": direction, "direction_kwargs": rma if direction == "rma" else None}
     if direction == "rma-res":
         kwargs = {"direction": "rma", "direction_kwargs": {**rma, "residual": True}}
+    if direction == "rma-grad":
+        kwargs = {"direction": "rma", "direction_kwargs": {**rma, "with_gradient": True}}
     if name == "lpgd":
         return LPGD(op.in_shape, steps=20, **kwargs)
     return LPD(op.in_shape, op.out_shape, steps=10, **kwargs)
@@ -74,7 +77,7 @@ def main() -> None:
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
     p.add_argument("--nets", nargs="+", default=["lpgd", "lpd"], choices=["lpgd", "lpd"])
     p.add_argument("--directions", nargs="+", default=["none", "rma"],
-                   choices=["none", "momentum", "rma", "rma-res", "conv_rma"])
+                   choices=["none", "momentum", "rma", "rma-res", "rma-grad", "conv_rma"])
     p.add_argument("--rma-hidden", type=int, default=128, help="LSTM width of the RMA module")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/rma_blur1d.json")

@@ -12,6 +12,7 @@ arch = "lpgd"                  # lpgd | lpd
 steps = 10
 direction = "rma"              # none | momentum | rma | conv_rma
 hidden = 32
+direction_kwargs = { hidden = 128 }   # optional: RMA width, layers, residual, with_gradient
 
 [train]                        # any TrainConfig field
 epochs = 20
@@ -44,7 +45,8 @@ else:  # pragma: no cover
 
 NET_DEFAULTS: dict[str, Any] = {"arch": "lpgd", "steps": 10, "direction": "rma", "hidden": 32,
                                 "shared_weights": False, "detach_physics": False,
-                                "checkpointing": False, "n_primal": 5, "n_dual": 5}
+                                "checkpointing": False, "n_primal": 5, "n_dual": 5,
+                                "direction_kwargs": {}}
 DATA_DEFAULTS: dict[str, Any] = {"train": None, "val": None, "val_fraction": 0.1}
 
 
@@ -71,6 +73,9 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
         cfg[name] = {**defaults, **given}
     if cfg["net"]["arch"] not in ("lpgd", "lpd"):
         raise ValueError(f"{path}: [net] arch must be lpgd or lpd, got {cfg['net']['arch']!r}")
+    if not isinstance(cfg["net"]["direction_kwargs"], dict):
+        raise ValueError(f"{path}: [net] direction_kwargs must be a table, e.g. "
+                         "direction_kwargs = { hidden = 32 }")
     if not cfg["data"]["train"]:
         raise ValueError(f"{path}: [data] train (an HDF5 data set) is required")
     base = path.resolve().parent
@@ -96,12 +101,17 @@ def build_from_config(cfg: dict[str, Any], progress: bool = True) -> Trainer:
     n = cfg["net"]
     torch.manual_seed(cfg["train"]["seed"])  # the initial weights follow from the seed
     common = {"direction": n["direction"], "hidden": n["hidden"], "adjacency": adjacency,
-              "detach_physics": n["detach_physics"], "checkpointing": n["checkpointing"]}
-    if n["arch"] == "lpgd":
-        net = LPGD(op.in_shape, steps=n["steps"], shared_weights=n["shared_weights"], **common)
-    else:
-        net = LPD(op.in_shape, op.out_shape, steps=n["steps"], n_primal=n["n_primal"],
-                  n_dual=n["n_dual"], **common)
+              "detach_physics": n["detach_physics"], "checkpointing": n["checkpointing"],
+              "direction_kwargs": n["direction_kwargs"] or None}
+    try:
+        if n["arch"] == "lpgd":
+            net = LPGD(op.in_shape, steps=n["steps"], shared_weights=n["shared_weights"], **common)
+        else:
+            net = LPD(op.in_shape, op.out_shape, steps=n["steps"], n_primal=n["n_primal"],
+                      n_dual=n["n_dual"], **common)
+    except TypeError as err:  # an unknown direction option
+        raise ValueError(f"[net] direction_kwargs {n['direction_kwargs']} do not fit direction "
+                         f"{n['direction']!r}: {err}") from None
     tcfg = TrainConfig(**cfg["train"])
     metadata = {"run_config": cfg, "recipe": train.attrs["recipe"],
                 "parametrization": train.parametrization,

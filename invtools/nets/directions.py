@@ -1,13 +1,17 @@
 """Direction modules: turn the data-fit gradient g_k into the direction input d_k of step k.
 
 Every module maps ``(g, state)`` to ``(d, state)`` with ``g`` of shape (B, *S), ``d`` of shape
-(B, 1, *S) and ``state`` carried from step to step (None at k = 0), so a T-step unroll costs
-O(T), never O(T^2).  All work with any batch size and on CUDA.
+(B, channels, *S) (``channels`` is a module attribute, 1 unless stated) and ``state``
+carried from step to step (None at k = 0), so a T-step unroll costs O(T), never O(T^2).
+All work with any batch size and on CUDA.
 
 - ``none``:      d_k = g_k.
 - ``momentum``:  v_k = beta v_{k-1} + eta g_k (fixed beta, eta), d_k = v_k.
 - ``rma``:       m_k = FC(LSTM(g_1, ..., g_k)), a dense LSTM over the flattened gradient
                  (recurrent momentum acceleration, Zhou et al. 2024); forget-gate bias 1.
+                 Options: ``residual`` (d_k = g_k + m_k, read-out zero at start) and
+                 ``with_gradient`` (d_k = [g_k, m_k], two channels: m_k beside g_k instead of
+                 in its place).
 - ``conv_rma``:  a convolutional LSTM (1-D, 2-D or mesh graph convolutions), for images and
                  meshes where a dense LSTM over all pixels does not scale.
 """
@@ -26,11 +30,15 @@ Tensor = torch.Tensor
 
 
 class PlainGradient(nn.Module):
+    channels = 1
+
     def forward(self, g: Tensor, state=None):
         return g.unsqueeze(1), None
 
 
 class Momentum(nn.Module):
+    channels = 1
+
     def __init__(self, beta: float = 0.9, eta: float = 1.0):
         super().__init__()
         self.beta, self.eta = beta, eta
@@ -53,13 +61,17 @@ class RecurrentMomentum(nn.Module):
 
     ``residual=True`` returns ``g_k + FC(h_k)`` with the read-out initialised to zero: the
     module starts as the plain gradient and learns a momentum correction to it.
+    ``with_gradient=True`` returns the two channels ``[g_k, FC(h_k)]``.
     """
 
     def __init__(self, shape: tuple[int, ...], hidden: int = 128, layers: int = 1,
-                 residual: bool = False):
+                 residual: bool = False, with_gradient: bool = False):
         super().__init__()
+        if residual and with_gradient:
+            raise ValueError("choose one of residual and with_gradient")
         self.shape, n = shape, math.prod(shape)
-        self.residual = residual
+        self.residual, self.with_gradient = residual, with_gradient
+        self.channels = 2 if with_gradient else 1
         self.cells = nn.ModuleList(nn.LSTMCell(n if i == 0 else hidden, hidden)
                                    for i in range(layers))
         for cell in self.cells:
@@ -77,6 +89,8 @@ class RecurrentMomentum(nn.Module):
             new_state.append((h, c))
             inp = h
         m = self.fc(inp).reshape(g.shape[0], 1, *self.shape)
+        if self.with_gradient:
+            return torch.cat([g.unsqueeze(1), m], dim=1), new_state
         return (g.unsqueeze(1) + m if self.residual else m), new_state
 
 
@@ -105,6 +119,8 @@ class ConvLSTMCell(nn.Module):
 class ConvRecurrentMomentum(nn.Module):
     """Convolutional LSTM over the gradient field, 1x1-conv read-out."""
 
+    channels = 1
+
     def __init__(self, kind: str, hidden: int = 16, adjacency: sp.spmatrix | None = None):
         super().__init__()
         self.cell = ConvLSTMCell(kind, 1, hidden, adjacency)
@@ -116,6 +132,12 @@ class ConvRecurrentMomentum(nn.Module):
 
 
 DIRECTIONS = ("none", "momentum", "rma", "conv_rma")
+
+
+def direction_channels(name: str, kwargs: dict | None = None) -> int:
+    """Channels of the direction input d_k that the module ``name`` produces (without building
+    it, so the nets' random initialisation does not depend on it)."""
+    return 2 if name == "rma" and (kwargs or {}).get("with_gradient") else 1
 
 
 def make_direction(name: str, shape: tuple[int, ...], kind: str,

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from invtools.nets.blocks import ResidualBlock, spatial_kind
-from invtools.nets.directions import make_direction
+from invtools.nets.directions import direction_channels, make_direction
 from invtools.operators import Operator
 
 Tensor = torch.Tensor
@@ -84,7 +84,8 @@ class LPGD(UnrolledNet):
         self.in_shape, self.steps = tuple(in_shape), steps
         kind = spatial_kind(self.in_shape, adjacency)
         n_blocks = 1 if shared_weights else steps
-        self.blocks = nn.ModuleList(ResidualBlock(kind, 2, 1, hidden, adjacency)
+        d_ch = direction_channels(direction, direction_kwargs)
+        self.blocks = nn.ModuleList(ResidualBlock(kind, 1 + d_ch, 1, hidden, adjacency)
                                     for _ in range(n_blocks))
         self.log_step = nn.Parameter(torch.zeros(steps))
         self.direction = make_direction(direction, self.in_shape, kind, adjacency,
@@ -125,8 +126,9 @@ class LPD(UnrolledNet):
         self.steps, self.n_primal, self.n_dual = steps, n_primal, n_dual
         kind = spatial_kind(self.in_shape, adjacency)
         data_kind = spatial_kind(self.out_shape, None)
-        self.primal = nn.ModuleList(ResidualBlock(kind, n_primal + 1, n_primal, hidden, adjacency)
-                                    for _ in range(steps))
+        d_ch = direction_channels(direction, direction_kwargs)
+        self.primal = nn.ModuleList(ResidualBlock(kind, n_primal + d_ch, n_primal, hidden,
+                                                  adjacency) for _ in range(steps))
         self.dual = nn.ModuleList(ResidualBlock(data_kind, n_dual + 2, n_dual, hidden)
                                   for _ in range(steps))
         self.log_step = nn.Parameter(torch.zeros(steps))

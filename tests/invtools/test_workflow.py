@@ -62,3 +62,24 @@ def test_model_refuses_data_of_another_forward_model(tmp_path, capsys, train_con
                  "--data", str(tmp_path / "eit.h5")]) == 1
     assert "differs from the one" in capsys.readouterr().err
     assert not (tmp_path / "r.h5").exists()
+
+
+def test_direction_options_in_the_training_config(tmp_path, capsys, train_config):
+    assert main(["generate", "blur1d-rma", "--out", str(tmp_path / "train.h5"), "-n", "32",
+                 "--quiet"]) == 0
+    assert main(["generate", "blur1d-rma", "--out", str(tmp_path / "val.h5"), "-n", "16",
+                 "--seed", "1", "--quiet"]) == 0
+    base = train_config("lpd", epochs=1)
+    (tmp_path / "train.toml").write_text(base.replace(
+        "hidden = 8\n", "hidden = 8\ndirection_kwargs = { hidden = 6, with_gradient = true }\n"))
+    assert main(["train", str(tmp_path / "train.toml"), "--quiet"]) == 0
+    from invtools.training import load_model
+
+    net, _, _ = load_model(tmp_path / "run" / "best.pt")
+    assert net.direction.cells[0].hidden_size == 6 and net.direction.channels == 2
+    (tmp_path / "bad.toml").write_text(base.replace("run", "run2").replace(
+        "hidden = 8\n", "hidden = 8\ndirection_kwargs = { hiden = 6 }\n"))
+    capsys.readouterr()
+    assert main(["train", str(tmp_path / "bad.toml"), "--quiet"]) == 1
+    assert "direction_kwargs {'hiden': 6} do not fit direction 'rma'" in capsys.readouterr().err
+    assert not (tmp_path / "run2" / "best.pt").exists()

@@ -120,3 +120,26 @@ def test_residual_rma_starts_as_the_plain_gradient_and_learns_a_correction(net):
     assert rma.direction.fc.weight.grad.abs().sum() > 0  # the read-out moves away from zero
     torch.optim.SGD(rma.parameters(), lr=1e-2).step()
     assert not torch.equal(rma(y, op, x0), plain(y, op, x0))
+
+
+@pytest.mark.parametrize("net", ["lpgd", "lpd"])
+def test_rma_with_gradient_feeds_both_channels(any_problem, net):
+    """``with_gradient``: d_k = [g_k, m_k]; the block sees both and all parameters learn."""
+    name, op, x, y, x0, adjacency = any_problem
+    torch.manual_seed(0)
+    model = make(net, "rma", op, adjacency, direction_kwargs={"with_gradient": True, "hidden": 8})
+    first = (model.blocks if net == "lpgd" else model.primal)[0].layers[0]
+    in_ch = first.in_channels if hasattr(first, "in_channels") else first.weight.shape[1] // 2
+    assert in_ch == (1 if net == "lpgd" else model.n_primal) + 2
+    g = torch.randn(2, *op.in_shape)
+    d, _ = model.direction(g, None)
+    assert d.shape == (2, 2, *op.in_shape) and torch.equal(d[:, 0], g)
+    out = model(y, op, x0)
+    ((out - x) ** 2).mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert not missing, f"{name}/{net}: no gradient for {missing}"
+
+
+def test_rma_residual_and_with_gradient_are_exclusive():
+    with pytest.raises(ValueError, match="one of residual and with_gradient"):
+        LPGD((53,), direction="rma", direction_kwargs={"residual": True, "with_gradient": True})
