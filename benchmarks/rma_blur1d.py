@@ -5,7 +5,8 @@
                                     [--seed 0] [--init-seed I] [--noise 0.01]
                                     [--weight-decay 0] [--out benchmarks/results/rma_blur1d.json]
 
-Data: reflected random walks in [0, 1] (length 53), QuadraticWindowBlur(a, seed 0), 1%
+Data: reflected random walks in [0, 1] (length 53; ``--signals tv``: the RMA paper's TV-prior
+signals in [-1, 1]), QuadraticWindowBlur(a, seed 0), 1%
 relative Gaussian noise, x0 = 0; 10k/1k/1k train/validation/test split from one seed. Each
 model trains with the same seed (``--init-seed`` varies only the initialisation and batch
 order), epochs and learning-rate schedule; the best-validation
@@ -26,15 +27,18 @@ from torch.utils.data import TensorDataset
 from forward_models.blur import QuadraticWindowBlur
 from invtools.atomic import atomic_path
 from invtools.nets import LPD, LPGD
-from invtools.phantoms import random_walk_signals
+from invtools.phantoms import random_walk_signals, tv_prior_signals
 from invtools.provenance import provenance
 from invtools.training import TrainConfig, Trainer
 
+SIGNALS = {"walk": random_walk_signals, "tv": tv_prior_signals}
 
-def make_split(a: float, n_train: int, n_val: int, n_test: int, noise: float, seed: int):
+
+def make_split(a: float, n_train: int, n_val: int, n_test: int, noise: float, seed: int,
+               signals: str = "walk"):
     op = QuadraticWindowBlur(a=a, seed=seed)
     rng = np.random.default_rng(seed)
-    x = torch.as_tensor(random_walk_signals(n_train + n_val + n_test, op.n, rng),
+    x = torch.as_tensor(SIGNALS[signals](n_train + n_val + n_test, op.n, rng),
                         dtype=torch.float32)
     with torch.no_grad():
         y = op(x)
@@ -69,6 +73,9 @@ def main() -> None:
     p.add_argument("--n-val", type=int, default=1_000)
     p.add_argument("--n-test", type=int, default=1_000)
     p.add_argument("--noise", type=float, default=0.01)
+    p.add_argument("--signals", default="walk", choices=list(SIGNALS),
+                   help="walk: random walks reflected into [0, 1]; tv: the RMA paper's TV-prior "
+                        "signals in [-1, 1]")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0, help="data, operator and training seed")
@@ -84,7 +91,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     op, (train, val, test) = make_split(args.a, args.n_train, args.n_val, args.n_test,
-                                        args.noise, args.seed)
+                                        args.noise, args.seed, args.signals)
     results = []
     for name in args.nets:
         for direction in args.directions:
@@ -103,6 +110,7 @@ def main() -> None:
             results.append({"net": name, "direction": direction, "a": args.a,
                             "test_mse": m["mse"], "test_psnr": m["psnr"],
                             "test_mse_x0": m["mse_x0"], "train_minutes": minutes,
+                            "signals": args.signals, "noise": args.noise,
                             "init_seed": init_seed, "weight_decay": args.weight_decay,
                             "rma_hidden": args.rma_hidden,
                             "best_epoch": int(np.argmin([h["val_mse"] for h in trainer.history]))

@@ -20,6 +20,26 @@ def random_walk_signals(n_samples: int, length: int, rng: np.random.Generator,
     return low + np.where(folded > width, 2 * width - folded, folded)
 
 
+def tv_prior_signals(n_samples: int, length: int, rng: np.random.Generator,
+                     scale: float = 0.5) -> np.ndarray:
+    """Total-variation-prior signals (n_samples, length) scaled to span exactly [-1, 1].
+
+    A random walk with Laplace(0, ``scale``) increments from a N(0, 1) start, kept only if it
+    stays positive (rejection sampling), then min-max scaled to [-1, 1]: the 1-D toy signals of
+    the RMA paper (Zhou et al. 2024), piecewise smooth with occasional large jumps.
+    """
+    out = np.empty((0, length))
+    while out.shape[0] < n_samples:
+        batch = 4 * (n_samples - out.shape[0]) + 64
+        start = rng.standard_normal((batch, 1))
+        walk = np.concatenate([start, start + np.cumsum(
+            rng.laplace(0.0, scale, (batch, length - 1)), axis=1)], axis=1)
+        out = np.concatenate([out, walk[(walk > 0).all(axis=1)]])
+    out = out[:n_samples]
+    lo, hi = out.min(axis=1, keepdims=True), out.max(axis=1, keepdims=True)
+    return 2.0 * (out - lo) / (hi - lo) - 1.0
+
+
 def disc_phantom(points: np.ndarray, discs: list[tuple[float, float, float, float]],
                  background: float = 1.0) -> np.ndarray:
     """Piecewise-constant values at ``points`` (2, n): ``background`` outside the discs and
