@@ -28,6 +28,7 @@ from invtools.phantoms import (
     random_shapes_image,
     random_walk_signals,
     smooth_field,
+    tv_prior_signals,
 )
 
 if sys.version_info >= (3, 11):
@@ -46,6 +47,7 @@ OPERATOR_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 PHANTOM_DEFAULTS: dict[str, dict[str, Any]] = {
     "random_walk": {"step": 0.1, "low": 0.0, "high": 1.0},
+    "tv_walk": {"scale": 0.5},
     "shapes": {"n_shapes": [2, 5], "kinds": ["ellipse", "polygon", "blob"]},
     "discs": {"n_discs": [2, 2], "radius": [0.1, 0.3], "values": [0.2, 5.0], "background": 1.0},
     "smooth": {"n_bumps": 6, "width": [0.2, 0.5], "amplitude": 0.4, "n_discs": [0, 2],
@@ -177,6 +179,8 @@ class Problem:
         p, shape = self.recipe.phantom, self.op.in_shape
         if p["type"] == "random_walk":
             return random_walk_signals(1, shape[0], rng, p["step"], p["low"], p["high"])[0]
+        if p["type"] == "tv_walk":
+            return tv_prior_signals(1, shape[0], rng, p["scale"])[0]
         if p["type"] == "shapes":
             return random_shapes_image(shape, rng, _count(rng, p["n_shapes"]), tuple(p["kinds"]))
         if self.points is None:

@@ -4,7 +4,8 @@ import pytest
 from invtools.phantoms import random_discs, random_shapes_image
 from invtools.recipes import Problem, Recipe, list_presets, load_recipe
 
-PRESETS = ["blur1d-rma", "blur2d-shapes", "eit-discs2", "eit-discs4", "eit-limited", "eit-smooth"]
+PRESETS = ["blur1d-rma", "blur1d-tv", "blur2d-shapes", "eit-discs2", "eit-discs4", "eit-limited",
+           "eit-smooth"]
 
 
 def test_all_presets_are_shipped():
