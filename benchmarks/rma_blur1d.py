@@ -3,7 +3,9 @@
     python benchmarks/rma_blur1d.py [--a 2] [--n-train 10000] [--epochs 15] [--nets lpgd lpd]
                                     [--directions none rma rma-res rma-grad] [--rma-hidden 128]
                                     [--seed 0] [--init-seed I] [--noise 0.01]
-                                    [--weight-decay 0] [--out benchmarks/results/rma_blur1d.json]
+                                    [--weight-decay 0] [--lpd-source dual|data_fit]
+                                    [--rma-dropout 0]
+                                    [--out benchmarks/results/rma_blur1d.json]
 
 Data: reflected random walks in [0, 1] (length 53; ``--signals tv``: the RMA paper's TV-prior
 signals in [-1, 1]), QuadraticWindowBlur(a, seed 0), 1%
@@ -51,10 +53,11 @@ def make_split(a: float, n_train: int, n_val: int, n_test: int, noise: float, se
     return op, parts
 
 
-def build(name: str, direction: str, op, rma_hidden: int = 128):
+def build(name: str, direction: str, op, rma_hidden: int = 128, lpd_source: str = "dual",
+          rma_dropout: float = 0.0):
     """``direction`` is a direction module, ``rma-res`` (RMA as a correction g_k + FC(h_k)) or
     ``rma-grad`` (RMA beside the gradient: d_k = [g_k, FC(h_k)])."""
-    rma = {"hidden": rma_hidden}
+    rma = {"hidden": rma_hidden, "dropout": rma_dropout}
     kwargs = {"direction": direction, "direction_kwargs": rma if direction == "rma" else None}
     if direction == "rma-res":
         kwargs = {"direction": "rma", "direction_kwargs": {**rma, "residual": True}}
@@ -62,7 +65,7 @@ def build(name: str, direction: str, op, rma_hidden: int = 128):
         kwargs = {"direction": "rma", "direction_kwargs": {**rma, "with_gradient": True}}
     if name == "lpgd":
         return LPGD(op.in_shape, steps=20, **kwargs)
-    return LPD(op.in_shape, op.out_shape, steps=10, **kwargs)
+    return LPD(op.in_shape, op.out_shape, steps=10, direction_source=lpd_source, **kwargs)
 
 
 def main() -> None:
@@ -86,6 +89,11 @@ def main() -> None:
     p.add_argument("--directions", nargs="+", default=["none", "rma"],
                    choices=["none", "momentum", "rma", "rma-res", "rma-grad", "conv_rma"])
     p.add_argument("--rma-hidden", type=int, default=128, help="LSTM width of the RMA module")
+    p.add_argument("--rma-dropout", type=float, default=0.0,
+                   help="dropout on the RMA LSTM's inputs and read-out (training only)")
+    p.add_argument("--lpd-source", default="dual", choices=["dual", "data_fit"],
+                   help="what LPD's direction module reads: J^T h_0 (dual, the paper) or the "
+                        "data-fit gradient, placed beside J^T h_0 (data_fit)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/rma_blur1d.json")
     args = p.parse_args()
@@ -97,7 +105,7 @@ def main() -> None:
         for direction in args.directions:
             init_seed = args.seed if args.init_seed is None else args.init_seed
             torch.manual_seed(init_seed)
-            net = build(name, direction, op, args.rma_hidden)
+            net = build(name, direction, op, args.rma_hidden, args.lpd_source, args.rma_dropout)
             cfg = TrainConfig(epochs=args.epochs, batch_size=32, lr=args.lr, seed=init_seed,
                               weight_decay=args.weight_decay)
             out_dir = Path(args.out).parent / Path(args.out).stem / f"{name}-{direction}"
@@ -112,7 +120,8 @@ def main() -> None:
                             "test_mse_x0": m["mse_x0"], "train_minutes": minutes,
                             "signals": args.signals, "noise": args.noise,
                             "init_seed": init_seed, "weight_decay": args.weight_decay,
-                            "rma_hidden": args.rma_hidden,
+                            "rma_hidden": args.rma_hidden, "lpd_source": args.lpd_source,
+                            "rma_dropout": args.rma_dropout,
                             "best_epoch": int(np.argmin([h["val_mse"] for h in trainer.history]))
                             + 1, "epochs": args.epochs})
             print(json.dumps(results[-1]), flush=True)

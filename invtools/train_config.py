@@ -13,6 +13,7 @@ steps = 10
 direction = "rma"              # none | momentum | rma | conv_rma
 hidden = 32
 direction_kwargs = { hidden = 128 }   # optional: RMA width, layers, residual, with_gradient
+direction_source = "dual"      # lpd only: dual (J^T h_0) | data_fit (J^T (A(f_0) - y))
 
 [train]                        # any TrainConfig field
 epochs = 20
@@ -46,7 +47,7 @@ else:  # pragma: no cover
 NET_DEFAULTS: dict[str, Any] = {"arch": "lpgd", "steps": 10, "direction": "rma", "hidden": 32,
                                 "shared_weights": False, "detach_physics": False,
                                 "checkpointing": False, "n_primal": 5, "n_dual": 5,
-                                "direction_kwargs": {}}
+                                "direction_kwargs": {}, "direction_source": "dual"}
 DATA_DEFAULTS: dict[str, Any] = {"train": None, "val": None, "val_fraction": 0.1}
 
 
@@ -76,6 +77,9 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(cfg["net"]["direction_kwargs"], dict):
         raise ValueError(f"{path}: [net] direction_kwargs must be a table, e.g. "
                          "direction_kwargs = { hidden = 32 }")
+    if cfg["net"]["arch"] == "lpgd" and cfg["net"]["direction_source"] != "dual":
+        raise ValueError(f"{path}: [net] direction_source is an LPD option (LPGD's direction "
+                         "module always reads the data-fit gradient)")
     if not cfg["data"]["train"]:
         raise ValueError(f"{path}: [data] train (an HDF5 data set) is required")
     base = path.resolve().parent
@@ -108,7 +112,7 @@ def build_from_config(cfg: dict[str, Any], progress: bool = True) -> Trainer:
             net = LPGD(op.in_shape, steps=n["steps"], shared_weights=n["shared_weights"], **common)
         else:
             net = LPD(op.in_shape, op.out_shape, steps=n["steps"], n_primal=n["n_primal"],
-                      n_dual=n["n_dual"], **common)
+                      n_dual=n["n_dual"], direction_source=n["direction_source"], **common)
     except TypeError as err:  # an unknown direction option
         raise ValueError(f"[net] direction_kwargs {n['direction_kwargs']} do not fit direction "
                          f"{n['direction']!r}: {err}") from None

@@ -9,9 +9,10 @@ All work with any batch size and on CUDA.
 - ``momentum``:  v_k = beta v_{k-1} + eta g_k (fixed beta, eta), d_k = v_k.
 - ``rma``:       m_k = FC(LSTM(g_1, ..., g_k)), a dense LSTM over the flattened gradient
                  (recurrent momentum acceleration, Zhou et al. 2024); forget-gate bias 1.
-                 Options: ``residual`` (d_k = g_k + m_k, read-out zero at start) and
+                 Options: ``residual`` (d_k = g_k + m_k, read-out zero at start),
                  ``with_gradient`` (d_k = [g_k, m_k], two channels: m_k beside g_k instead of
-                 in its place).
+                 in its place) and ``dropout`` (on the LSTM's inputs and read-out, not on its
+                 recurrent state; training only).
 - ``conv_rma``:  a convolutional LSTM (1-D, 2-D or mesh graph convolutions), for images and
                  meshes where a dense LSTM over all pixels does not scale.
 """
@@ -62,10 +63,12 @@ class RecurrentMomentum(nn.Module):
     ``residual=True`` returns ``g_k + FC(h_k)`` with the read-out initialised to zero: the
     module starts as the plain gradient and learns a momentum correction to it.
     ``with_gradient=True`` returns the two channels ``[g_k, FC(h_k)]``.
+    ``dropout`` p drops the inputs of every LSTM layer and of the read-out during training
+    (Zaremba et al. 2014: never the recurrent connections, so the memory is kept).
     """
 
     def __init__(self, shape: tuple[int, ...], hidden: int = 128, layers: int = 1,
-                 residual: bool = False, with_gradient: bool = False):
+                 residual: bool = False, with_gradient: bool = False, dropout: float = 0.0):
         super().__init__()
         if residual and with_gradient:
             raise ValueError("choose one of residual and with_gradient")
@@ -77,6 +80,7 @@ class RecurrentMomentum(nn.Module):
         for cell in self.cells:
             _forget_bias_one(cell)
         self.fc = nn.Linear(hidden, n)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         if residual:
             nn.init.zeros_(self.fc.weight)
             nn.init.zeros_(self.fc.bias)
@@ -85,10 +89,10 @@ class RecurrentMomentum(nn.Module):
         inp = g.reshape(g.shape[0], -1)
         new_state = []
         for i, cell in enumerate(self.cells):
-            h, c = cell(inp, None if state is None else state[i])
+            h, c = cell(self.dropout(inp), None if state is None else state[i])
             new_state.append((h, c))
             inp = h
-        m = self.fc(inp).reshape(g.shape[0], 1, *self.shape)
+        m = self.fc(self.dropout(inp)).reshape(g.shape[0], 1, *self.shape)
         if self.with_gradient:
             return torch.cat([g.unsqueeze(1), m], dim=1), new_state
         return (g.unsqueeze(1) + m if self.residual else m), new_state

@@ -52,7 +52,14 @@ class UnrolledNet(nn.Module):
         return fn(*args)
 
 
+DIRECTION_SOURCES = ("dual", "data_fit")
 GRADIENT_BOUND = 10.0  # soft bound c on the normalised gradient: c tanh(g / c)
+
+
+def _bounded(g: Tensor, scale: Tensor, log_step: Tensor) -> Tensor:
+    """``c tanh(exp(log_step) g scale / c)``: the gradient in units of ``1 / scale`` (the first
+    gradient's rms), times a learned step, softly bounded by c = GRADIENT_BOUND."""
+    return GRADIENT_BOUND * torch.tanh(g * scale * log_step.exp() / GRADIENT_BOUND)
 
 
 class LPGD(UnrolledNet):
@@ -100,8 +107,7 @@ class LPGD(UnrolledNet):
         for k in range(self.steps):
             _, g = self._physics(op.data_fit_gradient, x, y)
             scale = 1.0 / _rms(g) if scale is None else scale
-            g = GRADIENT_BOUND * torch.tanh(g * scale * self.log_step[k].exp() / GRADIENT_BOUND)
-            d, state = self.direction(g, state)
+            d, state = self.direction(_bounded(g, scale, self.log_step[k]), state)
             x = self._maybe_checkpoint(self._step, k, x, d)
         return x
 
@@ -112,28 +118,56 @@ class LPD(UnrolledNet):
     d_k from the direction module applied to ``J(f_0)^T h_0`` (normalised to unit rms per
     step, times a learned step scale); output f_0.
     ``s`` is the per-sample rms of y, so the dual network sees data of unit size.
+
+    ``direction_source="data_fit"`` feeds the direction module the data-fit gradient
+    ``g_k = J(f_0)^T (A(f_0) - y)`` instead (scaled as in :class:`LPGD`, so its history keeps
+    its decay from step to step), and gives the primal block ``[f, J(f_0)^T h_0, d_k]``: RMA
+    then turns the history of data-fit gradients into a momentum beside the learned dual
+    direction.  It costs one more forward and VJP per step.
     """
 
     def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], steps: int = 10,
                  n_primal: int = 5, n_dual: int = 5, direction: str = "none", hidden: int = 32,
                  adjacency: sp.spmatrix | None = None, detach_physics: bool = False,
-                 checkpointing: bool = False, direction_kwargs: dict | None = None):
+                 checkpointing: bool = False, direction_kwargs: dict | None = None,
+                 direction_source: str = "dual"):
+        if direction_source not in DIRECTION_SOURCES:
+            raise ValueError(f"unknown direction_source {direction_source!r}; choose from "
+                             f"{DIRECTION_SOURCES}")
         arch = {"net": "lpd", "in_shape": list(in_shape), "out_shape": list(out_shape),
                 "steps": steps, "n_primal": n_primal, "n_dual": n_dual, "direction": direction,
-                "hidden": hidden, "direction_kwargs": direction_kwargs or {}}
+                "hidden": hidden, "direction_kwargs": direction_kwargs or {},
+                "direction_source": direction_source}
         super().__init__(arch, detach_physics, checkpointing)
         self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
         self.steps, self.n_primal, self.n_dual = steps, n_primal, n_dual
         kind = spatial_kind(self.in_shape, adjacency)
         data_kind = spatial_kind(self.out_shape, None)
+        self.direction_source = direction_source
         d_ch = direction_channels(direction, direction_kwargs)
+        d_ch += direction_source == "data_fit"
         self.primal = nn.ModuleList(ResidualBlock(kind, n_primal + d_ch, n_primal, hidden,
                                                   adjacency) for _ in range(steps))
         self.dual = nn.ModuleList(ResidualBlock(data_kind, n_dual + 2, n_dual, hidden)
                                   for _ in range(steps))
         self.log_step = nn.Parameter(torch.zeros(steps))
+        if direction_source == "data_fit":
+            self.log_gradient_step = nn.Parameter(torch.zeros(steps))
         self.direction = make_direction(direction, self.in_shape, kind, adjacency,
                                         **(direction_kwargs or {}))
+
+    def _direction(self, k: int, a: Tensor, op: Operator, f0: Tensor, y: Tensor, state,
+                   scale: Tensor | None):
+        """Direction input of primal step k from ``a = J(f_0)^T h_0`` (and, for
+        ``direction_source="data_fit"``, the data-fit gradient at f_0)."""
+        a = a / _rms(a) * self.log_step[k].exp()
+        if self.direction_source == "dual":
+            d, state = self.direction(a, state)
+            return d, state, scale
+        _, g = self._physics(op.data_fit_gradient, f0, y)
+        scale = 1.0 / _rms(g) if scale is None else scale
+        m, state = self.direction(_bounded(g, scale, self.log_gradient_step[k]), state)
+        return torch.cat([a.unsqueeze(1), m], dim=1), state, scale
 
     def _primal_step(self, k: int, f: Tensor, d: Tensor) -> Tensor:
         return f + self.primal[k](torch.cat([f, d], dim=1))
@@ -145,12 +179,12 @@ class LPD(UnrolledNet):
         s = _rms(y)
         f = x0.unsqueeze(1).repeat(1, self.n_primal, *([1] * len(self.in_shape)))
         h = y.new_zeros(y.shape[0], self.n_dual, *self.out_shape)
-        state = None
+        state = scale = None
         for k in range(self.steps):
             Af = self._physics(op.A, f[:, 1 % self.n_primal])
             h = self._maybe_checkpoint(self._dual_step, k, h, Af / s, y / s)
             a = self._physics(op.A_vjp, f[:, 0], h[:, 0])
-            d, state = self.direction(a / _rms(a) * self.log_step[k].exp(), state)
+            d, state, scale = self._direction(k, a, op, f[:, 0], y, state, scale)
             f = self._maybe_checkpoint(self._primal_step, k, f, d)
         return f[:, 0]
 

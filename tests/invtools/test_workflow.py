@@ -71,15 +71,22 @@ def test_direction_options_in_the_training_config(tmp_path, capsys, train_config
                  "--seed", "1", "--quiet"]) == 0
     base = train_config("lpd", epochs=1)
     (tmp_path / "train.toml").write_text(base.replace(
-        "hidden = 8\n", "hidden = 8\ndirection_kwargs = { hidden = 6, with_gradient = true }\n"))
+        "hidden = 8\n", "hidden = 8\ndirection_kwargs = { hidden = 6, with_gradient = true }\n"
+                         'direction_source = "data_fit"\n'))
     assert main(["train", str(tmp_path / "train.toml"), "--quiet"]) == 0
     from invtools.training import load_model
 
     net, _, _ = load_model(tmp_path / "run" / "best.pt")
     assert net.direction.cells[0].hidden_size == 6 and net.direction.channels == 2
+    assert net.direction_source == "data_fit" and net.primal[0].layers[0].in_channels == 5 + 3
     (tmp_path / "bad.toml").write_text(base.replace("run", "run2").replace(
         "hidden = 8\n", "hidden = 8\ndirection_kwargs = { hiden = 6 }\n"))
     capsys.readouterr()
     assert main(["train", str(tmp_path / "bad.toml"), "--quiet"]) == 1
     assert "direction_kwargs {'hiden': 6} do not fit direction 'rma'" in capsys.readouterr().err
     assert not (tmp_path / "run2" / "best.pt").exists()
+    (tmp_path / "lpgd.toml").write_text(train_config("lpgd", epochs=1).replace("run", "run3").replace(
+        "hidden = 8\n", 'hidden = 8\ndirection_source = "data_fit"\n'))
+    assert main(["train", str(tmp_path / "lpgd.toml"), "--quiet"]) == 1
+    assert "direction_source is an LPD option" in capsys.readouterr().err
+    assert not (tmp_path / "run3").exists()

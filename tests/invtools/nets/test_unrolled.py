@@ -2,7 +2,8 @@ import pytest
 import torch
 from problems import problem
 
-from invtools.nets import DIRECTIONS, LPD, LPGD, element_adjacency
+from invtools.nets import DIRECTIONS, LPD, LPGD, build_net, element_adjacency
+from invtools.nets.unrolled import GRADIENT_BOUND
 from invtools.operators import Operator
 
 
@@ -143,3 +144,59 @@ def test_rma_with_gradient_feeds_both_channels(any_problem, net):
 def test_rma_residual_and_with_gradient_are_exclusive():
     with pytest.raises(ValueError, match="one of residual and with_gradient"):
         LPGD((53,), direction="rma", direction_kwargs={"residual": True, "with_gradient": True})
+
+
+@pytest.mark.parametrize("direction", ["none", "rma"])
+def test_lpd_data_fit_source_gives_the_primal_block_the_data_fit_gradient(any_problem, direction):
+    """``direction_source="data_fit"``: primal input [f, J^T h_0, d_k] with d_k from the
+    data-fit gradient J(f_0)^T (A(f_0) - y); contract, gradients and rebuild from ``arch``."""
+    name, op, x, y, x0, adjacency = any_problem
+    torch.manual_seed(0)
+    model = make("lpd", direction, op, adjacency, direction_source="data_fit",
+                 direction_kwargs={"hidden": 8} if direction == "rma" else None)
+    seen = []
+    model.primal[0].register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0]))
+    out = model(y, op, x0)
+    assert out.shape == x0.shape and torch.isfinite(out).all()
+    assert seen[0].shape[1] == model.n_primal + 2
+    if direction == "none":  # step 0: the gradient in units of its own rms, step scale 1
+        _, g = op.data_fit_gradient(x0, y)
+        expected = GRADIENT_BOUND * torch.tanh(g / g.pow(2).flatten(1).mean(1).sqrt().reshape(
+            -1, *[1] * (g.dim() - 1)) / GRADIENT_BOUND)
+        torch.testing.assert_close(seen[0][:, -1], expected, rtol=1e-5, atol=1e-6)
+    ((out - x) ** 2).mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert not missing, f"{name}/{direction}: no gradient for {missing}"
+    rebuilt = build_net(model.arch, adjacency=adjacency)
+    rebuilt.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(y, op, x0), model(y, op, x0), rtol=0, atol=0)
+
+
+def test_unknown_lpd_direction_source_is_rejected():
+    with pytest.raises(ValueError, match="unknown direction_source 'primal'"):
+        LPD((53,), (12,), direction_source="primal")
+
+
+def test_rma_dropout_acts_in_training_only():
+    """Dropout on the LSTM's inputs and read-out: random while training, off in eval mode,
+    and the recurrent state is never dropped (p = 1 would otherwise zero it)."""
+    torch.manual_seed(0)
+    model = LPGD((53,), steps=3, direction="rma", direction_kwargs={"hidden": 8, "dropout": 0.5})
+    g = torch.randn(4, 53)
+    model.direction.eval()
+    d1, s1 = model.direction(g, None)
+    d2, _ = model.direction(g, None)
+    assert torch.equal(d1, d2)
+    model.direction.train()
+    a, _ = model.direction(g, None)
+    b, _ = model.direction(g, None)
+    assert not torch.equal(a, b)
+    # eval-mode output equals the module without dropout (same weights)
+    plain = LPGD((53,), steps=3, direction="rma", direction_kwargs={"hidden": 8})
+    plain.load_state_dict(model.state_dict())
+    torch.testing.assert_close(plain.direction(g, None)[0], d1, rtol=0, atol=0)
+    model.direction.dropout.p = 1.0  # inputs and read-out dropped: m = FC bias, state kept
+    m, state = model.direction(g, s1)
+    torch.testing.assert_close(m[:, 0], model.direction.fc.bias.expand(4, 53))
+    assert state[0][1].abs().sum() > 0
