@@ -13,7 +13,10 @@ Parts:
   LPD-RMA; relative error, PSNR, mesh SSIM, dynamic range (conductivity, physical units).
 - ``limited``: the same with 16 electrodes on the upper half circle (eit-limited).
 ``--nets`` also accepts ``LPGD-RMA-res`` and ``LPD-RMA-res``: RMA as a learned correction
-``g_k + FC(h_k)`` that starts as the plain gradient (not in the paper).
+``g_k + FC(h_k)`` that starts as the plain gradient (not in the paper), ``LPD-RMA-df``:
+LPD whose RMA reads the data-fit gradient history, beside ``J^T h_0``
+(``direction_source="data_fit"``, not in the paper), and ``LPD-df``, its control without
+RMA (the data-fit gradient itself beside ``J^T h_0``).
 EIT networks work on log-conductivity and start from a one-step linearised reconstruction
 (smoothness prior, discrepancy principle), as the paper's start from Gauss-Newton.
 Every model trains with the same seed, epochs and schedule; the best-validation checkpoint is
@@ -45,8 +48,14 @@ from invtools.training import TrainConfig, Trainer
 NETS = {"LPGD": ("lpgd", "none"), "LPGD-MA": ("lpgd", "momentum"), "LPGD-RMA": ("lpgd", "rma"),
         "LPD": ("lpd", "none"), "LPD-RMA": ("lpd", "rma")}
 EIT_NETS = ("LPGD", "LPGD-RMA", "LPD", "LPD-RMA")
-# not in the paper: RMA as a learned correction of the gradient, g_k + FC(h_k), read-out zero at start
-EXTRA_NETS = {"LPGD-RMA-res": ("lpgd", "rma"), "LPD-RMA-res": ("lpd", "rma")}
+# not in the paper: RMA as a learned correction of the gradient, g_k + FC(h_k), read-out zero at
+# start; LPD's RMA over the data-fit gradient history, beside J^T h_0
+EXTRA_NETS = {"LPGD-RMA-res": ("lpgd", "rma"), "LPD-RMA-res": ("lpd", "rma"),
+              "LPD-df": ("lpd", "none"), "LPD-RMA-df": ("lpd", "rma")}
+EXTRA_KWARGS = {"LPGD-RMA-res": {"direction_kwargs": {"residual": True}},
+                "LPD-RMA-res": {"direction_kwargs": {"residual": True}},
+                "LPD-df": {"direction_source": "data_fit"},
+                "LPD-RMA-df": {"direction_source": "data_fit"}}
 
 
 def make_data(recipe: Recipe, n_train: int, n_val: int, n_test: int, seed: int):
@@ -68,8 +77,7 @@ def make_data(recipe: Recipe, n_train: int, n_val: int, n_test: int, seed: int):
 
 def build(name: str, op, steps: dict[str, int], adjacency):
     arch, direction = {**NETS, **EXTRA_NETS}[name]
-    kwargs = {"direction": direction, "adjacency": adjacency,
-              "direction_kwargs": {"residual": True} if name in EXTRA_NETS else None}
+    kwargs = {"direction": direction, "adjacency": adjacency, **EXTRA_KWARGS.get(name, {})}
     if arch == "lpgd":
         return LPGD(op.in_shape, steps=steps["lpgd"], **kwargs)
     return LPD(op.in_shape, op.out_shape, steps=steps["lpd"], **kwargs)
@@ -144,7 +152,9 @@ def blur_tables(results: dict, nets: list[str]) -> str:
             cells = [mean_std([r[name][metric] for r in results[a]]) for a in a_values]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     pairs = [(b, r) for b, r in (("LPGD", "LPGD-RMA"), ("LPD", "LPD-RMA"), ("LPGD", "LPGD-RMA-res"),
-                                 ("LPD", "LPD-RMA-res")) if b in nets and r in nets]
+                                 ("LPD", "LPD-RMA-res"), ("LPD", "LPD-RMA-df"),
+                                 ("LPD-df", "LPD-RMA-df"))
+             if b in nets and r in nets]
     lines += ["\nRMA gain: relative test-MSE reduction over the same net without RMA, mean over seeds\n",
               "| a | " + " | ".join(f"{b} -> {r}" for b, r in pairs) + " |", "|---|" + "---|" * len(pairs)]
     for a in a_values:

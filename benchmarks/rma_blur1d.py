@@ -4,7 +4,7 @@
                                     [--directions none rma rma-res rma-grad] [--rma-hidden 128]
                                     [--seed 0] [--init-seed I] [--noise 0.01]
                                     [--weight-decay 0] [--lpd-source dual|data_fit]
-                                    [--rma-dropout 0]
+                                    [--rma-dropout 0] [--gn] [--also-test-on-n-train N]
                                     [--out benchmarks/results/rma_blur1d.json]
 
 Data: reflected random walks in [0, 1] (length 53; ``--signals tv``: the RMA paper's TV-prior
@@ -28,6 +28,8 @@ from torch.utils.data import TensorDataset
 
 from forward_models.blur import QuadraticWindowBlur
 from invtools.atomic import atomic_path
+from invtools.classical import ClassicalConfig, gauss_newton
+from invtools.metrics import summarize
 from invtools.nets import LPD, LPGD
 from invtools.phantoms import random_walk_signals, tv_prior_signals
 from invtools.provenance import provenance
@@ -68,7 +70,7 @@ def build(name: str, direction: str, op, rma_hidden: int = 128, lpd_source: str 
     return LPD(op.in_shape, op.out_shape, steps=10, direction_source=lpd_source, **kwargs)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--a", type=float, default=2.0)
@@ -85,7 +87,8 @@ def main() -> None:
     p.add_argument("--init-seed", type=int, default=None,
                    help="seed of the network initialisation and batch order (default: --seed)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
-    p.add_argument("--nets", nargs="+", default=["lpgd", "lpd"], choices=["lpgd", "lpd"])
+    p.add_argument("--nets", nargs="*", default=["lpgd", "lpd"], choices=["lpgd", "lpd"],
+                   help="nets to train (none: with --gn, score Gauss-Newton only)")
     p.add_argument("--directions", nargs="+", default=["none", "rma"],
                    choices=["none", "momentum", "rma", "rma-res", "rma-grad", "conv_rma"])
     p.add_argument("--rma-hidden", type=int, default=128, help="LSTM width of the RMA module")
@@ -94,13 +97,33 @@ def main() -> None:
     p.add_argument("--lpd-source", default="dual", choices=["dual", "data_fit"],
                    help="what LPD's direction module reads: J^T h_0 (dual, the paper) or the "
                         "data-fit gradient, placed beside J^T h_0 (data_fit)")
+    p.add_argument("--also-test-on-n-train", type=int, default=None, metavar="N",
+                   help="also score on the test set of the split with N training signals (the "
+                        "test set moves with --n-train; this compares runs of different sizes)")
+    p.add_argument("--gn", action="store_true",
+                   help="also score Gauss-Newton (smoothness prior, discrepancy principle) on the "
+                        "test set")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/rma_blur1d.json")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     op, (train, val, test) = make_split(args.a, args.n_train, args.n_val, args.n_test,
                                         args.noise, args.seed, args.signals)
+    other_test = None
+    if args.also_test_on_n_train is not None:
+        other_test = make_split(args.a, args.also_test_on_n_train, args.n_val, args.n_test,
+                                args.noise, args.seed, args.signals)[1][2]
     results = []
+    if args.gn:
+        x, y, x0 = test.tensors
+        t0 = time.perf_counter()
+        x_gn, _ = gauss_newton(op, y.double(), x0.double(), ClassicalConfig(noise_level=args.noise))
+        m = summarize(x_gn.float(), x)
+        results.append({"net": "gn", "direction": "-", "a": args.a, "test_mse": m["mse"],
+                        "test_psnr": m["psnr"], "train_minutes": 0.0,
+                        "solve_minutes": (time.perf_counter() - t0) / 60,
+                        "signals": args.signals, "noise": args.noise})
+        print(json.dumps(results[-1]), flush=True)
     for name in args.nets:
         for direction in args.directions:
             init_seed = args.seed if args.init_seed is None else args.init_seed
@@ -124,6 +147,9 @@ def main() -> None:
                             "rma_dropout": args.rma_dropout,
                             "best_epoch": int(np.argmin([h["val_mse"] for h in trainer.history]))
                             + 1, "epochs": args.epochs})
+            if other_test is not None:
+                results[-1][f"test_mse_split_{args.also_test_on_n_train}"] = \
+                    trainer.evaluate(other_test)["mse"]
             print(json.dumps(results[-1]), flush=True)
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps({"args": vars(args), "results": results,

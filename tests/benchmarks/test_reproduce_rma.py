@@ -70,3 +70,17 @@ def test_study_figure(study, tmp_path):
     with pytest.raises(ValueError, match="no study results"):
         plot_study.plot([{"args": {}}], tmp_path / "empty.png")
     assert not (tmp_path / "empty.png").exists()
+
+
+def test_extra_nets_carry_their_options():
+    from forward_models.blur import QuadraticWindowBlur
+
+    module = load_script("reproduce_rma")
+    op, steps = QuadraticWindowBlur(a=2.0), {"lpgd": 2, "lpd": 2}
+    df = module.build("LPD-RMA-df", op, steps, None)
+    assert df.direction_source == "data_fit" and df.arch["direction"] == "rma"
+    assert module.build("LPD-RMA", op, steps, None).direction_source == "dual"
+    control = module.build("LPD-df", op, steps, None)
+    assert control.direction_source == "data_fit" and control.arch["direction"] == "none"
+    for name in ("LPGD-RMA-res", "LPD-RMA-res"):
+        assert module.build(name, op, steps, None).direction.fc.weight.abs().sum() == 0
