@@ -106,7 +106,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/rma_blur1d.json")
     args = p.parse_args(argv)
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    try:
+        run(args)
+    finally:  # callers in the same process (tests) keep their thread count
+        torch.set_num_threads(threads)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Train and score the models selected in ``args``; print a table and write JSON."""
     op, (train, val, test) = make_split(args.a, args.n_train, args.n_val, args.n_test,
                                         args.noise, args.seed, args.signals)
     other_test = None

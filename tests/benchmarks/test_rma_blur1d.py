@@ -28,3 +28,16 @@ def test_splits_are_reproducible_and_the_test_set_moves_with_n_train():
     for u, v in zip(train_a.tensors + test_a.tensors, train_b.tensors + test_b.tensors, strict=True):
         assert torch.equal(u, v)
     assert not torch.equal(test_a.tensors[0], test_c.tensors[0])
+
+
+def test_the_thread_count_of_the_caller_is_restored(tmp_path):
+    module = load_script("rma_blur1d")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2 if before == 1 else 1)
+    try:
+        expected = torch.get_num_threads()
+        module.main(["--nets", "--gn", "--threads", "3", "--n-train", "8", "--n-val", "4",
+                     "--n-test", "4", "--out", str(tmp_path / "gn.json")])
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)

@@ -17,8 +17,11 @@ CLI = [sys.executable, "-m", "invtools.cli"]
 
 
 def kill_when(cmd, ready, timeout=120.0):
-    """Start ``cmd``, SIGKILL it as soon as ``ready()`` holds; True if it was still running."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Start ``cmd``, SIGKILL it as soon as ``ready()`` holds; True if it was still running.
+    The child uses this process's torch thread count: bit-for-bit comparisons need the same
+    summation order."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     t0 = time.time()
     while not ready():
         if proc.poll() is not None or time.time() - t0 > timeout:
