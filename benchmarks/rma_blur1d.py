@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> None:
                             "rma_hidden": args.rma_hidden, "lpd_source": args.lpd_source,
                             "rma_dropout": args.rma_dropout,
                             "best_epoch": int(np.argmin([h["val_mse"] for h in trainer.history]))
-                            + 1, "epochs": args.epochs})
+                            + 1, "epochs": args.epochs,
+                            "val_mse_by_epoch": [h["val_mse"] for h in trainer.history]})
             if other_test is not None:
                 results[-1][f"test_mse_split_{args.also_test_on_n_train}"] = \
                     trainer.evaluate(other_test)["mse"]

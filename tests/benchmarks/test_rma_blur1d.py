@@ -16,6 +16,7 @@ def test_toy_run_writes_results_and_scores_a_second_test_set(tmp_path):
     gn, r = json.loads(out.read_text())["results"]
     assert gn["net"] == "gn" and gn["test_mse"] < r["test_mse_x0"]
     assert r["lpd_source"] == "data_fit" and r["rma_dropout"] == 0.2
+    assert len(r["val_mse_by_epoch"]) == 1 and r["best_epoch"] == 1
     # the second test set is the split's own when N equals --n-train: the same score
     assert r["test_mse_split_48"] == r["test_mse"] < r["test_mse_x0"]
 
