@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from invtools.output_paths import check_outputs
+
 EXAMPLES = {
     "generate": """examples:
   invtools generate --list
@@ -47,6 +49,8 @@ def _generate(args: argparse.Namespace) -> int:
         return 0
     if args.out is None or args.n is None:
         raise ValueError("generate needs --out FILE.h5 and -n N")
+    recipe_file = args.recipe if Path(args.recipe).suffix == ".toml" else None
+    check_outputs({"--out": args.out}, [recipe_file], overwrite=True)  # generate checks existing
     out = generate(load_recipe(args.recipe), args.out, args.n, args.seed, args.workers,
                    parse_shard(args.shard), args.block, progress=not args.quiet, overwrite=args.overwrite)
     print(f"wrote {out}")
@@ -74,6 +78,10 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from invtools.evaluate import evaluate, format_table
 
+    if args.out:
+        out = Path(args.out)
+        check_outputs({"metrics.json": out / "metrics.json", "examples.png": out / "examples.png"},
+                      [args.model, args.data], args.overwrite)
     result = evaluate(args.model, args.data, args.baseline, args.baseline_samples, args.max_samples,
                       out_dir=args.out)
     print(format_table(result))
@@ -91,6 +99,10 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
     if args.model is None and args.method in (None, "model"):
         raise ValueError("pass --model CKPT, or --method gn / linearized for a classical reconstruction")
+    inputs = [args.measurements, args.model, args.reference, Path(args.measurements).parent / "ref.mat"]
+    if args.recipe is not None and Path(args.recipe).suffix == ".toml":
+        inputs.append(args.recipe)
+    check_outputs({"--out": args.out, "--plot": args.plot}, inputs, args.overwrite)
     ccfg = ClassicalConfig(prior=args.prior, lam=args.lam, iterations=args.iterations,
                            noise_level=args.noise_level)
     rec = reconstruct(args.measurements, args.model, args.method, args.recipe, args.reference, ccfg,
@@ -161,11 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--baseline", default="gn", choices=["gn", "linearized", "none"])
     e.add_argument("--baseline-samples", type=int, default=16, help="baseline on this many samples")
     e.add_argument("--max-samples", type=int, help="score only the first N samples")
+    e.add_argument("--overwrite", action="store_true", help="replace metrics.json/examples.png in --out")
 
     r = add("reconstruct", "reconstruct from a measurement file (HDF5, NPZ, CSV, .mat)", _reconstruct)
     r.add_argument("--measurements", required=True)
     r.add_argument("--out", required=True, help="output HDF5 file")
     r.add_argument("--plot", help="output PNG")
+    r.add_argument("--overwrite", action="store_true", help="replace existing --out/--plot files")
     r.add_argument("--model", help="checkpoint of a trained network")
     r.add_argument("--method", choices=["model", "gn", "linearized"],
                    help="default: model if --model is given, else gn")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
-from invtools.atomic import atomic_path
+from invtools.checkpoint import load_checkpoint, numpy_rng_state, save_checkpoint, set_numpy_rng_state
 from invtools.geometry import input_adjacency
 from invtools.metrics import summarize, total_variation
 from invtools.nets.unrolled import UnrolledNet, build_net
@@ -32,6 +33,7 @@ from invtools.provenance import provenance
 from invtools.training_log import write_log
 
 Tensor = torch.Tensor
+PROGRESS_CHECK_EPOCHS = 3  # epochs after which train warns if validation has not beaten x0
 
 
 @dataclass
@@ -58,7 +60,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),  # noqa: NPY002
+    state = {"torch": torch.get_rng_state(), "numpy": numpy_rng_state(),
              "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -67,7 +69,7 @@ def _rng_state() -> dict[str, Any]:
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
+    set_numpy_rng_state(state["numpy"])
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -204,12 +206,30 @@ class Trainer:
             bar.set_postfix(loss=f"{row['train_loss']:.3g}", val_mse=f"{val['mse']:.3g}")
             improved = val["mse"] < self.best
             self.best = min(self.best, val["mse"])
+            self._warn_if_no_progress()
             if self.out_dir is not None:
                 self.save(self.out_dir / "last.pt")
                 if improved:
                     self.save(self.out_dir / "best.pt")
                 write_log(self.history, self.out_dir)
         return self.history
+
+    def _warn_if_no_progress(self) -> None:
+        """Once, after ``PROGRESS_CHECK_EPOCHS`` epochs (or the last, if fewer): warn on stderr
+        when the best validation MSE is not below the initial guess's."""
+        if self.rank != 0 or self.epoch != min(PROGRESS_CHECK_EPOCHS, self.config.epochs):
+            return
+        best = min(row["val_mse"] for row in self.history)
+        start = self.history[-1]["val_mse_x0"]
+        if best < start:
+            return
+        tqdm.write(
+            f"warning: after {self.epoch} epoch(s) the best validation MSE ({best:.4g}) is not below "
+            f"the initial guess's ({start:.4g}): the net does not yet improve on x0. Check the "
+            "initial guess (EIT nets learn little from a constant x0: use [x0] method = "
+            '"linearized" in the data recipe), the learning rate, the number of training '
+            "samples, and that the data's parametrisation is the one the net expects.",
+            file=sys.stderr)
 
     # --- checkpoints ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -222,11 +242,11 @@ class Trainer:
 
     def save(self, path: str | Path) -> None:
         """Write a checkpoint atomically (temporary file, then rename)."""
-        with atomic_path(path) as tmp:
-            torch.save(self.state(), tmp)
+        save_checkpoint(self.state(), path)
 
     def load_state(self, path: str | Path) -> None:
-        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        """Continue from a checkpoint (read without running anything from the file)."""
+        ckpt = load_checkpoint(path, map_location=self.device)
         self.net.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -248,15 +268,9 @@ def _distributed_setup() -> tuple[int, int]:
 
 def load_model(path: str | Path, adjacency: sp.spmatrix | None = None,
                device: str = "cpu") -> tuple[UnrolledNet, Operator, dict[str, Any]]:
-    """Network (eval mode), operator and the raw checkpoint from a trainer checkpoint."""
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # noqa: BLE001 (torch raises many types for a bad file)
-        raise ValueError(f"{path}: not an invtools checkpoint ({type(err).__name__})") from None
-    if not isinstance(ckpt, dict) or not {"arch", "model", "operator"} <= set(ckpt):
-        raise ValueError(f"{path}: not an invtools checkpoint (missing arch/model/operator)")
+    """Network (eval mode), operator and the raw checkpoint from a trainer checkpoint
+    (read without running anything from the file: :func:`invtools.checkpoint.load_checkpoint`)."""
+    ckpt = load_checkpoint(path, map_location=device)
     op = operator_from_config(ckpt["operator"])
     if adjacency is None:
         adjacency = input_adjacency(op)

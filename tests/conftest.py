@@ -17,7 +17,7 @@ def tiny_train_config(arch: str = "lpgd", **train) -> str:
             f'steps = 3\ndirection = "rma"\nhidden = 8\n[train]\n{lines}\n')
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def train_config():
     return tiny_train_config
 

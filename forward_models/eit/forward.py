@@ -14,7 +14,6 @@ P forward solves and every adjoint solve:
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,7 @@ from forward_models.eit.cem import CEMSystem, cem_system, ground_basis
 from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.mesh import disk_mesh, electrode_facets
 from forward_models.eit.patterns import current_patterns, measurement_patterns
-from forward_models.eit.solvers import blas_threads, make_solver
+from forward_models.eit.solvers import blas_threads, make_solver, worker_pool
 from invtools.operators import Operator, OperatorInputError, register_operator
 
 Tensor = torch.Tensor
@@ -180,13 +179,12 @@ class CEMForward(Operator):
                 "invtools.composition.log_parametrized(op))")
 
     def _map(self, fn, *batches):
-        """``[fn(*sample) for sample in zip(*batches)]`` on ``n_threads`` batch threads."""
+        """``[fn(*sample) for sample in zip(*batches)]`` on ``n_threads`` persistent batch threads."""
         B = len(batches[0])
         with blas_threads(self.blas_threads):
             if self.n_threads <= 1 or B == 1:
                 return [fn(*(a[b] for a in batches)) for b in range(B)]
-            with ThreadPoolExecutor(min(B, self.n_threads)) as pool:
-                return list(pool.map(fn, *batches))
+            return list(worker_pool(self.n_threads).map(fn, *batches))
 
     @staticmethod
     def _np(t: Tensor) -> np.ndarray:

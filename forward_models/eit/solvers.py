@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,10 +16,38 @@ class SingularSystemError(RuntimeError):
     """The CEM system could not be factorised or solved (e.g. zero or non-finite conductivity)."""
 
 
+# scipy books SuperLU's allocations in a table per thread, and releasing a factor frees its
+# memory only on the thread that made it: released anywhere else, the memory is lost for good.
+# Autograd releases a batch's factors on the caller's thread, so factors made by the batch
+# workers are handed back to their own thread here and freed there at its next factorisation.
+_foreign_released: dict[int, list] = {}
+_foreign_lock = threading.Lock()
+
+
+def _free_factors_released_elsewhere() -> None:
+    """Free, on this thread, the factors it made that other threads have released."""
+    with _foreign_lock:
+        factors = _foreign_released.pop(threading.get_ident(), None)
+    del factors
+
+
+def factors_awaiting_release() -> int:
+    """How many released factors wait for their own thread to free them (bounded by a batch)."""
+    with _foreign_lock:
+        return sum(len(v) for v in _foreign_released.values())
+
+
 class DirectSolver:
-    """Sparse LU (SuperLU) in symmetric mode with a minimum-degree ordering of A + A^T."""
+    """Sparse LU (SuperLU) in symmetric mode with a minimum-degree ordering of A + A^T.
+
+    The factor is freed on the thread that made it (see ``_foreign_released``): a solver may be
+    used and released on any thread, but threads that make solvers must outlive them, as the
+    workers of :func:`worker_pool` do.
+    """
 
     def __init__(self, K: sp.csc_matrix):
+        _free_factors_released_elsewhere()
+        self._owner = threading.get_ident()
         try:
             self._lu = sla.splu(K, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                                 options={"SymmetricMode": True})
@@ -26,6 +57,12 @@ class DirectSolver:
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve for ``rhs`` of shape (n,) or (n, k)."""
         return self._lu.solve(np.ascontiguousarray(rhs))
+
+    def __del__(self) -> None:
+        lu = self.__dict__.pop("_lu", None)
+        if lu is not None and threading.get_ident() != self._owner:
+            with _foreign_lock:
+                _foreign_released.setdefault(self._owner, []).append(lu)
 
 
 class AMGSolver:
@@ -70,6 +107,23 @@ def blas_threads(threads: int | None) -> contextlib.AbstractContextManager:
 
         _BLAS_CONTROLLER = ThreadpoolController()
     return _BLAS_CONTROLLER.limit(limits=threads, user_api="blas")
+
+
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def worker_pool(n_threads: int) -> ThreadPoolExecutor:
+    """A process-wide pool of ``n_threads`` persistent threads (one per process after a fork).
+
+    Persistent, not one executor per call: a factor can only be freed by the thread that made
+    it, so the threads that factorise must live on.
+    """
+    key = (os.getpid(), n_threads)
+    with _POOLS_LOCK:
+        if key not in _POOLS:
+            _POOLS[key] = ThreadPoolExecutor(n_threads, thread_name_prefix="invtools-cem")
+        return _POOLS[key]
 
 
 SOLVERS = {"direct": DirectSolver, "amg": AMGSolver}

@@ -11,6 +11,7 @@ import h5py
 
 from invtools.atomic import atomic_path
 from invtools.data.h5file import ARRAYS, DataFileError, decode_attrs, open_data_file, write_attrs
+from invtools.output_paths import check_outputs
 from invtools.provenance import provenance
 
 
@@ -18,8 +19,7 @@ def merge(shards: list[str | Path], out: str | Path, overwrite: bool = False) ->
     """Check that ``shards`` are disjoint, contiguous pieces of one data set (same recipe,
     operator and seed) and write ``out`` with virtual ``x``, ``y``, ``x0``."""
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
+    check_outputs({"--out": out}, shards, overwrite)
     if not shards:
         raise ValueError("merge needs at least one shard")
     info = []

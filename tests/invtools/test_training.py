@@ -92,3 +92,18 @@ def test_resume_without_checkpoint_is_an_error(blur_data, tmp_path):
     op, train, val = blur_data
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         trainer(op, train, val, out_dir=tmp_path).fit(resume=True)
+
+
+def test_warns_when_validation_does_not_beat_the_initial_guess(blur_data, capsys):
+    op, train, val = blur_data
+    x, y, _ = val.tensors
+    exact_start = TensorDataset(x, y, x.clone())  # x0 = the truth: no net can beat it
+    trainer(op, train, exact_start, epochs=3).fit()
+    err = capsys.readouterr().err
+    assert "not below the initial guess's (0)" in err and "linearized" in err
+
+
+def test_no_progress_warning_when_the_net_learns(blur_data, capsys):
+    op, train, val = blur_data
+    trainer(op, train, val, epochs=3).fit()
+    assert "warning" not in capsys.readouterr().err

@@ -1,0 +1,148 @@
+"""Resident memory across long runs: CEM operator calls and EIT training epochs.
+
+    python benchmarks/soak.py [--calls 1000 5000 10000] [--epochs 1 5 20] [--quick]
+
+Part 1, operator: forward + VJP of a batch of 8 (eit-discs2's mesh, 722 elements) on 2 batch
+threads, resident memory after 1k, 5k and 10k calls. The row "released elsewhere" restores the
+behaviour before the fix (each SuperLU factor released on the caller's thread, where scipy
+cannot free it) for the first checkpoint only, side by side in the same run.
+Part 2, training: the `Trainer` (DataLoader, Adam, validation every epoch) on 32 training and
+8 validation phantoms of eit-discs2, batch 8, LPGD (20 steps) and LPD (10 steps), with no
+direction module and with RMA; resident memory after 1, 5 and 20 epochs.
+
+"growth" is resident memory at a checkpoint minus resident memory after the warm-up (the first
+100 calls, the first epoch); "per 1k calls" and "per epoch" are the growth rates over the last
+interval. Resident memory is read from /proc (Linux).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import print_table  # noqa: E402
+
+from forward_models.eit import CEMForward, Electrodes  # noqa: E402
+from forward_models.eit import solvers as cem_solvers  # noqa: E402
+from invtools.composition import log_parametrized  # noqa: E402
+from invtools.nets import LPD, LPGD, element_adjacency  # noqa: E402
+from invtools.training import TrainConfig, Trainer  # noqa: E402
+
+
+def rss_mib() -> float:
+    """Resident memory of this process (MiB)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
+def eit_operator(n_threads: int = 2) -> CEMForward:
+    """The eit-discs2 operator: 16 electrodes, 50% coverage, z = 0.01, h = 0.1 (722 elements)."""
+    return CEMForward.on_disk(Electrodes.equally_spaced(16, 0.5, 0.01), 0.1, n_threads=n_threads)
+
+
+def call_soak(op: CEMForward, checkpoints: list[int], warmup: int = 100,
+              seed: int = 0) -> tuple[float, list[float]]:
+    """Resident memory (MiB) after ``warmup`` calls, then after each checkpoint (total calls)
+    of forward + VJP on a batch of 8 positive conductivities."""
+    rng = np.random.default_rng(seed)
+    sigma = torch.as_tensor(np.exp(0.3 * rng.standard_normal((8, op.n_in))))
+    w = torch.as_tensor(rng.standard_normal((8, op.n_out)))
+
+    def call() -> None:
+        s = sigma.clone().requires_grad_()
+        (op(s) * w).sum().backward()
+
+    for _ in range(warmup):
+        call()
+    base, out, done = rss_mib(), [], warmup
+    for n in checkpoints:
+        for _ in range(n - done):
+            call()
+        done = n
+        out.append(rss_mib())
+    return base, out
+
+
+def released_elsewhere_soak(op: CEMForward, calls: int) -> tuple[float, list[float]]:
+    """:func:`call_soak` with the fix undone: factors released on whichever thread drops them."""
+    keep = cem_solvers.DirectSolver.__del__
+    cem_solvers.DirectSolver.__del__ = lambda self: None
+    try:
+        return call_soak(op, [calls])
+    finally:
+        cem_solvers.DirectSolver.__del__ = keep
+
+
+def training_soak(arch: str, direction: str, checkpoints: list[int]) -> tuple[float, list[float]]:
+    """Resident memory (MiB) after epoch 1, then after each checkpoint (total epochs)."""
+    from invtools.recipes import Problem, load_recipe
+
+    recipe = load_recipe("eit-discs2")
+    recipe.x0 = {**recipe.x0, "method": "constant"}  # the memory test needs no linearised start
+    problem = Problem(recipe)
+    s = problem.samples(np.arange(40), seed=0)
+    x, y, x0 = (torch.as_tensor(v, dtype=torch.float32) for v in (np.log(s["x"]), s["y"],
+                                                                   np.log(s["x0"])))
+    cem = problem.op
+    op = log_parametrized(cem)
+    adjacency = element_adjacency(cem.mesh.t)
+    torch.manual_seed(0)
+    if arch == "lpgd":
+        net = LPGD(op.in_shape, 20, direction, adjacency=adjacency)
+    else:
+        net = LPD(op.in_shape, op.out_shape, 10, direction=direction, adjacency=adjacency)
+    trainer = Trainer(net, op, TensorDataset(x[:32], y[:32], x0[:32]),
+                      TensorDataset(x[32:], y[32:], x0[32:]),
+                      TrainConfig(epochs=max(checkpoints), batch_size=8), progress=False)
+    trainer.fit(stop_after=1)
+    base, out = rss_mib(), []
+    for n in checkpoints:
+        trainer.fit(stop_after=n - trainer.epoch)
+        out.append(rss_mib())
+    return base, out
+
+
+def rows_for(label: str, unit: str, base: float, checkpoints: list[int],
+             rss: list[float]) -> list[list[object]]:
+    rows, prev_n, prev_r = [], checkpoints[0], rss[0]
+    for n, r in zip(checkpoints, rss, strict=True):
+        rate = (r - prev_r) / (n - prev_n) if n > prev_n else float("nan")
+        rows.append([label, f"{n} {unit}", base, r, r - base, (r - base) / base,
+                     rate * (1000 if unit == "calls" else 1)])
+        prev_n, prev_r = n, r
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--calls", type=int, nargs="+", default=[1000, 5000, 10000])
+    p.add_argument("--epochs", type=int, nargs="+", default=[1, 5, 20])
+    p.add_argument("--quick", action="store_true", help="300 calls and 1, 2, 3 epochs (a smoke run)")
+    args = p.parse_args()
+    calls, epochs = ([300], [1, 2, 3]) if args.quick else (args.calls, args.epochs)
+    header = ["case", "after", "RSS after warm-up (MiB)", "RSS (MiB)", "growth (MiB)",
+              "growth / RSS", "rate (MiB per 1k calls or per epoch)"]
+    base, rss = call_soak(eit_operator(), calls)
+    rows = rows_for("forward+VJP, batch 8, 2 threads", "calls", base, calls, rss)
+    base, rss = released_elsewhere_soak(eit_operator(), calls[0])
+    rows += rows_for("same, factors released elsewhere (before the fix)", "calls", base,
+                     calls[:1], rss)
+    print("done operator calls", file=sys.stderr)
+    for arch in ("lpgd", "lpd"):
+        for direction in ("none", "rma"):
+            base, rss = training_soak(arch, direction, epochs)
+            rows += rows_for(f"train {arch.upper()} {direction}", "epochs", base, epochs, rss)
+            print(f"done train {arch} {direction}", file=sys.stderr)
+    print(f"Resident memory, torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+    print_table(header, rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Memory stays flat across many batched calls on the thread pool (SuperLU factors are freed)."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from forward_models.eit import CEMForward, Electrodes, solvers
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/statm"), reason="needs /proc")
+def test_threaded_forward_vjp_does_not_grow():
+    # Before the fix every batched call lost its factors (~1.9 MB here): 200 calls grew ~370 MiB.
+    op = CEMForward.on_disk(Electrodes.equally_spaced(16, 0.5, 0.01), 0.1, n_threads=2)
+    rng = np.random.default_rng(0)
+    sigma = torch.as_tensor(np.exp(0.3 * rng.standard_normal((8, op.n_in))))
+    w = torch.as_tensor(rng.standard_normal((8, op.n_out)))
+
+    def call():
+        s = sigma.clone().requires_grad_()
+        (op(s) * w).sum().backward()
+
+    for _ in range(40):
+        call()
+    base = _rss_mib()
+    for _ in range(200):
+        call()
+    assert _rss_mib() - base < 40.0
+    assert solvers.factors_awaiting_release() <= 8  # at most one batch waits for its thread
+
+
+def test_factor_released_on_another_thread_is_freed_by_its_owner():
+    op = CEMForward.on_disk(Electrodes.equally_spaced(8, 0.5, 0.01), 0.3)
+    K = op.system.matrix(np.ones(op.n_in))
+    made: list = []
+    worker, before = solvers.worker_pool(1), solvers.factors_awaiting_release()
+    worker.submit(lambda: made.append(solvers.DirectSolver(K))).result()
+    assert made[0]._owner != threading.get_ident()
+    made.clear()  # the last reference dies here, on the main thread: queued for its owner
+    assert solvers.factors_awaiting_release() == before + 1
+    worker.submit(lambda: made.append(solvers.DirectSolver(K))).result()  # owner frees it
+    assert solvers.factors_awaiting_release() == before
+    x = made[0].solve(np.ones(K.shape[0]))
+    np.testing.assert_allclose(K @ x, np.ones(K.shape[0]), atol=1e-8)
