@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from invtools.output_paths import check_outputs
+from invtools.validation import fraction, nonnegative_int, positive_float, positive_int
 
 EXAMPLES = {
     "generate": """examples:
@@ -147,11 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = add("generate", "generate a synthetic data set (HDF5) from a recipe", _generate)
     g.add_argument("recipe", nargs="?", help="preset name (see --list) or a TOML recipe file")
     g.add_argument("--out", help="output HDF5 file")
-    g.add_argument("-n", type=int, help="number of samples of the whole data set")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    g.add_argument("-n", type=positive_int, help="number of samples of the whole data set")
+    g.add_argument("--seed", type=nonnegative_int, default=0)
+    g.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
     g.add_argument("--shard", default="0/1", help="i/n: write only the i-th of n equal parts")
-    g.add_argument("--block", type=int, default=32, help="samples per resumable block (default 32)")
+    g.add_argument("--block", type=positive_int, default=32, help="samples per resumable block (default 32)")
     g.add_argument("--overwrite", action="store_true")
     g.add_argument("--list", action="store_true", help="list the built-in presets")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -171,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True, help="test set (HDF5 from generate)")
     e.add_argument("--out", help="folder for metrics.json and examples.png")
     e.add_argument("--baseline", default="gn", choices=["gn", "linearized", "none"])
-    e.add_argument("--baseline-samples", type=int, default=16, help="baseline on this many samples")
-    e.add_argument("--max-samples", type=int, help="score only the first N samples")
+    e.add_argument("--baseline-samples", type=nonnegative_int, default=16,
+                   help="baseline on this many samples")
+    e.add_argument("--max-samples", type=positive_int, help="score only the first N samples")
     e.add_argument("--overwrite", action="store_true", help="replace metrics.json/examples.png in --out")
 
     r = add("reconstruct", "reconstruct from a measurement file (HDF5, NPZ, CSV, .mat)", _reconstruct)
@@ -186,15 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--recipe", help="forward model for files that carry none (NPZ/CSV)")
     r.add_argument("--reference", help="reference data for difference imaging (default: ref.mat beside)")
     r.add_argument("--prior", default="laplacian", choices=["laplacian", "tikhonov"])
-    r.add_argument("--lam", type=float, help="prior weight (default: discrepancy principle or L-curve)")
-    r.add_argument("--noise-level", type=float, help="relative noise level, for the discrepancy principle")
-    r.add_argument("--iterations", type=int, default=10, help="Gauss-Newton iterations")
-    r.add_argument("--mesh-h", type=float, default=0.0075, help="KTC2023 tank mesh size in metres")
+    r.add_argument("--lam", type=positive_float,
+                   help="prior weight (default: discrepancy principle or L-curve)")
+    r.add_argument("--noise-level", type=fraction, help="relative noise level, for the discrepancy principle")
+    r.add_argument("--iterations", type=positive_int, default=10, help="Gauss-Newton iterations")
+    r.add_argument("--mesh-h", type=positive_float, default=0.0075, help="KTC2023 tank mesh size in metres")
 
     d = add("demo", "small end-to-end run: generate, train, evaluate, reconstruct, plot", _demo)
     d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    d.add_argument("--epochs", type=int, default=20)
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--epochs", type=positive_int, default=20)
+    d.add_argument("--seed", type=nonnegative_int, default=0)
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 

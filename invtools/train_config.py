@@ -36,8 +36,9 @@ import torch
 from invtools.data import H5Dataset
 from invtools.data.h5file import DataFileError
 from invtools.geometry import input_adjacency
-from invtools.nets import LPD, LPGD
+from invtools.nets import DIRECTIONS, LPD, LPGD
 from invtools.training import TrainConfig, Trainer
+from invtools.validation import check_choice, check_float, check_int
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -80,6 +81,21 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
     if cfg["net"]["arch"] == "lpgd" and cfg["net"]["direction_source"] != "dual":
         raise ValueError(f"{path}: [net] direction_source is an LPD option (LPGD's direction "
                          "module always reads the data-fit gradient)")
+    n = cfg["net"]
+    try:
+        for key in ("steps", "hidden", "n_primal", "n_dual"):
+            check_int(key, n[key], 1)
+        check_choice("direction", n["direction"], tuple(DIRECTIONS))
+        for key in ("shared_weights", "detach_physics", "checkpointing"):
+            check_choice(key, n[key], (True, False))
+    except ValueError as err:
+        raise ValueError(f"{path}: [net] {err}") from None
+    try:
+        check_float("val_fraction", cfg["data"]["val_fraction"], strict=True, maximum=0.9)
+        TrainConfig(**cfg["train"])
+    except ValueError as err:
+        section = "data" if "val_fraction" in str(err) else "train"
+        raise ValueError(f"{path}: [{section}] {err}") from None
     if not cfg["data"]["train"]:
         raise ValueError(f"{path}: [data] train (an HDF5 data set) is required")
     base = path.resolve().parent

@@ -31,6 +31,7 @@ from invtools.nets.unrolled import UnrolledNet, build_net
 from invtools.operators import Operator, operator_from_config
 from invtools.provenance import provenance
 from invtools.training_log import write_log
+from invtools.validation import check_choice, check_float, check_int
 
 Tensor = torch.Tensor
 PROGRESS_CHECK_EPOCHS = 3  # epochs after which train warns if validation has not beaten x0
@@ -51,6 +52,22 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"             # "auto", "cpu", "cuda"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Refuse values that would train nothing or silently change the method."""
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("seed", self.seed, 0)
+        check_float("lr", self.lr, strict=True)
+        check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant"))
+        check_float("min_lr_factor", self.min_lr_factor, maximum=1.0)
+        if self.grad_clip is not None:
+            check_float("grad_clip", self.grad_clip, strict=True)
+        check_float("tv_weight", self.tv_weight)
+        check_float("weight_decay", self.weight_decay)
+        if not isinstance(self.device, str) or not (
+                self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ValueError(f"device = {self.device!r}: must be auto, cpu, cuda or cuda:N")
 
 
 def resolve_device(name: str) -> torch.device:

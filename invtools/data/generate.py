@@ -27,6 +27,7 @@ from invtools.atomic import atomic_path
 from invtools.data.h5file import SCHEMA_VERSION, create_arrays, write_attrs, write_mesh
 from invtools.provenance import provenance
 from invtools.recipes import Problem, Recipe
+from invtools.validation import check_int
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -76,8 +77,10 @@ def generate(recipe: Recipe, out: str | Path, n_samples: int, seed: int = 0, wor
     """Generate samples ``shard_range(n_samples, shard)`` of the data set (recipe, seed) into
     ``out``; resume from ``out.parts/`` if present. Returns the output path."""
     out = Path(out)
-    if n_samples < 1:
-        raise ValueError(f"-n must be >= 1, got {n_samples}")
+    check_int("-n", n_samples, 1)
+    check_int("--block", block, 1)
+    check_int("--workers", workers, 1)
+    check_int("--seed", seed, 0)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
     start, stop = shard_range(n_samples, shard)
