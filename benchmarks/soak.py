@@ -5,7 +5,8 @@
 Part 1, operator: forward + VJP of a batch of 8 (eit-discs2's mesh, 722 elements) on 2 batch
 threads, resident memory after 1k, 5k and 10k calls. The row "released elsewhere" restores the
 behaviour before the fix (each SuperLU factor released on the caller's thread, where scipy
-cannot free it) for the first checkpoint only, side by side in the same run.
+cannot free it) for the first checkpoint only, side by side in the same run (last, since the
+memory it loses stays lost).
 Part 2, training: the `Trainer` (DataLoader, Adam, validation every epoch) on 32 training and
 8 validation phantoms of eit-discs2, batch 8, LPGD (20 steps) and LPD (10 steps), with no
 direction module and with RMA; resident memory after 1, 5 and 20 epochs.
@@ -131,15 +132,16 @@ def main() -> None:
               "growth / RSS", "rate (MiB per 1k calls or per epoch)"]
     base, rss = call_soak(eit_operator(), calls)
     rows = rows_for("forward+VJP, batch 8, 2 threads", "calls", base, calls, rss)
-    base, rss = released_elsewhere_soak(eit_operator(), calls[0])
-    rows += rows_for("same, factors released elsewhere (before the fix)", "calls", base,
-                     calls[:1], rss)
     print("done operator calls", file=sys.stderr)
     for arch in ("lpgd", "lpd"):
         for direction in ("none", "rma"):
             base, rss = training_soak(arch, direction, epochs)
             rows += rows_for(f"train {arch.upper()} {direction}", "epochs", base, epochs, rss)
             print(f"done train {arch} {direction}", file=sys.stderr)
+    # last: the memory it loses stays lost for the rest of the process
+    base, rss = released_elsewhere_soak(eit_operator(), calls[0])
+    rows += rows_for("forward+VJP, factors released elsewhere (before the fix)", "calls", base,
+                     calls[:1], rss)
     print(f"Resident memory, torch {torch.__version__}, {torch.get_num_threads()} torch threads")
     print_table(header, rows)
 

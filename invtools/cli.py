@@ -61,7 +61,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _merge(args: argparse.Namespace) -> int:
     from invtools.data import merge
 
-    print(f"wrote {merge(args.shards, args.out, args.overwrite)}")
+    print(f"wrote {merge(args.shards, args.out, args.overwrite, args.materialize)}")
     return 0
 
 
@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("shards", nargs="+")
     m.add_argument("--out", required=True)
     m.add_argument("--overwrite", action="store_true")
+    m.add_argument("--materialize", action="store_true",
+                   help="copy the samples into one self-contained file (default: virtual datasets "
+                        "that point into the shards, which must stay beside it)")
 
     t = add("train", "train an unrolled network as described by a TOML config", _train)
     t.add_argument("config", help="training config (TOML), see datasets/README.md")

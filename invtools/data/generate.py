@@ -10,10 +10,12 @@ bit-for-bit the same as an uninterrupted run, with any number of workers or shar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,34 +83,79 @@ def generate(recipe: Recipe, out: str | Path, n_samples: int, seed: int = 0, wor
     check_int("--block", block, 1)
     check_int("--workers", workers, 1)
     check_int("--seed", seed, 0)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
     start, stop = shard_range(n_samples, shard)
     if stop <= start:
         raise ValueError(f"shard {shard[0]}/{shard[1]} of {n_samples} samples is empty")
     parts = out.with_name(out.name + ".parts")
     meta = {"recipe": recipe.to_dict(), "seed": seed, "n_samples": n_samples, "start": start,
             "stop": stop, "block": block}
+    blocks = [(a, min(a + block, stop)) for a in range(start, stop, block)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out):
+        if out.exists() and not overwrite:
+            raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
+        created = _prepare_parts(parts, meta, overwrite)
+        try:
+            _generate_blocks(recipe, parts, blocks, seed, workers, progress)
+            _assemble(Problem(recipe), out, parts, blocks, meta)
+            shutil.rmtree(parts)
+        except Exception:
+            if created and parts.is_dir() and not any(parts.glob("block_*.npz")):
+                shutil.rmtree(parts, ignore_errors=True)  # nothing to resume: leave nothing behind
+            raise
+    return out
+
+
+def _prepare_parts(parts: Path, meta: dict[str, Any], overwrite: bool) -> bool:
+    """Make ``parts`` ready for this run; True if this run created it."""
     if parts.exists():
         try:
             old = json.loads((parts / "meta.json").read_text())
         except (OSError, json.JSONDecodeError):
             old = None
-        if old != meta and overwrite:
-            shutil.rmtree(parts)
+        if old != meta and (overwrite or not any(parts.glob("block_*.npz"))):
+            shutil.rmtree(parts)  # asked for, or nothing finished there to lose
         elif old != meta:
-            raise ValueError(f"{parts} holds an interrupted run with different settings; use the same "
-                             "recipe, -n, --seed, --shard and --block to resume, or delete it")
-    if not parts.exists():
-        parts.mkdir(parents=True)
-        with atomic_path(parts / "meta.json") as tmp:
-            tmp.write_text(json.dumps(meta))
-    blocks = [(a, min(a + block, stop)) for a in range(start, stop, block)]
+            raise ValueError(f"{parts} holds finished blocks of an interrupted run with other settings; "
+                             "re-run it with the same recipe, -n, --seed, --shard and --block to resume "
+                             "it, or pass --overwrite to discard it")
+    if parts.exists():
+        return False
+    parts.mkdir(parents=True)
+    with atomic_path(parts / "meta.json") as tmp:
+        tmp.write_text(json.dumps(meta))
+    return True
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """Hold a lock beside ``out`` (POSIX): a second run on the same output stops at once."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (not POSIX)
+        yield
+        return
+    lock = out.with_name(f".{out.name}.lock")
+    with open(lock, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ValueError(f"another invtools generate is writing {out} right now; wait for it "
+                             "to finish") from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+def _generate_blocks(recipe: Recipe, parts: Path, blocks: list[tuple[int, int]], seed: int,
+                     workers: int, progress: bool) -> None:
     todo = [b for b in blocks if not _block_path(parts, *b).exists()]
-    bar = tqdm(total=stop - start, initial=stop - start - sum(b - a for a, b in todo),
+    total = blocks[-1][1] - blocks[0][0]
+    bar = tqdm(total=total, initial=total - sum(b - a for a, b in todo),
                disable=not progress, desc=f"generate {recipe.name}", unit="sample")
-    problem = Problem(recipe)
     if workers <= 1 or len(todo) <= 1:
+        problem = Problem(recipe)
         with threadpool_limits(1):  # small per-sample BLAS calls are faster single-threaded
             for a, b in todo:
                 bar.update(_write_block(problem, parts, a, b, seed))
@@ -119,9 +166,19 @@ def generate(recipe: Recipe, out: str | Path, n_samples: int, seed: int = 0, wor
             for done in pool.imap_unordered(_worker_block, [(str(parts), a, b, seed) for a, b in todo]):
                 bar.update(done)
     bar.close()
-    _assemble(problem, out, parts, blocks, meta)
-    shutil.rmtree(parts)
-    return out
+
+
+def _read_block(parts: Path, a: int, b: int) -> dict[str, np.ndarray]:
+    path = _block_path(parts, a, b)
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in ("index", "x", "y", "x0")}
+    except Exception as err:  # noqa: BLE001 (zip, npy and OS errors of a damaged block)
+        raise ValueError(f"{path}: unreadable block ({type(err).__name__}: truncated or corrupt); "
+                         "delete it and re-run the same command to regenerate it") from None
+    if not np.array_equal(arrays["index"], np.arange(a, b)):
+        raise ValueError(f"{path}: holds samples other than {a}..{b - 1}; delete it and re-run")
+    return arrays
 
 
 def _assemble(problem: Problem, out: Path, parts: Path, blocks: list[tuple[int, int]],
@@ -135,11 +192,9 @@ def _assemble(problem: Problem, out: Path, parts: Path, blocks: list[tuple[int, 
         shapes = {"x": problem_op.in_shape, "y": problem_op.out_shape, "x0": problem_op.in_shape}
         create_arrays(f, n, shapes)
         for a, b in blocks:
-            with np.load(_block_path(parts, a, b)) as z:
-                if not np.array_equal(z["index"], np.arange(a, b)):
-                    raise ValueError(f"block {a}..{b} in {parts} is inconsistent; delete {parts}")
-                for name in shapes:
-                    f[name][a - meta["start"]: b - meta["start"]] = z[name]
+            z = _read_block(parts, a, b)
+            for name in shapes:
+                f[name][a - meta["start"]: b - meta["start"]] = z[name]
         write_mesh(f, getattr(problem_op, "mesh", None))
         write_attrs(f, {"schema": SCHEMA_VERSION, "recipe": recipe.to_dict(),
                         "operator": problem_op.config(), "parametrization": recipe.parametrization,

@@ -20,7 +20,7 @@ import numpy as np
 
 SCHEMA_VERSION = 1
 ARRAYS = ("x", "y", "x0")
-JSON_ATTRS = ("recipe", "operator", "provenance")
+JSON_ATTRS = ("recipe", "operator", "provenance", "sources")
 
 
 class DataFileError(ValueError):
@@ -82,14 +82,18 @@ def open_data_file(path: str | Path, require: tuple[str, ...] = ("x", "y", "x0")
         for key in ("operator", "recipe", "parametrization"):
             if key not in f.attrs:
                 raise DataFileError(f"{path}: attribute {key!r} is missing")
+        from invtools.data.safe_read import safe_dataset
+
         n = None
         for name in require:
-            if name not in f or not isinstance(f[name], h5py.Dataset):
-                raise DataFileError(f"{path}: dataset {name!r} is missing")
+            safe_dataset(path, f, name)
             if n is not None and f[name].shape[0] != n:
                 raise DataFileError(f"{path}: dataset {name!r} has {f[name].shape[0]} samples, "
                                     f"expected {n}")
             n = f[name].shape[0]
+        if f.get("mesh", getlink=True) is not None:
+            for name in ("mesh/points", "mesh/triangles"):
+                safe_dataset(path, f, name)
     except Exception:
         f.close()
         raise

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from invtools.data.h5file import DataFileError
+from invtools.data.safe_read import check_mat, check_npz, check_text_size, safe_dataset
 
 FORMATS = {".h5": "hdf5", ".hdf5": "hdf5", ".npz": "npz", ".csv": "csv", ".txt": "csv", ".mat": "mat"}
 
@@ -83,9 +84,7 @@ def _read_hdf5(path: Path) -> Measurements:
     except Exception:  # noqa: BLE001
         raise DataFileError(f"{path}: not an HDF5 file (or truncated)") from None
     with f:
-        if "y" not in f or not isinstance(f["y"], h5py.Dataset):
-            raise DataFileError(f"{path}: dataset 'y' is missing")
-        y = _as_rows(_numeric(f["y"][()], path, "y"), path)
+        y = _as_rows(_numeric(safe_dataset(path, f, "y")[()], path, "y"), path)
         m = Measurements(y.reshape(y.shape[0], -1), path)
         if "operator" in f.attrs:
             try:
@@ -97,17 +96,18 @@ def _read_hdf5(path: Path) -> Measurements:
                 m.extra["noise"] = json.loads(f.attrs["recipe"])["noise"]["relative"]
             except (KeyError, TypeError, ValueError):
                 pass
-        if "x" in f and isinstance(f["x"], h5py.Dataset):
-            x = _numeric(f["x"][()], path, "x")
+        if f.get("x", getlink=True) is not None:
+            x = _numeric(safe_dataset(path, f, "x")[()], path, "x")
             if x.shape[0] != y.shape[0]:
                 raise DataFileError(f"{path}: x has {x.shape[0]} samples but y has {y.shape[0]}")
             m.x = x
-        if "x0" in f and isinstance(f["x0"], h5py.Dataset):
-            m.extra["x0"] = _numeric(f["x0"][()], path, "x0")
+        if f.get("x0", getlink=True) is not None:
+            m.extra["x0"] = _numeric(safe_dataset(path, f, "x0")[()], path, "x0")
     return m
 
 
 def _read_npz(path: Path) -> Measurements:
+    check_npz(path)
     try:
         z = np.load(path, allow_pickle=False)
         keys = set(z.files)
@@ -128,6 +128,7 @@ def _read_npz(path: Path) -> Measurements:
 
 
 def _read_csv(path: Path) -> Measurements:
+    check_text_size(path)
     try:
         text = path.read_text()
     except UnicodeDecodeError:
@@ -151,6 +152,7 @@ def _read_csv(path: Path) -> Measurements:
 def _loadmat(path: Path) -> dict[str, Any]:
     import scipy.io
 
+    check_mat(path)
     try:
         return scipy.io.loadmat(path)
     except NotImplementedError:

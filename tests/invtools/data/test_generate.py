@@ -1,3 +1,5 @@
+import importlib
+
 import h5py
 import numpy as np
 import pytest
@@ -86,10 +88,58 @@ def test_refuses_to_mix_settings_or_overwrite(tmp_path):
         generate(r, out, 10, seed=0, progress=False)
     (tmp_path / "c.h5.parts").mkdir()
     (tmp_path / "c.h5.parts" / "meta.json").write_text('{"seed": 99}')
-    with pytest.raises(ValueError, match="different settings"):
+    (tmp_path / "c.h5.parts" / "block_0000000000_0000000004.npz").write_bytes(b"finished work")
+    with pytest.raises(ValueError, match="other settings.*pass --overwrite to discard it"):
         generate(r, tmp_path / "c.h5", 10, seed=0, progress=False)
     generate(r, tmp_path / "c.h5", 10, seed=0, progress=False, overwrite=True)  # starts over
     assert same(tmp_path / "c.h5", out)
+
+
+def test_failed_run_leaves_nothing_and_a_corrected_run_proceeds(tmp_path, monkeypatch):
+    r = load_recipe("blur1d-rma")
+    gen = importlib.import_module("invtools.data.generate")
+
+    def broken(*args):
+        raise RuntimeError("a sample could not be simulated")
+
+    monkeypatch.setattr(gen, "_write_block", broken)
+    with pytest.raises(RuntimeError):
+        generate(r, tmp_path / "d.h5", 10, seed=0, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no .parts, no lock, no temporary
+    monkeypatch.undo()
+    (tmp_path / "d.h5.parts").mkdir()  # an unfinished run of other settings, nothing finished
+    (tmp_path / "d.h5.parts" / "meta.json").write_text('{"seed": 99}')
+    generate(r, tmp_path / "d.h5", 10, seed=0, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]
+
+
+def test_second_run_on_the_same_output_stops_at_once(tmp_path):
+    import fcntl
+
+    r, out = load_recipe("blur1d-rma"), tmp_path / "e.h5"
+    with open(tmp_path / ".e.h5.lock", "w") as held:  # as a running generate holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ValueError, match="another invtools generate is writing"):
+            generate(r, out, 10, seed=0, progress=False)
+        assert not out.exists() and not (tmp_path / "e.h5.parts").exists()
+
+
+def test_corrupt_block_is_named(tmp_path, monkeypatch):
+    r = load_recipe("blur1d-rma")
+    gen = importlib.import_module("invtools.data.generate")
+
+    real = gen._assemble
+    monkeypatch.setattr(gen, "_assemble", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):  # interrupted after the blocks were written
+        generate(r, tmp_path / "f.h5", 8, seed=0, block=4, progress=False)
+    monkeypatch.setattr(gen, "_assemble", real)
+    block = tmp_path / "f.h5.parts" / "block_0000000004_0000000008.npz"
+    block.write_bytes(block.read_bytes()[:100])  # truncated
+    with pytest.raises(ValueError, match="block_0000000004_0000000008.npz: unreadable block"):
+        generate(r, tmp_path / "f.h5", 8, seed=0, block=4, progress=False)
+    block.unlink()
+    generate(r, tmp_path / "f.h5", 8, seed=0, block=4, progress=False)  # regenerated
+    assert not (tmp_path / "f.h5.parts").exists()
 
 
 def test_torch_dataset_reads_lazily_in_the_network_variable(eit_full):
