@@ -11,6 +11,7 @@ else), and the array is checked to be that RNG state.
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from invtools.atomic import atomic_path
+from invtools.atomic import write_bytes_atomic
 
 
 class CheckpointError(ValueError):
@@ -34,9 +35,10 @@ def _numpy_array_globals() -> list:
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
-    """Write ``state`` atomically (temporary file, then rename)."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Write ``state`` atomically (serialised in memory, then a temporary file and a rename)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -199,13 +199,16 @@ def _reconstruct_ktc(meas: Measurements, method: str, net, ckpt, ccfg: Classical
 def write_reconstruction(rec: Reconstruction, out: str | Path) -> Path:
     """HDF5 with ``x`` (N, *in_shape) physical units, optional ``x_true``, ``mesh`` group, and
     attributes ``method``, ``source``, ``operator``, ``parametrization``, ``info``, ``provenance``."""
+    import io
+
     import h5py
 
-    from invtools.atomic import atomic_path
+    from invtools.atomic import write_bytes_atomic
     from invtools.provenance import provenance
 
     out = Path(out)
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+    buffer = io.BytesIO()  # built in memory: a full disk fails in one plain write, not inside HDF5
+    with h5py.File(buffer, "w") as f:
         f.create_dataset("x", data=rec.x.astype(np.float64))
         if rec.truth is not None:
             f.create_dataset("x_true", data=rec.truth)
@@ -220,4 +223,5 @@ def write_reconstruction(rec: Reconstruction, out: str | Path) -> Path:
         f.attrs["operator"] = json.dumps(rec.operator.config())
         f.attrs["info"] = json.dumps(rec.info)
         f.attrs["provenance"] = json.dumps(provenance(None, command="reconstruct"))
+    write_bytes_atomic(out, buffer.getvalue())
     return out
