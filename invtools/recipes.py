@@ -30,6 +30,7 @@ from invtools.phantoms import (
     smooth_field,
     tv_prior_signals,
 )
+from invtools.recipe_schema import check_table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,10 +63,14 @@ def _merge(section: str, given: dict[str, Any], defaults: dict[str, Any]) -> dic
     unknown = sorted(set(given) - set(defaults) - {"type"})
     if unknown:
         raise ValueError(f"recipe [{section}]: unknown key(s) {unknown}; known: {sorted(defaults)}")
-    return {**copy.deepcopy(defaults), **given}
+    merged = {**copy.deepcopy(defaults), **given}
+    check_table(section, merged, defaults)
+    return merged
 
 
-def _typed(section: str, given: dict[str, Any], table: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _typed(section: str, given: Any, table: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if not isinstance(given, dict):
+        raise ValueError(f"recipe: [{section}] must be a table")
     kind = given.get("type")
     if kind not in table:
         raise ValueError(f"recipe [{section}]: type must be one of {sorted(table)}, got {kind!r}")
@@ -97,8 +102,8 @@ class Recipe:
         if x0["method"] not in X0_METHODS:
             raise ValueError(f"recipe [x0]: method must be one of {X0_METHODS}, got {x0['method']!r}")
         noise = _merge("noise", d.get("noise", {}), NOISE_DEFAULTS)
-        if not 0 <= float(noise["relative"]) < 1:
-            raise ValueError(f"recipe [noise]: relative must be in [0, 1), got {noise['relative']}")
+        if not noise["relative"] < 1:
+            raise ValueError(f"recipe [noise] relative = {noise['relative']!r}: must be in [0, 1)")
         param = d.get("parametrization", "identity")
         if param not in ("identity", "log"):
             raise ValueError(f"recipe: parametrization must be identity or log, got {param!r}")

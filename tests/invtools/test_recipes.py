@@ -46,8 +46,10 @@ def test_unknown_keys_and_bad_values_are_named():
         Recipe.from_dict({**base, "operator": {**base["operator"], "windw": 3}})
     with pytest.raises(ValueError, match="phantom.*type must be one of"):
         Recipe.from_dict({**base, "phantom": {"type": "zebra"}})
-    with pytest.raises(ValueError, match="relative must be in"):
+    with pytest.raises(ValueError, match=r"\[noise\] relative = -1: must be a finite number >= 0"):
         Recipe.from_dict({**base, "noise": {"relative": -1}})
+    with pytest.raises(ValueError, match=r"\[noise\] relative = 1.5: must be in \[0, 1\)"):
+        Recipe.from_dict({**base, "noise": {"relative": 1.5}})
     with pytest.raises(ValueError, match="no recipe file or preset"):
         load_recipe("nope")
 
@@ -86,3 +88,38 @@ def test_random_discs_do_not_overlap_and_stay_inside():
 def test_shapes_images_lie_in_the_unit_interval():
     img = random_shapes_image((24, 24), np.random.default_rng(1), 5)
     assert img.shape == (24, 24) and img.min() >= 0 and img.max() <= 1 and img.max() > 0
+
+
+BAD_VALUES = [
+    ("operator", {"type": "eit", "electrodes": 1}, r"\[operator\] electrodes = 1: must be an integer >= 2"),
+    ("operator", {"type": "eit", "electrodes": "16"}, r"electrodes = '16': must be an integer"),
+    ("operator", {"type": "eit", "coverage": 1.5}, r"coverage = 1.5: must be a finite number > 0 and <= 1"),
+    ("operator", {"type": "eit", "h": 0}, r"\[operator\] h = 0: must be a finite number > 0"),
+    ("operator", {"type": "eit", "solver": "cg"}, r"solver = 'cg': must be one of"),
+    ("operator", {"type": "eit", "exclude_driving": 1}, r"exclude_driving = 1: must be true or false"),
+    ("operator", {"type": "blur2d", "shape": [32]}, r"shape = \[32\]: must be a pair"),
+    ("phantom", {"type": "discs", "radius": [0.3, 0.1]}, r"radius = \[0.3, 0.1\]: must be a pair .*low <= high"),
+    ("phantom", {"type": "discs", "values": [-1.0, 5.0]}, r"values = -1.0: must be a finite number > 0"),
+    ("phantom", {"type": "discs", "n_discs": -2}, r"n_discs = -2: must be an integer >= 0"),
+    ("phantom", {"type": "shapes", "kinds": "ellipse"}, r"kinds = 'ellipse': must be a non-empty list"),
+    ("x0", {"iterations": 0}, r"\[x0\] iterations = 0: must be an integer >= 1"),
+    ("x0", {"value": float("nan")}, r"\[x0\] value = nan: must be a finite number"),
+]
+
+
+@pytest.mark.parametrize("table,given,message", BAD_VALUES, ids=[m[:30] for *_, m in BAD_VALUES])
+def test_recipe_values_checked_with_named_messages(table, given, message):
+    d = load_recipe("eit-discs2").to_dict()
+    d[table] = given
+    with pytest.raises(ValueError, match=message):
+        Recipe.from_dict(d)
+
+
+def test_recipe_value_errors_exit_one_line_from_the_cli(tmp_path, capsys):
+    from invtools.cli import main
+
+    (tmp_path / "r.toml").write_text('[operator]\ntype = "eit"\nh = "fine"\n[phantom]\ntype = "discs"\n')
+    assert main(["generate", str(tmp_path / "r.toml"), "--out", str(tmp_path / "o.h5"), "-n", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "invtools generate: error: recipe [operator] h = 'fine': must be a finite number > 0"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.toml"]

@@ -108,3 +108,34 @@ def test_generate_api_refuses_bad_numbers(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=f"{name} = "):
         generate(load_recipe("blur1d-rma"), tmp_path / "o.h5", 8, progress=False, **kwargs)
     assert list(tmp_path.iterdir()) == []
+
+
+# option -> (command prefix, attribute, predicate the parsed value must satisfy)
+NUMERIC_OPTIONS = {
+    "--block": (["generate", "x"], "block", lambda v: isinstance(v, int) and v >= 1),
+    "--workers": (["generate", "x"], "workers", lambda v: isinstance(v, int) and v >= 1),
+    "--lam": (["reconstruct", "--measurements", "y", "--out", "o"], "lam",
+              lambda v: math.isfinite(v) and v > 0),
+    "--noise-level": (["reconstruct", "--measurements", "y", "--out", "o"], "noise_level",
+                      lambda v: math.isfinite(v) and 0 <= v <= 1),
+    "--iterations": (["reconstruct", "--measurements", "y", "--out", "o"], "iterations",
+                     lambda v: isinstance(v, int) and v >= 1),
+    "--baseline-samples": (["evaluate", "--model", "m", "--data", "d"], "baseline_samples",
+                           lambda v: isinstance(v, int) and v >= 0),
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(option=st.sampled_from(sorted(NUMERIC_OPTIONS)),
+       text=st.one_of(st.integers(-10**6, 10**6).map(str), st.floats().map(str),
+                      st.text(alphabet="0123456789.-+eEnaifINF", min_size=1, max_size=6)))
+def test_numeric_options_parse_only_to_allowed_values(option, text):
+    from invtools.cli import build_parser
+
+    prefix, attr, allowed = NUMERIC_OPTIONS[option]
+    try:
+        args = build_parser().parse_args([*prefix, f"{option}={text}"])
+    except SystemExit as exit_info:
+        assert exit_info.code == 2
+        return
+    assert allowed(getattr(args, attr))
