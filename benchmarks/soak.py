@@ -1,6 +1,7 @@
 """Resident memory across long runs: CEM operator calls and EIT training epochs.
 
     python benchmarks/soak.py [--calls 1000 5000 10000] [--epochs 1 5 20] [--quick]
+    python benchmarks/soak.py --parts speed          # the threaded speed-up only
 
 Part 1, operator: forward + VJP of a batch of 8 (eit-discs2's mesh, 722 elements) on 2 batch
 threads, resident memory after 1k, 5k and 10k calls. The row "released elsewhere" restores the
@@ -10,6 +11,9 @@ memory it loses stays lost).
 Part 2, training: the `Trainer` (DataLoader, Adam, validation every epoch) on 32 training and
 8 validation phantoms of eit-discs2, batch 8, LPGD (20 steps) and LPD (10 steps), with no
 direction module and with RMA; resident memory after 1, 5 and 20 epochs.
+
+Part 3, speed: forward + VJP of a batch of 8 on 2 persistent batch threads against the same on
+one thread, medians of interleaved repeats (the fix must keep the threaded speed-up).
 
 "growth" is resident memory at a checkpoint minus resident memory after the warm-up (the first
 100 calls, the first epoch); "per 1k calls" and "per epoch" are the growth rates over the last
@@ -27,7 +31,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import print_table  # noqa: E402
+from _timing import interleaved_times, print_table  # noqa: E402
 
 from forward_models.eit import CEMForward, Electrodes  # noqa: E402
 from forward_models.eit import solvers as cem_solvers  # noqa: E402
@@ -109,6 +113,21 @@ def training_soak(arch: str, direction: str, checkpoints: list[int]) -> tuple[fl
     return base, out
 
 
+def thread_speedup(repeats: int) -> list[list[object]]:
+    """Median seconds of forward + VJP (batch 8) on 1 and 2 batch threads, and their ratio."""
+    rows = []
+    for h in (0.1, 0.04, 0.019):
+        ops = [CEMForward.on_disk(Electrodes.equally_spaced(16, 0.5, 0.01), h, n_threads=n)
+               for n in (1, 2)]
+        rng = np.random.default_rng(0)
+        sigma = torch.as_tensor(np.exp(0.3 * rng.standard_normal((8, ops[0].n_in))))
+        w = torch.as_tensor(rng.standard_normal((8, ops[0].n_out)))
+        serial, threaded = interleaved_times([lambda op=op, s=sigma, w=w: op.A_vjp(s, w) for op in ops],
+                                             repeats=repeats)
+        rows.append([f"{ops[0].n_in} elements", serial, threaded, serial / threaded])
+    return rows
+
+
 def rows_for(label: str, unit: str, base: float, checkpoints: list[int],
              rss: list[float]) -> list[list[object]]:
     rows, prev_n, prev_r = [], checkpoints[0], rss[0]
@@ -126,7 +145,15 @@ def main() -> None:
     p.add_argument("--calls", type=int, nargs="+", default=[1000, 5000, 10000])
     p.add_argument("--epochs", type=int, nargs="+", default=[1, 5, 20])
     p.add_argument("--quick", action="store_true", help="300 calls and 1, 2, 3 epochs (a smoke run)")
+    p.add_argument("--parts", nargs="+", default=["memory", "speed"], choices=["memory", "speed"])
+    p.add_argument("--repeats", type=int, default=15, help="timing repeats of the speed part")
     args = p.parse_args()
+    if "speed" in args.parts:
+        print(f"Forward + VJP, batch 8, medians of {args.repeats} interleaved repeats")
+        print_table(["mesh", "1 thread (s)", "2 persistent threads (s)", "speed-up"],
+                    thread_speedup(args.repeats))
+    if "memory" not in args.parts:
+        return
     calls, epochs = ([300], [1, 2, 3]) if args.quick else (args.calls, args.epochs)
     header = ["case", "after", "RSS after warm-up (MiB)", "RSS (MiB)", "growth (MiB)",
               "growth / RSS", "rate (MiB per 1k calls or per epoch)"]

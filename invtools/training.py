@@ -9,6 +9,7 @@ Under ``torchrun`` (``WORLD_SIZE > 1``) the network is wrapped in DistributedDat
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import sys
@@ -24,7 +25,13 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
-from invtools.checkpoint import load_checkpoint, numpy_rng_state, save_checkpoint, set_numpy_rng_state
+from invtools.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    numpy_rng_state,
+    save_checkpoint,
+    set_numpy_rng_state,
+)
 from invtools.geometry import input_adjacency
 from invtools.metrics import summarize, total_variation
 from invtools.nets.unrolled import UnrolledNet, build_net
@@ -264,11 +271,12 @@ class Trainer:
     def load_state(self, path: str | Path) -> None:
         """Continue from a checkpoint (read without running anything from the file)."""
         ckpt = load_checkpoint(path, map_location=self.device)
-        self.net.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.epoch, self.history, self.best = ckpt["epoch"], ckpt["history"], ckpt["best"]
-        _set_rng_state(ckpt["rng"])
+        with _malformed(path, "training state"):
+            self.net.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            self.epoch, self.history, self.best = ckpt["epoch"], ckpt["history"], ckpt["best"]
+            _set_rng_state(ckpt["rng"])
 
 
 def _distributed_setup() -> tuple[int, int]:
@@ -288,9 +296,24 @@ def load_model(path: str | Path, adjacency: sp.spmatrix | None = None,
     """Network (eval mode), operator and the raw checkpoint from a trainer checkpoint
     (read without running anything from the file: :func:`invtools.checkpoint.load_checkpoint`)."""
     ckpt = load_checkpoint(path, map_location=device)
-    op = operator_from_config(ckpt["operator"])
-    if adjacency is None:
-        adjacency = input_adjacency(op)
-    net = build_net(ckpt["arch"], adjacency=adjacency, detach_physics=ckpt["detach_physics"])
-    net.load_state_dict(ckpt["model"])
+    with _malformed(path, "forward operator"):
+        op = operator_from_config(ckpt["operator"])
+        if adjacency is None:
+            adjacency = input_adjacency(op)
+    with _malformed(path, "network"):
+        net = build_net(ckpt["arch"], adjacency=adjacency, detach_physics=ckpt.get("detach_physics", False))
+        net.load_state_dict(ckpt["model"])
     return net.eval(), op, ckpt
+
+
+@contextlib.contextmanager
+def _malformed(path: str | Path, part: str):
+    """Turn any failure to rebuild ``part`` from a checkpoint into one :class:`CheckpointError`."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except Exception as err:  # noqa: BLE001 (KeyError, TypeError, shape errors of a bad record)
+        message = str(err).splitlines()[0][:160] if str(err) else ""
+        raise CheckpointError(f"{path}: the checkpoint's {part} record is malformed or does not fit "
+                              f"this version ({type(err).__name__}: {message})") from None

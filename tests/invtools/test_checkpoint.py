@@ -127,3 +127,20 @@ def test_numpy_rng_state_round_trip(tmp_path):
 
     set_numpy_rng_state(load_checkpoint(tmp_path / "s.pt")["rng"])
     np.testing.assert_array_equal(np.random.random(4), expected)  # noqa: NPY002
+
+
+@pytest.mark.parametrize("part,edit", [
+    ("network", lambda c: c.update(arch={})),                         # was KeyError: 'net'
+    ("network", lambda c: c["model"].update({k: v[:1] for k, v in list(c["model"].items())[:1]})),
+    ("forward operator", lambda c: c.update(operator={"type": "QuadraticWindowBlur", "a": "x"})),
+])
+def test_malformed_checkpoint_records_are_named(run, tmp_path, capsys, part, edit):
+    ckpt = load_checkpoint(run / "run" / "best.pt")
+    edit(ckpt)
+    bad = tmp_path / "bad.pt"
+    save_checkpoint(ckpt, bad)
+    with pytest.raises(CheckpointError, match=f"the checkpoint's {part} record is malformed"):
+        load_model(bad)
+    assert main(["reconstruct", "--model", str(bad), "--measurements", str(run / "val.h5"),
+                 "--out", str(tmp_path / "r.h5")]) == 1
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -98,7 +98,8 @@ BAD_VALUES = [
     ("operator", {"type": "eit", "solver": "cg"}, r"solver = 'cg': must be one of"),
     ("operator", {"type": "eit", "exclude_driving": 1}, r"exclude_driving = 1: must be true or false"),
     ("operator", {"type": "blur2d", "shape": [32]}, r"shape = \[32\]: must be a pair"),
-    ("phantom", {"type": "discs", "radius": [0.3, 0.1]}, r"radius = \[0.3, 0.1\]: must be a pair .*low <= high"),
+    ("phantom", {"type": "discs", "radius": [0.3, 0.1]},
+     r"radius = \[0.3, 0.1\]: must be a pair .*low <= high"),
     ("phantom", {"type": "discs", "values": [-1.0, 5.0]}, r"values = -1.0: must be a finite number > 0"),
     ("phantom", {"type": "discs", "n_discs": -2}, r"n_discs = -2: must be an integer >= 0"),
     ("phantom", {"type": "shapes", "kinds": "ellipse"}, r"kinds = 'ellipse': must be a non-empty list"),
@@ -121,5 +122,6 @@ def test_recipe_value_errors_exit_one_line_from_the_cli(tmp_path, capsys):
     (tmp_path / "r.toml").write_text('[operator]\ntype = "eit"\nh = "fine"\n[phantom]\ntype = "discs"\n')
     assert main(["generate", str(tmp_path / "r.toml"), "--out", str(tmp_path / "o.h5"), "-n", "2"]) == 1
     err = capsys.readouterr().err
-    assert err.strip() == "invtools generate: error: recipe [operator] h = 'fine': must be a finite number > 0"
+    assert err.strip() == ("invtools generate: error: recipe [operator] h = 'fine': "
+                           "must be a finite number > 0")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.toml"]
