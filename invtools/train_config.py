@@ -37,6 +37,7 @@ from invtools.data import H5Dataset
 from invtools.data.h5file import DataFileError
 from invtools.geometry import input_adjacency
 from invtools.nets import DIRECTIONS, LPD, LPGD
+from invtools.output_paths import check_outputs
 from invtools.training import TrainConfig, Trainer
 from invtools.validation import check_choice, check_float, check_int
 
@@ -147,6 +148,9 @@ def run_training(config_path: str | Path, resume: bool = False,
     """Train as configured; ``resume`` continues from ``out/last.pt`` (same config required)."""
     cfg = load_run_config(config_path)
     out = Path(cfg["out"])
+    written = ("last.pt", "best.pt", "history.json", "history.csv", "loss.png", "run_config.json")
+    check_outputs({name: out / name for name in written},
+                  [config_path, cfg["data"]["train"], cfg["data"]["val"]], overwrite=True)
     if resume:
         saved = out / "run_config.json"
         if not saved.exists():

@@ -72,3 +72,15 @@ def test_merge_refuses_out_on_a_shard(tmp_path, capsys):
     assert "is an input of this command" in capsys.readouterr().err
     assert shards[0].read_bytes() == before
     assert main(["merge", *map(str, shards), "--out", str(tmp_path / "all.h5")]) == 0
+
+
+def test_train_refuses_to_write_over_its_own_data(tmp_path, capsys, train_config):
+    for name, n in (("train.h5", 16), ("val.h5", 8)):
+        assert main(["generate", "blur1d-rma", "--out", str(tmp_path / name), "-n", str(n), "--quiet"]) == 0
+    (tmp_path / "best.pt").write_bytes((tmp_path / "val.h5").read_bytes())
+    config = train_config("lpgd", epochs=1).replace('out = "run"', 'out = "."').replace(
+        'val = "val.h5"', 'val = "best.pt"')  # the run would write best.pt over its own input
+    (tmp_path / "train.toml").write_text(config)
+    before = (tmp_path / "best.pt").read_bytes()
+    assert main(["train", str(tmp_path / "train.toml"), "--quiet"]) == 1
+    assert "best.pt" in capsys.readouterr().err and (tmp_path / "best.pt").read_bytes() == before
