@@ -36,6 +36,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from invtools.atomic import atomic_path
+from invtools.checkpoint import load_checkpoint
 from invtools.classical import ClassicalConfig, gauss_newton
 from invtools.geometry import input_adjacency
 from invtools.metrics import summarize
@@ -111,7 +112,7 @@ def run_case(recipe: Recipe, nets: list[str], n_train: int, n_val: int, n_test: 
                               out_dir=tmp, adjacency=adjacency, progress=False)
             t = time.perf_counter()
             history = trainer.fit()
-            best = torch.load(Path(tmp) / "best.pt", weights_only=False)  # best validation epoch
+            best = load_checkpoint(Path(tmp) / "best.pt")  # best validation epoch
             trainer.net.load_state_dict(best["model"])
         x_hat, _, _ = trainer.predict(test)
         out[name] = {**score(problem, x_hat, x, adjacency), "train_seconds": time.perf_counter() - t,

@@ -133,8 +133,15 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``invtools COMMAND: error: ...``) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="invtools", description="Learned reconstruction for nonlinear inverse problems.",
         epilog="Run 'invtools COMMAND --help' for examples. Example: invtools demo --out demo_out")
     sub = parser.add_subparsers(dest="command", required=True)

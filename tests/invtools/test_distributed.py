@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 
+from invtools.checkpoint import load_checkpoint
 from invtools.cli import main
 
 
@@ -19,7 +20,7 @@ def test_two_process_ddp_training(tmp_path, train_config):
            "-m", "invtools.cli", "train", str(tmp_path / "c.toml"), "--quiet"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
-    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt["epoch"] == 2 and len(ckpt["history"]) == 2
     # each process saw half of the 64 training samples per epoch: 2 batches of 16
     steps = ckpt["scheduler"]["last_epoch"]

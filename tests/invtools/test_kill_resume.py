@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import torch
 
+from invtools.checkpoint import load_checkpoint
 from invtools.cli import main
 
 CLI = [sys.executable, "-m", "invtools.cli"]
@@ -83,11 +84,11 @@ def test_train_survives_sigkill(tmp_path):
 
     running = kill_when(CLI + ["train", str(tmp_path / "b" / "train.toml"), "--quiet"], one_epoch_saved)
     assert running, "train finished before it could be killed"
-    saved = torch.load(run / "last.pt", weights_only=False)  # the checkpoint is never half-written
+    saved = load_checkpoint(run / "last.pt")  # the checkpoint is never half-written
     assert 2 <= saved["epoch"] < 6
     assert main(["train", str(tmp_path / "b" / "train.toml"), "--resume", "--quiet"]) == 0
-    a = torch.load(tmp_path / "a" / "run" / "last.pt", weights_only=False)
-    b = torch.load(run / "last.pt", weights_only=False)
+    a = load_checkpoint(tmp_path / "a" / "run" / "last.pt")
+    b = load_checkpoint(run / "last.pt")
     assert [h["epoch"] for h in b["history"]] == list(range(1, 7))  # no epoch lost or repeated
     assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
     for k, v in a["model"].items():
