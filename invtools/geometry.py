@@ -24,11 +24,26 @@ def find_mesh(op: Operator):
     return None
 
 
+def element_adjacency(triangles: np.ndarray) -> sp.csr_matrix:
+    """Row-normalised adjacency (ne, ne) of triangles sharing an edge; ``triangles`` (3, ne)."""
+    ne = triangles.shape[1]
+    edges = np.sort(np.concatenate([triangles[[0, 1]], triangles[[1, 2]], triangles[[0, 2]]],
+                                   axis=1), axis=0)
+    owner = np.tile(np.arange(ne), 3)
+    key = edges[0].astype(np.int64) * (triangles.max() + 1) + edges[1]
+    order = np.argsort(key, kind="stable")
+    k, o = key[order], owner[order]
+    shared = np.nonzero(k[1:] == k[:-1])[0]
+    rows = np.concatenate([o[shared], o[shared + 1]])
+    cols = np.concatenate([o[shared + 1], o[shared]])
+    A = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(ne, ne))
+    deg = np.asarray(A.sum(axis=1)).ravel()
+    return sp.diags(1.0 / np.maximum(deg, 1)) @ A
+
+
 def input_adjacency(op: Operator) -> sp.csr_matrix | None:
     """Row-normalised element adjacency for mesh inputs (graph convolutions, mesh SSIM/TV),
     None for grid inputs."""
-    from invtools.nets.blocks import element_adjacency
-
     mesh = find_mesh(op)
     return None if mesh is None else element_adjacency(mesh.t)
 

@@ -1,6 +1,7 @@
 """Unrolled reconstruction networks and their building blocks."""
 
-from invtools.nets.blocks import GraphConv, ResidualBlock, element_adjacency
+from invtools.geometry import element_adjacency
+from invtools.nets.blocks import GraphConv, ResidualBlock
 from invtools.nets.directions import DIRECTIONS, make_direction
 from invtools.nets.unrolled import LPD, LPGD, NETS, UnrolledNet, build_net
 

@@ -3,7 +3,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from invtools.nets.blocks import GraphConv, ResidualBlock, element_adjacency
+from invtools.geometry import element_adjacency
+from invtools.nets.blocks import GraphConv, ResidualBlock
 
 
 @pytest.fixture(scope="module")
