@@ -210,16 +210,39 @@ _REGISTRY: dict[str, type[Operator]] = {}
 
 
 def register_operator(cls: type[Operator]) -> type[Operator]:
-    """Class decorator: make ``cls`` reconstructible by :func:`operator_from_config`."""
+    """Class decorator: make ``cls`` reconstructible by :func:`operator_from_config` in this
+    process. Packages make their operators known to every process by an entry point in group
+    ``invtools.operators`` (:mod:`invtools.plugins`)."""
     _REGISTRY[cls.__name__] = cls
     return cls
 
 
+def operator_class(kind: str) -> type[Operator]:
+    """The operator class whose ``config()["type"]`` is ``kind``: registered in this process,
+    invtools' own (``invtools.composition``), or found by its entry point."""
+    import invtools.composition  # noqa: F401  (registers invtools' own operators)
+    from invtools import plugins
+
+    if kind not in _REGISTRY and kind in plugins.names(plugins.OPERATORS):
+        _REGISTRY[kind] = plugins.load(plugins.OPERATORS, kind)
+    if kind not in _REGISTRY:
+        known = sorted(set(_REGISTRY) | set(plugins.names(plugins.OPERATORS)))
+        raise ValueError(f"unknown operator type {kind!r}; known: {known}")
+    return _REGISTRY[kind]
+
+
+def registered_operators() -> dict[str, type[Operator]]:
+    """Every operator class known here: invtools' own, registered, and all entry points."""
+    import invtools.composition  # noqa: F401  (registers invtools' own operators)
+    from invtools import plugins
+
+    for kind in plugins.names(plugins.OPERATORS):
+        operator_class(kind)
+    return dict(sorted(_REGISTRY.items()))
+
+
 def operator_from_config(cfg: dict[str, Any]) -> Operator:
     """Rebuild an operator from ``op.config()`` (e.g. read back from a data-set file)."""
-    import forward_models  # noqa: F401  (registers the built-in forward models)
-
-    kind = cfg.get("type")
-    if kind not in _REGISTRY:
-        raise ValueError(f"unknown operator type {kind!r}; known: {sorted(_REGISTRY)}")
-    return _REGISTRY[kind].from_config(cfg)
+    if not isinstance(cfg, dict):
+        raise ValueError(f"an operator config must be a table, got {type(cfg).__name__}")
+    return operator_class(cfg.get("type")).from_config(cfg)

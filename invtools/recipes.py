@@ -3,7 +3,8 @@ guess make up a synthetic data set, and :class:`Problem`, which draws samples fr
 
 A recipe has top-level ``name``, ``description``, ``parametrization`` (``identity`` or ``log``)
 and the tables ``[operator]``, ``[phantom]``, ``[noise]``, ``[x0]``; every key is checked
-against the defaults below, so a typo is an error that names it. Built-in presets live in
+against the defaults (below, and the ``[operator]`` kinds' own from their plug-ins), so a typo
+is an error that names it. Built-in presets live in
 ``invtools/presets/*.toml`` (``invtools generate --list``). Sample ``i`` of a data set with
 seed ``s`` depends only on ``(s, i)``, so shards, workers and resumed runs give identical data.
 """
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from invtools import plugins
 from invtools.operators import Operator
 from invtools.parametrization import from_net, net_operator, to_net
 from invtools.phantoms import (
@@ -39,13 +41,6 @@ else:  # pragma: no cover
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
-OPERATOR_DEFAULTS: dict[str, dict[str, Any]] = {
-    "blur1d": {"n": 53, "window": 9, "stride": 4, "a": 2.0, "seed": 0},
-    "blur2d": {"shape": [32, 32], "a": 0.5, "sigma": 1.5, "boundary": "zero"},
-    "eit": {"electrodes": 16, "coverage": 0.5, "contact_impedance": 0.01, "arc": [],
-            "offset": 0.0, "h": 0.1, "radius": 1.0, "currents": "adjacent",
-            "measurements": "differences", "exclude_driving": False, "solver": "auto"},
-}
 PHANTOM_DEFAULTS: dict[str, dict[str, Any]] = {
     "random_walk": {"step": 0.1, "low": 0.0, "high": 1.0},
     "tv_walk": {"scale": 0.5},
@@ -108,7 +103,7 @@ class Recipe:
         if param not in ("identity", "log"):
             raise ValueError(f"recipe: parametrization must be identity or log, got {param!r}")
         return cls(name=str(d.get("name", "custom")), description=str(d.get("description", "")),
-                   operator=_typed("operator", d["operator"], OPERATOR_DEFAULTS),
+                   operator=_typed("operator", d["operator"], operator_defaults()),
                    phantom=_typed("phantom", d["phantom"], PHANTOM_DEFAULTS), noise=noise, x0=x0,
                    parametrization=param)
 
@@ -140,28 +135,16 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
 
 # --- building the forward model ------------------------------------------------------------------
 
+def operator_defaults() -> dict[str, dict[str, Any]]:
+    """The keys and defaults of every recipe ``[operator]`` kind (from the installed plug-ins,
+    e.g. ``blur1d``, ``blur2d``, ``eit`` of ``forward_models``)."""
+    return {name: plugins.load(plugins.RECIPE_OPERATORS, name).defaults
+            for name in plugins.names(plugins.RECIPE_OPERATORS)}
+
+
 def build_operator(cfg: dict[str, Any]) -> Operator:
-    """The physical forward operator of an ``[operator]`` table."""
-    kind = cfg["type"]
-    if kind == "blur1d":
-        from forward_models.blur import QuadraticWindowBlur
-
-        return QuadraticWindowBlur(n=cfg["n"], window=cfg["window"], stride=cfg["stride"], a=cfg["a"],
-                                   seed=cfg["seed"])
-    if kind == "blur2d":
-        from forward_models.blur import ImageBlur2D
-
-        return ImageBlur2D(tuple(cfg["shape"]), a=cfg["a"], sigma=cfg["sigma"], boundary=cfg["boundary"])
-    from forward_models.eit import CEMForward, Electrodes
-
-    if cfg["arc"]:
-        el = Electrodes.on_arc(cfg["electrodes"], tuple(cfg["arc"]), cfg["coverage"],
-                               cfg["contact_impedance"])
-    else:
-        el = Electrodes.equally_spaced(cfg["electrodes"], cfg["coverage"], cfg["contact_impedance"],
-                                       cfg["offset"])
-    return CEMForward.on_disk(el, cfg["h"], cfg["radius"], cfg["currents"], cfg["measurements"],
-                              exclude_driving=cfg["exclude_driving"], solver=cfg["solver"], n_threads=1)
+    """The physical forward operator of a checked ``[operator]`` table."""
+    return plugins.load(plugins.RECIPE_OPERATORS, cfg["type"]).build(cfg)
 
 
 def _count(rng: np.random.Generator, spec) -> int:

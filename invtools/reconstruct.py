@@ -150,7 +150,10 @@ def _reconstruct_ktc(meas: Measurements, method: str, net, ckpt, ccfg: Classical
     homogeneous fit to the reference data. ``linearized``: one regularised step for the data
     difference; ``gn``: Gauss-Newton on log-conductivity for the data corrected by the
     reference's model error, y - (y_ref - F(sigma0)); ``model``: the network on those data."""
-    from forward_models.eit.ktc2023 import best_homogeneous, ktc_operator
+    from invtools import plugins
+
+    tank = plugins.load(plugins.TANKS, "ktc2023")
+    best_homogeneous, ktc_operator = tank.best_homogeneous, tank.ktc_operator
 
     if meas.reference is None:
         raise DataFileError(f"{meas.path}: difference imaging needs reference data (ref.mat)")
