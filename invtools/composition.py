@@ -61,6 +61,10 @@ class LinearOperator(Operator):
                 "out_shape": list(self.out_shape)}
 
     @classmethod
+    def example(cls) -> LinearOperator:
+        return cls(np.random.default_rng(0).standard_normal((6, 12)), (3, 4), (6,))
+
+    @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> LinearOperator:
         m = sp.coo_matrix((cfg["data"], (cfg["row"], cfg["col"])), shape=tuple(cfg["shape"]))
         return cls(m, tuple(cfg["in_shape"]), tuple(cfg["out_shape"]))
@@ -112,6 +116,10 @@ class ComposedOperator(Operator):
                 "inner": self.inner.config()}
 
     @classmethod
+    def example(cls) -> ComposedOperator:
+        return cls(PointwiseExp((6,)), LinearOperator.example())
+
+    @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ComposedOperator:
         from invtools.operators import operator_from_config
 
@@ -147,6 +155,10 @@ class PointwiseExp(Operator):
 
     def config(self) -> dict[str, Any]:
         return {"type": type(self).__name__, "shape": list(self.in_shape)}
+
+    @classmethod
+    def example(cls) -> PointwiseExp:
+        return cls((4,))
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> PointwiseExp:

@@ -71,6 +71,17 @@ class Operator:
     def from_config(cls, cfg: dict[str, Any]) -> Operator:
         raise NotImplementedError
 
+    @classmethod
+    def example(cls) -> Operator:
+        """A small instance, for the contract tests every registered operator runs."""
+        raise NotImplementedError(f"{cls.__name__}.example() is missing: a registered operator "
+                                  "provides a small instance for the contract tests")
+
+    def example_input(self, batch: int = 2, seed: int = 0) -> Tensor:
+        """A valid float64 input batch (batch, *in_shape): standard normal unless overridden."""
+        gen = torch.Generator().manual_seed(seed)
+        return torch.randn(batch, *self.in_shape, generator=gen, dtype=torch.float64)
+
     # --- sizes and validation ------------------------------------------------------------
     @property
     def n_in(self) -> int:

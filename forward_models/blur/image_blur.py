@@ -109,6 +109,10 @@ class ImageBlur2D(Operator):
         return cfg
 
     @classmethod
+    def example(cls) -> ImageBlur2D:
+        return cls((16, 14), a=0.5, sigma=1.5)
+
+    @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ImageBlur2D:
         kernel = np.asarray(cfg["kernel"]) if "kernel" in cfg else None
         return cls(shape=tuple(cfg["shape"]), a=cfg["a"], sigma=cfg["sigma"], kernel=kernel,

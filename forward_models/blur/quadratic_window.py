@@ -116,6 +116,10 @@ class QuadraticWindowBlur(Operator):
                 "W1": self.W1.tolist(), "W2": self.W2.tolist()}
 
     @classmethod
+    def example(cls) -> QuadraticWindowBlur:
+        return cls(a=2.0)
+
+    @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> QuadraticWindowBlur:
         return cls(n=cfg["n"], window=cfg["window"], stride=cfg["stride"], a=cfg["a"],
                    seed=cfg.get("seed", 0), W1=np.asarray(cfg["W1"]), W2=np.asarray(cfg["W2"]))

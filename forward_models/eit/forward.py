@@ -286,6 +286,14 @@ class CEMForward(Operator):
         return cfg
 
     @classmethod
+    def example(cls) -> CEMForward:
+        return cls.on_disk(Electrodes.equally_spaced(8, 0.5, 0.01), 0.3)
+
+    def example_input(self, batch: int = 2, seed: int = 0) -> Tensor:
+        """Positive conductivities around 1 S/m."""
+        return torch.exp(0.3 * super().example_input(batch, seed))
+
+    @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> CEMForward:
         currents = np.asarray(cfg["currents"])
         meas = [np.asarray(m) for m in cfg["measurements"]]

@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from skfem import MeshTri
 
+from forward_models.eit.forward import CEMForward
 from invtools.composition import ComposedOperator, LinearOperator
-from invtools.operators import register_operator
+from invtools.operators import Operator, register_operator
 
 
 def _clip_halfplane(poly: np.ndarray, count: np.ndarray, axis: int, bound: np.ndarray,
@@ -114,6 +116,14 @@ class PixelCEMForward(ComposedOperator):
     def config(self) -> dict[str, Any]:
         return {"type": type(self).__name__, "cem": self.outer.config(),
                 "n_pixels": self.n_pixels, "extent": self.extent}
+
+    @classmethod
+    def example(cls) -> PixelCEMForward:
+        return cls(CEMForward.example(), 8)
+
+    def example_input(self, batch: int = 2, seed: int = 0) -> torch.Tensor:
+        """Positive pixel conductivities around 1 S/m."""
+        return torch.exp(0.3 * Operator.example_input(self, batch, seed))
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> PixelCEMForward:

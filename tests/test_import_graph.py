@@ -1,0 +1,94 @@
+"""The dependency direction: forward_models -> invtools, never back; no import cycles."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+PACKAGES = ("invtools", "forward_models")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _import_nodes(tree: ast.Module, module_level: bool):
+    if not module_level:
+        yield from (n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)))
+        return
+    stack = list(tree.body)
+    while stack:  # statements run at import time: the body, and if/try blocks in it
+        node = stack.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, (ast.If, ast.Try)) and not _is_type_checking(node):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def imports(name: str, module_level: bool) -> set[str]:
+    """The modules of these packages that ``name`` imports."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in _import_nodes(ast.parse(path.read_text()), module_level):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        else:
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
+                                + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+        found |= {t for t in targets if t.split(".")[0] in PACKAGES and t in MODULES}
+    return found - {name}
+
+
+def test_invtools_never_imports_a_forward_model():
+    upward = {(m, t) for m in MODULES if m.startswith("invtools")
+              for t in imports(m, module_level=False) if t.startswith("forward_models")}
+    assert not upward, f"invtools imports forward models directly (use invtools.plugins): {upward}"
+
+
+def test_module_level_imports_have_no_cycle():
+    graph = {m: imports(m, module_level=True) for m in MODULES}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(m, path):
+        state[m] = 1
+        for t in sorted(graph[m]):
+            if state.get(t) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*path, m, t]))
+            if t not in state:
+                visit(t, [*path, m])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])
+
+
+def test_classical_methods_do_not_depend_on_the_nets():
+    seen, todo = set(), [m for m in MODULES if m.startswith("invtools.classical")]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(imports(m, module_level=False))
+    assert not {m for m in seen if m.startswith("invtools.nets")}, sorted(seen)
+
+
+def test_the_checks_see_imports():  # the walker itself: a known edge of each kind is found
+    assert "invtools.operators" in imports("forward_models.eit.forward", module_level=True)
+    assert "invtools.plugins" in imports("invtools.recipes", module_level=True)
+    assert "invtools.composition" in imports("invtools.operators", module_level=False)
