@@ -11,6 +11,7 @@ else), and the array is checked to be that RNG state.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import pickle
 import zipfile
@@ -107,3 +108,16 @@ def set_numpy_rng_state(state) -> None:
     """Restore what :func:`numpy_rng_state` stored (also the ndarray of older checkpoints)."""
     name, keys, pos, has_gauss, cached = state
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))  # noqa: NPY002
+
+
+@contextlib.contextmanager
+def malformed_record(path: str | Path, part: str):
+    """Turn any failure to rebuild ``part`` from a checkpoint into one :class:`CheckpointError`."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except Exception as err:  # noqa: BLE001 (KeyError, TypeError, shape errors of a bad record)
+        message = str(err).splitlines()[0][:160] if str(err) else ""
+        raise CheckpointError(f"{path}: the checkpoint's {part} record is malformed or does not fit "
+                              f"this version ({type(err).__name__}: {message})") from None

@@ -19,12 +19,11 @@ import torch
 from invtools.atomic import atomic_path
 from invtools.classical import ClassicalConfig, gauss_newton
 from invtools.data import H5Dataset
-from invtools.data.h5file import DataFileError
 from invtools.geometry import input_adjacency
 from invtools.metrics import summarize
+from invtools.model import load_model
 from invtools.parametrization import from_net
 from invtools.plotting import plot_grid
-from invtools.training import load_model
 
 COLUMNS = ("mse", "psnr", "ssim", "relative_error", "dynamic_range")
 
@@ -38,23 +37,18 @@ def evaluate(model: str | Path, data: str | Path, baseline: str = "gn", baseline
              max_samples: int | None = None, batch_size: int = 64, out_dir: str | Path | None = None,
              n_plot: int = 4) -> dict[str, Any]:
     """Score ``model`` (and the classical ``baseline``: gn, linearized or none) on ``data``."""
-    net, net_op, ckpt = load_model(model)
+    trained = load_model(model)
     test = H5Dataset(data)
-    meta = ckpt.get("metadata", {})
-    trained_on = meta.get("physical_operator", ckpt["operator"])
-    if json.dumps(trained_on, sort_keys=True) != json.dumps(test.attrs["operator"], sort_keys=True):
-        raise DataFileError(f"{data}: its forward model differs from the one {model} was trained with")
+    trained.check_operator_config(test.attrs["operator"], str(data))
     param = test.parametrization
     n = len(test) if max_samples is None else min(len(test), max_samples)
     x, y, x0 = _batched(test, n)
-    dtype = next(net.parameters()).dtype
+    truth, start = from_net(x, param), from_net(x0, param)
     t0 = time.perf_counter()
-    with torch.no_grad():
-        s = torch.cat([net(y[i:i + batch_size].to(dtype), net_op, x0[i:i + batch_size].to(dtype))
-                       for i in range(0, n, batch_size)]).double()
+    pred = trained.predict(y, start, batch_size)
     model_seconds = (time.perf_counter() - t0) / n
+    net_op = trained.net_operator
     adjacency = input_adjacency(net_op)
-    truth, start, pred = (from_net(t, param) for t in (x, x0, s))
     rows: dict[str, dict[str, float]] = {
         "x0": {**summarize(start, truth, adjacency), "n": n},
         "model": {**summarize(pred, truth, adjacency), "n": n, "seconds_per_sample": model_seconds},
@@ -62,7 +56,7 @@ def evaluate(model: str | Path, data: str | Path, baseline: str = "gn", baseline
     columns = {"truth": truth, "x0": start, "model": pred}
     if baseline != "none":
         k = min(n, baseline_samples)
-        noise = meta.get("recipe", test.attrs["recipe"]).get("noise", {}).get("relative")
+        noise = trained.noise_level or test.attrs["recipe"].get("noise", {}).get("relative")
         cfg = ClassicalConfig(method=baseline, noise_level=float(noise) if noise else None)
         t0 = time.perf_counter()
         b, _ = gauss_newton(net_op, y[:k], x0[:k], cfg)

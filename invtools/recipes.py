@@ -198,16 +198,22 @@ class Problem:
 
     def initial_guess(self, y: np.ndarray) -> np.ndarray:
         """``x0`` for data y (B, *out_shape), physical units, by the recipe's ``[x0]`` method."""
-        cfg, shape = self.recipe.x0, (y.shape[0], *self.op.in_shape)
-        start = np.full(shape, float(cfg["value"]))
-        if cfg["method"] == "constant":
-            return start
-        from invtools.classical import ClassicalConfig, gauss_newton
+        return initial_guess(self.net_op, self.parametrization, self.recipe.x0,
+                             float(self.recipe.noise["relative"]), y)
 
-        method = "gn" if cfg["method"] == "gn" else "linearized"
-        ccfg = ClassicalConfig(method=method, prior=cfg["prior"], iterations=cfg["iterations"],
-                               lam=None if cfg["lam"] < 0 else cfg["lam"],
-                               noise_level=float(self.recipe.noise["relative"]) or None)
-        s0 = torch.as_tensor(to_net(start, self.parametrization))
-        s, _ = gauss_newton(self.net_op, torch.as_tensor(y), s0, ccfg)
-        return from_net(s.numpy(), self.parametrization)
+
+def initial_guess(net_op: Operator, parametrization: str, x0: dict[str, Any], noise_level: float,
+                  y: np.ndarray) -> np.ndarray:
+    """Initial guesses (B, *in_shape), physical units, for data ``y`` (B, *out_shape) by an
+    ``[x0]`` table: a constant, one linearised step or Gauss-Newton from that constant."""
+    start = np.full((y.shape[0], *net_op.in_shape), float(x0["value"]))
+    if x0["method"] == "constant":
+        return start
+    from invtools.classical import ClassicalConfig, gauss_newton
+
+    method = "gn" if x0["method"] == "gn" else "linearized"
+    ccfg = ClassicalConfig(method=method, prior=x0["prior"], iterations=x0["iterations"],
+                           lam=None if x0["lam"] < 0 else x0["lam"], noise_level=noise_level or None)
+    s0 = torch.as_tensor(to_net(start, parametrization))
+    s, _ = gauss_newton(net_op, torch.as_tensor(y, dtype=torch.float64), s0, ccfg)
+    return from_net(s.numpy(), parametrization)

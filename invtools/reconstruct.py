@@ -22,6 +22,7 @@ from invtools.classical import ClassicalConfig, gauss_newton, linearized_step
 from invtools.composition import ComposedOperator, LinearOperator
 from invtools.data.h5file import DataFileError
 from invtools.data.readers import Measurements, read_measurements
+from invtools.model import TrainedModel, load_model
 from invtools.operators import Operator, operator_from_config
 from invtools.parametrization import from_net, net_operator, to_net
 
@@ -89,27 +90,17 @@ def reconstruct(measurements: str | Path, model: str | Path | None = None, metho
     meas = read_measurements(measurements, reference)
     ccfg = classical or ClassicalConfig()
     ccfg = ClassicalConfig(**{**ccfg.__dict__, "method": "linearized" if method == "linearized" else "gn"})
-    net = ckpt = None
-    if model is not None and method == "model":
-        from invtools.training import load_model
-
-        net, _, ckpt = load_model(model)
-    meta = (ckpt or {}).get("metadata", {})
+    trained = load_model(model) if model is not None and method == "model" else None
 
     if meas.ktc is not None:
-        return _reconstruct_ktc(meas, method, net, ckpt, ccfg, mesh_h)
+        return _reconstruct_ktc(meas, method, trained, ccfg, mesh_h)
 
     # --- the forward model of synthetic / generic files ---------------------------------------
     noise = None
-    if ckpt is not None:
-        op = operator_from_config(meta.get("physical_operator", ckpt["operator"]))
-        param = meta.get("parametrization", "identity")
-        if meas.operator is not None and json.dumps(meas.operator, sort_keys=True) != json.dumps(
-                op.config(), sort_keys=True):
-            raise DataFileError(f"{meas.path}: the file's forward model differs from the one the model "
-                                "was trained with")
-        what = "the model"
-        noise = meta.get("recipe", {}).get("noise", {}).get("relative")
+    if trained is not None:
+        op, param, what, noise = trained.operator, trained.parametrization, "the model", trained.noise_level
+        if meas.operator is not None:
+            trained.check_operator_config(meas.operator, str(meas.path))
     elif meas.operator is not None:
         op, param = operator_from_config(meas.operator), meas.parametrization or "identity"
         what, noise = "its forward model", meas.extra.get("noise")
@@ -122,30 +113,23 @@ def reconstruct(measurements: str | Path, model: str | Path | None = None, metho
     else:
         raise ValueError(f"{meas.path} carries no forward model; pass --model CKPT or --recipe NAME")
     _check_width(meas, op, what)
-    net_op = net_operator(op, param)
-    if "x0" in meas.extra:
-        x0 = meas.extra["x0"]
-    else:
-        x0 = np.full((meas.y.shape[0], *op.in_shape), 1.0 if param == "log" else 0.0)
-    s0 = torch.as_tensor(to_net(x0, param), dtype=torch.float64)
     y = torch.as_tensor(meas.y, dtype=torch.float64)
     info: dict[str, Any] = {}
-    if method == "model":
-        dtype = next(net.parameters()).dtype
-        with torch.no_grad():
-            s = torch.cat([net(y[i:i + batch_size].to(dtype), net_op, s0[i:i + batch_size].to(dtype))
-                           for i in range(0, len(y), batch_size)]).double()
-    else:
-        if ccfg.noise_level is None and noise:
-            ccfg.noise_level = float(noise)
-        s, infos = gauss_newton(net_op, y, s0, ccfg)
-        info["lam"] = [i.lam for i in infos]
+    if trained is not None:  # the stored x0, else the start the model was trained from
+        x = trained.predict(y, meas.extra.get("x0"), batch_size).numpy()
+        return Reconstruction(x, method, op, param, meas.path, meas.x, info)
+    x0 = meas.extra.get("x0", np.full((meas.y.shape[0], *op.in_shape), 1.0 if param == "log" else 0.0))
+    if ccfg.noise_level is None and noise:
+        ccfg.noise_level = float(noise)
+    s0 = torch.as_tensor(to_net(x0, param), dtype=torch.float64)
+    s, infos = gauss_newton(net_operator(op, param), y, s0, ccfg)
+    info["lam"] = [i.lam for i in infos]
     x = from_net(s.numpy().reshape(x0.shape), param)
     return Reconstruction(x, method, op, param, meas.path, meas.x, info)
 
 
-def _reconstruct_ktc(meas: Measurements, method: str, net, ckpt, ccfg: ClassicalConfig,
-                     mesh_h: float) -> Reconstruction:
+def _reconstruct_ktc(meas: Measurements, method: str, trained: TrainedModel | None,
+                     ccfg: ClassicalConfig, mesh_h: float) -> Reconstruction:
     """Difference imaging on the KTC2023 tank: sigma = sigma0 + delta with sigma0 the best
     homogeneous fit to the reference data. ``linearized``: one regularised step for the data
     difference; ``gn``: Gauss-Newton on log-conductivity for the data corrected by the
@@ -157,16 +141,14 @@ def _reconstruct_ktc(meas: Measurements, method: str, net, ckpt, ccfg: Classical
 
     if meas.reference is None:
         raise DataFileError(f"{meas.path}: difference imaging needs reference data (ref.mat)")
-    if ckpt is not None:
-        meta = ckpt.get("metadata", {})
-        op_cfg = meta.get("physical_operator", ckpt["operator"])
-        why = _same_patterns(op_cfg, meas.ktc)
+    if trained is not None:
+        why = _same_patterns(trained.operator.config(), meas.ktc)
         if why is not None:
             raise DataFileError(f"{meas.path}: does not fit the model: {why}")
         if meas.mask is not None:
             raise DataFileError(f"{meas.path}: has missing values; a trained model needs complete data "
                                 "(use --method gn or linearized)")
-        op = operator_from_config(op_cfg)
+        op = trained.operator
     else:
         op = ktc_operator(meas.ktc["currents"], meas.ktc["measurement"], h=mesh_h)
     _check_width(meas, op, "the tank model")
@@ -189,12 +171,7 @@ def _reconstruct_ktc(meas: Measurements, method: str, net, ckpt, ccfg: Classical
             s, infos = gauss_newton(log_op, y_corr[:, keep], s0, ccfg)
             info["lam"] = infos[0].lam
         else:
-            dtype = next(net.parameters()).dtype
-            param = ckpt.get("metadata", {}).get("parametrization", "log")
-            start = to_net(torch.full((1, op.n_in), sigma0, dtype=torch.float64), param)
-            with torch.no_grad():
-                s = net(y_corr.to(dtype), net_operator(op, param), start.to(dtype)).double()
-            s = to_net(from_net(s, param), "log")
+            s = torch.log(trained.predict(y_corr, np.full((1, op.n_in), sigma0)))
         x = torch.exp(s).numpy()
     return Reconstruction(x, method, op, "log", meas.path, None, info)
 

@@ -9,7 +9,6 @@ Under ``torchrun`` (``WORLD_SIZE > 1``) the network is wrapped in DistributedDat
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
 import sys
@@ -26,16 +25,16 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from invtools.checkpoint import (
-    CheckpointError,
     load_checkpoint,
+    malformed_record,
     numpy_rng_state,
     save_checkpoint,
     set_numpy_rng_state,
 )
-from invtools.geometry import input_adjacency
 from invtools.metrics import summarize, total_variation
-from invtools.nets.unrolled import UnrolledNet, build_net
-from invtools.operators import Operator, operator_from_config
+from invtools.model import load_model  # noqa: F401  (re-exported; it lived here before)
+from invtools.nets.unrolled import UnrolledNet
+from invtools.operators import Operator
 from invtools.provenance import provenance
 from invtools.training_log import write_log
 from invtools.validation import check_choice, check_float, check_int
@@ -271,7 +270,7 @@ class Trainer:
     def load_state(self, path: str | Path) -> None:
         """Continue from a checkpoint (read without running anything from the file)."""
         ckpt = load_checkpoint(path, map_location=self.device)
-        with _malformed(path, "training state"):
+        with malformed_record(path, "training state"):
             self.net.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -291,29 +290,3 @@ def _distributed_setup() -> tuple[int, int]:
     return torch.distributed.get_rank(), world
 
 
-def load_model(path: str | Path, adjacency: sp.spmatrix | None = None,
-               device: str = "cpu") -> tuple[UnrolledNet, Operator, dict[str, Any]]:
-    """Network (eval mode), operator and the raw checkpoint from a trainer checkpoint
-    (read without running anything from the file: :func:`invtools.checkpoint.load_checkpoint`)."""
-    ckpt = load_checkpoint(path, map_location=device)
-    with _malformed(path, "forward operator"):
-        op = operator_from_config(ckpt["operator"])
-        if adjacency is None:
-            adjacency = input_adjacency(op)
-    with _malformed(path, "network"):
-        net = build_net(ckpt["arch"], adjacency=adjacency, detach_physics=ckpt.get("detach_physics", False))
-        net.load_state_dict(ckpt["model"])
-    return net.eval(), op, ckpt
-
-
-@contextlib.contextmanager
-def _malformed(path: str | Path, part: str):
-    """Turn any failure to rebuild ``part`` from a checkpoint into one :class:`CheckpointError`."""
-    try:
-        yield
-    except CheckpointError:
-        raise
-    except Exception as err:  # noqa: BLE001 (KeyError, TypeError, shape errors of a bad record)
-        message = str(err).splitlines()[0][:160] if str(err) else ""
-        raise CheckpointError(f"{path}: the checkpoint's {part} record is malformed or does not fit "
-                              f"this version ({type(err).__name__}: {message})") from None

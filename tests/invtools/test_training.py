@@ -80,12 +80,20 @@ def test_checkpoint_round_trip_gives_identical_outputs(blur_data, tmp_path):
     op, train, val = blur_data
     t = trainer(op, train, val, out_dir=tmp_path, epochs=1, direction="rma")
     t.fit()
-    net, op2, ckpt = load_model(tmp_path / "last.pt")
+    model = load_model(tmp_path / "last.pt")
+    ckpt = model.checkpoint
     assert ckpt["provenance"]["seed"] == 3 and ckpt["provenance"]["versions"]["torch"]
     x, y, x0 = val[:8]
     t.net.eval()
     with torch.no_grad():
+        torch.testing.assert_close(model.net(y, model.net_operator, x0), t.net(y, op, x0), rtol=0, atol=0)
+    with pytest.warns(DeprecationWarning, match="unpacking load_model"):  # the earlier tuple API
+        net, op2, ckpt2 = load_model(tmp_path / "last.pt")
+    assert ckpt2["epoch"] == ckpt["epoch"] and op2.config() == op.config()
+    with torch.no_grad():
         torch.testing.assert_close(net(y, op2, x0), t.net(y, op, x0), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"data of shape \(7,\) per sample, but the model expects \(12,\)"):
+        model.predict(torch.zeros(2, 7))
 
 
 def test_resume_without_checkpoint_is_an_error(blur_data, tmp_path):

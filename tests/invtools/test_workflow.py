@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from invtools.cli import main
+from invtools.model import load_model
 
 
 @pytest.mark.parametrize("recipe,arch", [("blur1d-rma", "lpgd"), ("eit-discs2", "lpd")])
@@ -43,6 +44,12 @@ def test_workflow(tmp_path, recipe, arch, capsys, train_config):
     # gn without a model uses the forward model stored in the data file
     assert main(["reconstruct", "--method", "gn", "--measurements", str(tmp_path / "val.h5"),
                  "--out", str(tmp_path / "gn.h5"), "--iterations", "2"]) == 0
+    # the model object makes the start it was trained from: bare data get the same x0 as the file
+    model = load_model(run / "best.pt")
+    with h5py.File(tmp_path / "val.h5", "r") as f:
+        y, x0 = f["y"][:4], f["x0"][:4]
+    np.testing.assert_allclose(model.initial_guess(y), x0, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict(y).numpy(), x[:4], rtol=1e-4, atol=1e-6)
 
 
 def test_model_refuses_data_of_another_forward_model(tmp_path, capsys, train_config):
@@ -74,9 +81,7 @@ def test_direction_options_in_the_training_config(tmp_path, capsys, train_config
         "hidden = 8\n", "hidden = 8\ndirection_kwargs = { hidden = 6, with_gradient = true }\n"
                          'direction_source = "data_fit"\n'))
     assert main(["train", str(tmp_path / "train.toml"), "--quiet"]) == 0
-    from invtools.training import load_model
-
-    net, _, _ = load_model(tmp_path / "run" / "best.pt")
+    net = load_model(tmp_path / "run" / "best.pt").net
     assert net.direction.cells[0].hidden_size == 6 and net.direction.channels == 2
     assert net.direction_source == "data_fit" and net.primal[0].layers[0].in_channels == 5 + 3
     (tmp_path / "bad.toml").write_text(base.replace("run", "run2").replace(

@@ -1,0 +1,127 @@
+"""``TrainedModel``: a trained reconstructor and everything it needs, from one checkpoint.
+
+    model = load_model("runs/eit/best.pt")
+    x = model.predict(y)              # (B, m) data -> (B, *in_shape) images, physical units
+
+The checkpoint records the network, the forward operator the data came from, the
+parametrisation the network works in (e.g. log-conductivity), the noise level and the data
+recipe, whose ``[x0]`` table says how the initial guess the network was trained from is made.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from invtools.checkpoint import load_checkpoint, malformed_record
+from invtools.data.h5file import DataFileError
+from invtools.operators import Operator, operator_from_config
+from invtools.parametrization import from_net, net_operator, to_net
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class TrainedModel:
+    """A trained unrolled network with its forward model.
+
+    Attributes:
+        net: the network (eval mode), mapping (y, net_operator, s0) to s in the network variable.
+        operator: the physical forward operator (e.g. CEM on conductivity in S/m).
+        parametrization: the network variable (``identity`` or ``log``).
+        noise_level: relative noise level of the training data (None if unknown).
+        recipe: the data recipe as a dict (None for checkpoints of the Python API).
+        checkpoint: the raw checkpoint record.
+        path: the file it was read from.
+    """
+
+    net: torch.nn.Module
+    operator: Operator
+    parametrization: str
+    noise_level: float | None
+    recipe: dict[str, Any] | None
+    checkpoint: dict[str, Any]
+    path: Path | None = None
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any], net: torch.nn.Module,
+                        path: Path | None = None) -> TrainedModel:
+        meta = ckpt.get("metadata") or {}
+        param = meta.get("parametrization", "identity")
+        physical = meta.get("physical_operator")
+        operator = operator_from_config(physical if physical is not None else ckpt["operator"])
+        recipe = meta.get("recipe")
+        noise = (recipe or {}).get("noise", {}).get("relative")
+        return cls(net, operator, param, None if noise is None else float(noise), recipe, ckpt, path)
+
+    @property
+    def net_operator(self) -> Operator:
+        """The operator on the network variable (``operator`` composed with the parametrisation)."""
+        return net_operator(self.operator, self.parametrization)
+
+    def check_operator_config(self, config: dict[str, Any], what: str) -> None:
+        """Raise :class:`DataFileError` if data whose forward model is ``config`` come from
+        another forward model than the one the model was trained with."""
+        if json.dumps(config, sort_keys=True) != json.dumps(self.operator.config(), sort_keys=True):
+            raise DataFileError(f"{what}: its forward model differs from the one "
+                                f"{self.path or 'the model'} was trained with")
+
+    def initial_guess(self, y: Tensor | np.ndarray) -> np.ndarray:
+        """The start (B, *in_shape), physical units, made as for the training data (the recipe's
+        ``[x0]`` table); the background constant when the checkpoint records no recipe."""
+        y = np.asarray(y.detach().cpu() if isinstance(y, Tensor) else y, dtype=np.float64)
+        if self.recipe is None:
+            value = 1.0 if self.parametrization == "log" else 0.0
+            return np.full((y.shape[0], *self.operator.in_shape), value)
+        from invtools.recipes import initial_guess
+
+        return initial_guess(self.net_operator, self.parametrization, self.recipe["x0"],
+                             self.noise_level or 0.0, y)
+
+    @torch.no_grad()
+    def predict(self, y: Tensor | np.ndarray, x0: Tensor | np.ndarray | None = None,
+                batch_size: int = 64) -> Tensor:
+        """Reconstructions (B, *in_shape) in physical units (float64) from data y (B, *out_shape);
+        ``x0`` (physical units) defaults to :meth:`initial_guess`."""
+        y = torch.as_tensor(np.asarray(y.detach().cpu() if isinstance(y, Tensor) else y),
+                            dtype=torch.float64)
+        if y.shape[1:] != tuple(self.operator.out_shape):
+            raise ValueError(f"data of shape {tuple(y.shape[1:])} per sample, but the model expects "
+                             f"{tuple(self.operator.out_shape)}")
+        start = self.initial_guess(y) if x0 is None else np.asarray(x0, dtype=np.float64)
+        s0 = torch.as_tensor(to_net(start, self.parametrization), dtype=torch.float64)
+        param = next(self.net.parameters())
+        op = self.net_operator
+        s = torch.cat([self.net(y[i:i + batch_size].to(param), op, s0[i:i + batch_size].to(param))
+                       for i in range(0, len(y), batch_size)])
+        return from_net(s.double().cpu(), self.parametrization)
+
+    def __iter__(self):
+        """Deprecated: ``net, op, ckpt = load_model(path)`` (the tuple of earlier versions)."""
+        warnings.warn("unpacking load_model() is deprecated: use the TrainedModel's attributes "
+                      "(.net, .net_operator, .checkpoint) and .predict()", DeprecationWarning,
+                      stacklevel=2)
+        return iter((self.net, operator_from_config(self.checkpoint["operator"]), self.checkpoint))
+
+
+def load_model(path: str | Path, adjacency: Any = None, device: str = "cpu") -> TrainedModel:
+    """The :class:`TrainedModel` of a trainer checkpoint, read without running anything from the
+    file (:func:`invtools.checkpoint.load_checkpoint`); the network is in eval mode."""
+    from invtools.geometry import input_adjacency
+    from invtools.nets.unrolled import build_net
+
+    ckpt = load_checkpoint(path, map_location=device)
+    with malformed_record(path, "forward operator"):
+        if adjacency is None:
+            adjacency = input_adjacency(operator_from_config(ckpt["operator"]))
+    with malformed_record(path, "network"):
+        net = build_net(ckpt["arch"], adjacency=adjacency, detach_physics=ckpt.get("detach_physics", False))
+        net.load_state_dict(ckpt["model"])
+    with malformed_record(path, "forward operator"):
+        return TrainedModel.from_checkpoint(ckpt, net.eval(), Path(path))
