@@ -40,7 +40,7 @@ from invtools.checkpoint import load_checkpoint
 from invtools.classical import ClassicalConfig, gauss_newton
 from invtools.geometry import input_adjacency
 from invtools.metrics import summarize
-from invtools.nets import LPD, LPGD
+from invtools.nets import build_net_from_config
 from invtools.parametrization import from_net, to_net
 from invtools.provenance import provenance
 from invtools.recipes import Problem, Recipe, load_recipe
@@ -78,10 +78,8 @@ def make_data(recipe: Recipe, n_train: int, n_val: int, n_test: int, seed: int):
 
 def build(name: str, op, steps: dict[str, int], adjacency):
     arch, direction = {**NETS, **EXTRA_NETS}[name]
-    kwargs = {"direction": direction, "adjacency": adjacency, **EXTRA_KWARGS.get(name, {})}
-    if arch == "lpgd":
-        return LPGD(op.in_shape, steps=steps["lpgd"], **kwargs)
-    return LPD(op.in_shape, op.out_shape, steps=steps["lpd"], **kwargs)
+    config = {"arch": arch, "steps": steps[arch], "direction": direction, **EXTRA_KWARGS.get(name, {})}
+    return build_net_from_config(config, op.in_shape, op.out_shape, adjacency)
 
 
 def score(problem: Problem, x_hat: torch.Tensor, x: torch.Tensor, adjacency) -> dict[str, float]:

@@ -21,6 +21,9 @@ batch_size = 32
 lr = 2e-3
 seed = 0
 ```
+
+``[net]`` options left out take the network classes' own defaults, the same as in Python
+(:func:`invtools.nets.net_defaults`: LPGD 20 steps, LPD 10, no direction module, 32 hidden).
 """
 
 from __future__ import annotations
@@ -36,20 +39,16 @@ import torch
 from invtools.data import H5Dataset
 from invtools.data.h5file import DataFileError
 from invtools.geometry import input_adjacency
-from invtools.nets import DIRECTIONS, LPD, LPGD
+from invtools.nets import build_net_from_config, net_config
 from invtools.output_paths import check_outputs
 from invtools.training import TrainConfig, Trainer
-from invtools.validation import check_choice, check_float, check_int
+from invtools.validation import check_float
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-NET_DEFAULTS: dict[str, Any] = {"arch": "lpgd", "steps": 10, "direction": "rma", "hidden": 32,
-                                "shared_weights": False, "detach_physics": False,
-                                "checkpointing": False, "n_primal": 5, "n_dual": 5,
-                                "direction_kwargs": {}, "direction_source": "dual"}
 DATA_DEFAULTS: dict[str, Any] = {"train": None, "val": None, "val_fraction": 0.1}
 
 
@@ -65,7 +64,7 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
     unknown = sorted(set(raw) - {"out", "data", "net", "train"})
     if unknown:
         raise ValueError(f"{path}: unknown top-level key(s) {unknown}")
-    sections = {"data": DATA_DEFAULTS, "net": NET_DEFAULTS,
+    sections = {"data": DATA_DEFAULTS,
                 "train": {f.name: f.default for f in fields(TrainConfig) if f.name != "extra"}}
     cfg: dict[str, Any] = {}
     for name, defaults in sections.items():
@@ -74,21 +73,8 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
         if bad:
             raise ValueError(f"{path}: [{name}] unknown key(s) {bad}; known: {sorted(defaults)}")
         cfg[name] = {**defaults, **given}
-    if cfg["net"]["arch"] not in ("lpgd", "lpd"):
-        raise ValueError(f"{path}: [net] arch must be lpgd or lpd, got {cfg['net']['arch']!r}")
-    if not isinstance(cfg["net"]["direction_kwargs"], dict):
-        raise ValueError(f"{path}: [net] direction_kwargs must be a table, e.g. "
-                         "direction_kwargs = { hidden = 32 }")
-    if cfg["net"]["arch"] == "lpgd" and cfg["net"]["direction_source"] != "dual":
-        raise ValueError(f"{path}: [net] direction_source is an LPD option (LPGD's direction "
-                         "module always reads the data-fit gradient)")
-    n = cfg["net"]
-    try:
-        for key in ("steps", "hidden", "n_primal", "n_dual"):
-            check_int(key, n[key], 1)
-        check_choice("direction", n["direction"], tuple(DIRECTIONS))
-        for key in ("shared_weights", "detach_physics", "checkpointing"):
-            check_choice(key, n[key], (True, False))
+    try:  # one set of defaults: the network classes' own (invtools.nets.net_defaults)
+        cfg["net"] = net_config(raw.get("net", {}))
     except ValueError as err:
         raise ValueError(f"{path}: [net] {err}") from None
     try:
@@ -119,20 +105,8 @@ def build_from_config(cfg: dict[str, Any], progress: bool = True) -> Trainer:
         train, val = train.split(cfg["data"]["val_fraction"], seed=cfg["train"]["seed"])
     op = train.operator()
     adjacency = input_adjacency(op)
-    n = cfg["net"]
     torch.manual_seed(cfg["train"]["seed"])  # the initial weights follow from the seed
-    common = {"direction": n["direction"], "hidden": n["hidden"], "adjacency": adjacency,
-              "detach_physics": n["detach_physics"], "checkpointing": n["checkpointing"],
-              "direction_kwargs": n["direction_kwargs"] or None}
-    try:
-        if n["arch"] == "lpgd":
-            net = LPGD(op.in_shape, steps=n["steps"], shared_weights=n["shared_weights"], **common)
-        else:
-            net = LPD(op.in_shape, op.out_shape, steps=n["steps"], n_primal=n["n_primal"],
-                      n_dual=n["n_dual"], direction_source=n["direction_source"], **common)
-    except TypeError as err:  # an unknown direction option
-        raise ValueError(f"[net] direction_kwargs {n['direction_kwargs']} do not fit direction "
-                         f"{n['direction']!r}: {err}") from None
+    net = build_net_from_config(cfg["net"], op.in_shape, op.out_shape, adjacency)
     tcfg = TrainConfig(**cfg["train"])
     metadata = {"run_config": cfg, "recipe": train.attrs["recipe"],
                 "parametrization": train.parametrization,

@@ -11,6 +11,7 @@ physics (second-order terms included).  ``detach_physics=True`` treats those as 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import scipy.sparse as sp
@@ -19,8 +20,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from invtools.nets.blocks import ResidualBlock, spatial_kind
-from invtools.nets.directions import direction_channels, make_direction
+from invtools.nets.directions import DIRECTIONS, direction_channels, make_direction
 from invtools.operators import Operator
+from invtools.validation import check_choice, check_int
 
 Tensor = torch.Tensor
 
@@ -190,6 +192,63 @@ class LPD(UnrolledNet):
 
 
 NETS = {"lpgd": LPGD, "lpd": LPD}
+_GEOMETRY = ("self", "in_shape", "out_shape", "adjacency")
+
+
+def net_defaults(arch: str) -> dict[str, Any]:
+    """The options of network ``arch`` (``lpgd`` or ``lpd``) with their defaults.
+
+    The class signature is the one place defaults live: Python, training configs and the
+    benchmarks all build through :func:`build_net_from_config`. LPGD: T = 20 steps, LPD: T = 10
+    (the RMA paper's), no direction module (``direction = "rma"`` for RMA), 32 hidden channels.
+    """
+    if arch not in NETS:
+        raise ValueError(f"arch = {arch!r}: must be one of {sorted(NETS)}")
+    params = inspect.signature(NETS[arch].__init__).parameters
+    return {name: p.default for name, p in params.items() if name not in _GEOMETRY}
+
+
+def net_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (``{"arch": ..., option: value}``) with every option of its arch filled in from
+    :func:`net_defaults`; unknown options and values of the wrong type or range are refused."""
+    if not isinstance(config, dict):
+        raise ValueError("the net config must be a table")
+    options = dict(config)
+    arch = options.pop("arch", "lpgd")
+    defaults = net_defaults(arch)
+    for key in options:
+        if key not in defaults:
+            other = [a for a in NETS if a != arch and key in net_defaults(a)]
+            raise ValueError(f"{key} is an {other[0].upper()} option, not an {arch.upper()} one" if other
+                             else f"unknown option {key!r}; {arch} takes {sorted(defaults)}")
+    merged = {"arch": arch, **defaults, **options}
+    for key in ("steps", "hidden", "n_primal", "n_dual"):
+        if key in merged:
+            check_int(key, merged[key], 1)
+    check_choice("direction", merged["direction"], tuple(DIRECTIONS))
+    for key in ("shared_weights", "detach_physics", "checkpointing"):
+        if key in merged and not isinstance(merged[key], bool):
+            raise ValueError(f"{key} = {merged[key]!r}: must be true or false")
+    if merged["direction_kwargs"] is not None and not isinstance(merged["direction_kwargs"], dict):
+        raise ValueError("direction_kwargs must be a table, e.g. direction_kwargs = { hidden = 32 }")
+    return merged
+
+
+def build_net_from_config(config: dict[str, Any], in_shape: tuple[int, ...],
+                          out_shape: tuple[int, ...] | None = None,
+                          adjacency: sp.spmatrix | None = None) -> UnrolledNet:
+    """A network from a config table ``{"arch": "lpgd" | "lpd", option: value, ...}`` (the
+    ``[net]`` table of a training config); options left out take :func:`net_defaults`."""
+    options = net_config(config)
+    arch = options.pop("arch")
+    shapes = {"in_shape": tuple(in_shape)}
+    if arch == "lpd":
+        shapes["out_shape"] = tuple(out_shape)
+    try:
+        return NETS[arch](**shapes, adjacency=adjacency, **options)
+    except TypeError as err:  # an unknown direction option
+        raise ValueError(f"direction_kwargs {options['direction_kwargs']} do not fit direction "
+                         f"{options['direction']!r}: {err}") from None
 
 
 def build_net(arch: dict[str, Any], adjacency: sp.spmatrix | None = None, **kwargs) -> UnrolledNet:

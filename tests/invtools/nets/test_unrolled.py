@@ -200,3 +200,21 @@ def test_rma_dropout_acts_in_training_only():
     m, state = model.direction(g, s1)
     torch.testing.assert_close(m[:, 0], model.direction.fc.bias.expand(4, 53))
     assert state[0][1].abs().sum() > 0
+
+
+def test_one_set_of_defaults_for_python_and_configs():
+    from invtools.nets import build_net_from_config, net_defaults
+
+    assert net_defaults("lpgd")["steps"] == 20 and net_defaults("lpd")["steps"] == 10
+    assert net_defaults("lpgd")["direction"] == net_defaults("lpd")["direction"] == "none"
+    torch.manual_seed(0)
+    from_config = build_net_from_config({"arch": "lpgd"}, (53,))
+    torch.manual_seed(0)
+    from_python = LPGD((53,))
+    assert from_config.arch == from_python.arch
+    for a, b in zip(from_config.parameters(), from_python.parameters(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="n_primal is an LPD option, not an LPGD one"):
+        build_net_from_config({"arch": "lpgd", "n_primal": 3}, (53,))
+    with pytest.raises(ValueError, match="unknown option 'stpes'"):
+        build_net_from_config({"arch": "lpd", "stpes": 3}, (53,), (12,))
