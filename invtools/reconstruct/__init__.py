@@ -1,0 +1,43 @@
+"""``invtools reconstruct``: images from a measurement file, by a trained model or by the
+classical solver (Gauss-Newton, or one linearised step).
+
+The generic path: read the file (:mod:`invtools.data.readers`), load the model, hand the
+data to the first adapter that accepts them, return a :class:`Reconstruction`. Adapters, one
+small module each: :mod:`~invtools.reconstruct.ktc2023` (the KTC2023 tank, difference imaging
+against ``ref.mat``) and :mod:`~invtools.reconstruct.plain` (files that carry a forward model,
+or are given one by the model or ``--recipe``). Data that do not fit the model (measurement
+count, electrode count, patterns) are refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invtools.classical import ClassicalConfig
+from invtools.data.readers import read_measurements
+from invtools.model import load_model
+from invtools.reconstruct import ktc2023, plain
+from invtools.reconstruct.result import Reconstruction, write_reconstruction
+
+METHODS = ("model", "gn", "linearized")
+
+__all__ = ["METHODS", "Reconstruction", "reconstruct", "write_reconstruction"]
+
+
+def reconstruct(measurements: str | Path, model: str | Path | None = None, method: str | None = None,
+                recipe: str | None = None, reference: str | Path | None = None,
+                classical: ClassicalConfig | None = None, mesh_h: float = 0.0075,
+                batch_size: int = 64) -> Reconstruction:
+    """Read ``measurements`` and reconstruct with ``model`` or the classical ``method``."""
+    method = method or ("model" if model is not None else "gn")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if method == "model" and model is None:
+        raise ValueError("--method model needs --model CKPT")
+    meas = read_measurements(measurements, reference)
+    ccfg = classical or ClassicalConfig()
+    ccfg = ClassicalConfig(**{**ccfg.__dict__, "method": "linearized" if method == "linearized" else "gn"})
+    trained = load_model(model) if model is not None and method == "model" else None
+    if ktc2023.accepts(meas):
+        return ktc2023.reconstruct_ktc(meas, method, trained, ccfg, mesh_h)
+    return plain.reconstruct_plain(meas, method, trained, ccfg, recipe, batch_size)
