@@ -28,7 +28,7 @@ def main() -> None:
     rows = []
     for boundary in ("zero", "periodic"):
         for dtype in (torch.float32, torch.float64):
-            op = ImageBlur2D((args.size, args.size), a=0.5, sigma=2.0, boundary=boundary)
+            op = ImageBlur2D((args.size, args.size), a=0.5, blur_width=2.0, boundary=boundary)
             x = torch.rand(args.batch, args.size, args.size, dtype=dtype, device=device)
             w = torch.randn_like(x)
 

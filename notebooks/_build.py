@@ -32,7 +32,7 @@ from invtools.phantoms import disc_phantom"""),
     ("md", "16 electrodes covering 40% of the unit circle, contact impedance 0.01; "
            "two rounds of refinement near the electrode edges."),
     ("code", """electrodes = Electrodes.equally_spaced(16, coverage=0.4, z=0.01)
-op = CEMForward.on_disk(electrodes, h=0.08, edge_levels=2)
+op = CEMForward.on_disk(electrodes, mesh_size=0.08, edge_levels=2)
 print(op, f"{op.mesh.p.shape[1]} nodes")
 fig, ax = plt.subplots(figsize=(5, 5))
 plot_mesh(ax, op.mesh, op.facets);"""),

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from invtools.deprecation import renamed_keyword
 from invtools.operators import Operator, register_operator
 
 Tensor = torch.Tensor
@@ -40,15 +41,18 @@ class ImageBlur2D(Operator):
     Args:
         shape: image shape ``(H, W)``.
         a: nonlinearity (``a = 0`` is the linear blur).
-        sigma: width (pixels) of the Gaussian kernel, used when ``kernel`` is None.
+        blur_width: standard deviation (pixels) of the Gaussian kernel, used when ``kernel`` is
+            None (default 1.5; ``sigma`` is its deprecated former name; configs keep ``sigma``).
         kernel: user kernel ``(kh, kw)`` with odd sides, centred.
         boundary: ``"periodic"`` or ``"zero"``.
     """
 
     has_hvp = True
 
-    def __init__(self, shape: tuple[int, int] = (64, 64), a: float = 0.5, sigma: float = 1.5,
-                 kernel: np.ndarray | None = None, boundary: str = "zero"):
+    def __init__(self, shape: tuple[int, int] = (64, 64), a: float = 0.5, blur_width: float | None = None,
+                 kernel: np.ndarray | None = None, boundary: str = "zero", *, sigma: float | None = None):
+        sigma = renamed_keyword(blur_width, sigma, "sigma", "blur_width")
+        sigma = 1.5 if sigma is None else sigma
         if boundary not in ("periodic", "zero"):
             raise ValueError(f"boundary must be 'periodic' or 'zero', got {boundary!r}")
         k = gaussian_kernel(sigma) if kernel is None else np.asarray(kernel, dtype=np.float64)
@@ -110,10 +114,10 @@ class ImageBlur2D(Operator):
 
     @classmethod
     def example(cls) -> ImageBlur2D:
-        return cls((16, 14), a=0.5, sigma=1.5)
+        return cls((16, 14), a=0.5, blur_width=1.5)
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ImageBlur2D:
         kernel = np.asarray(cfg["kernel"]) if "kernel" in cfg else None
-        return cls(shape=tuple(cfg["shape"]), a=cfg["a"], sigma=cfg["sigma"], kernel=kernel,
+        return cls(shape=tuple(cfg["shape"]), a=cfg["a"], blur_width=cfg["sigma"], kernel=kernel,
                    boundary=cfg["boundary"])

@@ -15,7 +15,8 @@ def _blur1d(cfg: dict[str, Any]) -> QuadraticWindowBlur:
 
 
 def _blur2d(cfg: dict[str, Any]) -> ImageBlur2D:
-    return ImageBlur2D(tuple(cfg["shape"]), a=cfg["a"], sigma=cfg["sigma"], boundary=cfg["boundary"])
+    return ImageBlur2D(tuple(cfg["shape"]), a=cfg["a"], blur_width=cfg["sigma"],
+                       boundary=cfg["boundary"])
 
 
 blur1d = RecipeOperator({"n": 53, "window": 9, "stride": 4, "a": 2.0, "seed": 0}, _blur1d)

@@ -26,6 +26,7 @@ from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.mesh import disk_mesh, electrode_facets
 from forward_models.eit.patterns import current_patterns, measurement_patterns
 from forward_models.eit.solvers import blas_threads, make_solver, worker_pool
+from invtools.deprecation import renamed_keyword
 from invtools.operators import Operator, OperatorInputError, register_operator
 
 Tensor = torch.Tensor
@@ -143,13 +144,15 @@ class CEMForward(Operator):
 
     # --- construction helpers -------------------------------------------------------------
     @classmethod
-    def on_disk(cls, electrodes: Electrodes, h: float, radius: float = 1.0,
+    def on_disk(cls, electrodes: Electrodes, mesh_size: float | None = None, radius: float = 1.0,
                 currents: str | np.ndarray = "adjacent",
                 measurements: str | np.ndarray | list | None = "differences",
                 exclude_driving: bool = False, edge_levels: int = 0,
                 solver: str = "auto", n_threads: int | None = None,
-                blas_threads: int | None = 1) -> CEMForward:
-        """Operator on :func:`disk_mesh` with named or explicit patterns."""
+                blas_threads: int | None = 1, *, h: float | None = None) -> CEMForward:
+        """Operator on :func:`disk_mesh` (element size ``mesh_size``, same unit as ``radius``;
+        ``h`` is its deprecated former name) with named or explicit patterns."""
+        h = renamed_keyword(mesh_size, h, "h", "mesh_size")
         mesh = disk_mesh(electrodes, h, radius, edge_levels)
         I = current_patterns(currents, electrodes.L) if isinstance(currents, str) else currents
         M = (measurement_patterns(measurements, I, exclude_driving=exclude_driving)

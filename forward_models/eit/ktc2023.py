@@ -13,17 +13,21 @@ import numpy as np
 
 from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.forward import CEMForward
+from invtools.deprecation import renamed_keyword
 
 KTC_RADIUS = 0.115  # m
 KTC_ELECTRODES = 32
 KTC_CONTACT_IMPEDANCE = 1e-6
 
 
-def ktc_operator(currents: np.ndarray, measurement: np.ndarray, h: float = 0.0075,
+def ktc_operator(currents: np.ndarray, measurement: np.ndarray, mesh_size: float | None = None,
                  coverage: float = 0.5, contact_impedance: float = KTC_CONTACT_IMPEDANCE,
-                 radius: float = KTC_RADIUS) -> CEMForward:
+                 radius: float = KTC_RADIUS, *, h: float | None = None) -> CEMForward:
     """CEM operator of the tank for currents (P, L) and one measurement matrix (k, L) used
-    with every injection (m = P k outputs, injection-major as in ``Uel``); h in metres."""
+    with every injection (m = P k outputs, injection-major as in ``Uel``); ``mesh_size`` in
+    metres (default 0.0075; ``h`` is its deprecated former name)."""
+    h = renamed_keyword(mesh_size, h, "h", "mesh_size")
+    h = 0.0075 if h is None else h
     L = currents.shape[1]
     if measurement.shape[1] != L:
         raise ValueError(f"measurement pattern has {measurement.shape[1]} electrodes, currents {L}")

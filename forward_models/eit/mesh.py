@@ -7,6 +7,7 @@ from scipy.spatial import Delaunay
 from skfem import MeshTri
 
 from forward_models.eit.electrodes import TWO_PI, Electrodes
+from invtools.deprecation import renamed_keyword
 
 
 def _boundary_angles(electrodes: Electrodes, h: float, radius: float) -> np.ndarray:
@@ -37,18 +38,20 @@ def refine_near_points(mesh: MeshTri, points: np.ndarray, levels: int, h: float,
     return mesh
 
 
-def disk_mesh(electrodes: Electrodes, h: float, radius: float = 1.0,
-              edge_levels: int = 0) -> MeshTri:
-    """Mesh of the disk of ``radius`` with element size ~``h`` (same length unit as radius).
+def disk_mesh(electrodes: Electrodes, mesh_size: float | None = None, radius: float = 1.0,
+              edge_levels: int = 0, *, h: float | None = None) -> MeshTri:
+    """Mesh of the disk of ``radius`` with element size ~``mesh_size`` (same length unit as
+    radius; ``h`` is its deprecated former name).
 
     Boundary nodes lie on the circle and include every electrode end point, so each electrode
     is a union of boundary facets (conforming electrodes).  Interior nodes lie on concentric
     rings; the triangulation is the Delaunay triangulation of all nodes.  ``edge_levels`` rounds
     of local refinement near electrode edges resolve the contact-impedance boundary layer there
-    (worthwhile when z / sigma is small compared with h).
+    (worthwhile when z / sigma is small compared with the mesh size).
     """
-    if not 0 < h < radius:
-        raise ValueError(f"need 0 < h < radius, got h={h}, radius={radius}")
+    h = renamed_keyword(mesh_size, h, "h", "mesh_size")
+    if h is None or not 0 < h < radius:
+        raise ValueError(f"need 0 < mesh_size < radius, got mesh_size={h}, radius={radius}")
     theta = _boundary_angles(electrodes, h, radius)
     points = [radius * np.stack([np.cos(theta), np.sin(theta)], axis=1)]
     dr = h * np.sqrt(3) / 2

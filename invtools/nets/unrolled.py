@@ -174,18 +174,18 @@ class LPD(UnrolledNet):
     def _primal_step(self, k: int, f: Tensor, d: Tensor) -> Tensor:
         return f + self.primal[k](torch.cat([f, d], dim=1))
 
-    def _dual_step(self, k: int, h: Tensor, Af: Tensor, y: Tensor) -> Tensor:
-        return h + self.dual[k](torch.cat([h, Af.unsqueeze(1), y.unsqueeze(1)], dim=1))
+    def _dual_step(self, k: int, dual_iterate: Tensor, Af: Tensor, y: Tensor) -> Tensor:
+        return dual_iterate + self.dual[k](torch.cat([dual_iterate, Af.unsqueeze(1), y.unsqueeze(1)], dim=1))
 
     def forward(self, y: Tensor, op: Operator, x0: Tensor) -> Tensor:
         s = _rms(y)
         f = x0.unsqueeze(1).repeat(1, self.n_primal, *([1] * len(self.in_shape)))
-        h = y.new_zeros(y.shape[0], self.n_dual, *self.out_shape)
+        dual_iterate = y.new_zeros(y.shape[0], self.n_dual, *self.out_shape)  # the paper's h
         state = scale = None
         for k in range(self.steps):
             Af = self._physics(op.A, f[:, 1 % self.n_primal])
-            h = self._maybe_checkpoint(self._dual_step, k, h, Af / s, y / s)
-            a = self._physics(op.A_vjp, f[:, 0], h[:, 0])
+            dual_iterate = self._maybe_checkpoint(self._dual_step, k, dual_iterate, Af / s, y / s)
+            a = self._physics(op.A_vjp, f[:, 0], dual_iterate[:, 0])
             d, state, scale = self._direction(k, a, op, f[:, 0], y, state, scale)
             f = self._maybe_checkpoint(self._primal_step, k, f, d)
         return f[:, 0]

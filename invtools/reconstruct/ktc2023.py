@@ -68,7 +68,7 @@ def reconstruct_ktc(meas: Measurements, method: str, trained: TrainedModel | Non
                                 "(use --method gn or linearized)")
         op = trained.operator
     else:
-        op = ktc_operator(meas.ktc["currents"], meas.ktc["measurement"], h=mesh_h)
+        op = ktc_operator(meas.ktc["currents"], meas.ktc["measurement"], mesh_size=mesh_h)
     check_width(meas, op, "the tank model")
     sigma0 = best_homogeneous(op, meas.reference, meas.mask)
     ones = torch.ones(1, op.n_in, dtype=torch.float64)

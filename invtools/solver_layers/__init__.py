@@ -1,12 +1,16 @@
-"""Differentiable optimisation layers with LPGD (Lagrangian Proximal Gradient Descent)."""
+"""Differentiable optimisation layers with Lagrangian Proximal Gradient Descent (LPGD) backward
+passes: ``LagrangianLayer``, ``OptLayer(backward="lpgd")`` and the projection layers. (The
+unrolled *network* :class:`invtools.nets.LPGD` is learned proximal gradient descent.)"""
 
 from invtools.solver_layers.backends import ClarabelQP, HighsLP
 from invtools.solver_layers.layer import (
     BACKWARDS,
     VARIANTS,
+    LagrangianLayer,
     LPGDLayer,
     OptLayer,
     implicit_gradients,
+    lagrangian_gradients,
     lpgd_gradients,
 )
 from invtools.solver_layers.problems import (
@@ -27,7 +31,7 @@ from invtools.solver_layers.projections import (
 )
 
 __all__ = ["BACKWARDS", "VARIANTS", "BoundedMassProjection", "BoxProjection", "ClarabelQP",
-           "HighsLP", "InfeasibleProblemError", "LPGDLayer", "LabelingLP", "OptLayer",
-           "ProjectionLayer", "QPBatch", "Solution", "SolverError", "UnboundedProblemError",
-           "implicit_gradients", "lpgd_gradients", "project_bounded_mass", "project_box",
-           "project_simplex"]
+           "HighsLP", "InfeasibleProblemError", "LPGDLayer", "LabelingLP", "LagrangianLayer",
+           "OptLayer", "ProjectionLayer", "QPBatch", "Solution", "SolverError",
+           "UnboundedProblemError", "implicit_gradients", "lagrangian_gradients", "lpgd_gradients",
+           "project_bounded_mass", "project_box", "project_simplex"]

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from invtools.deprecation import renamed_function
 from invtools.solver_layers.problems import QPBatch, Solution
 
 Tensor = torch.Tensor
@@ -30,7 +31,7 @@ VARIANTS = ("right", "left", "centered")
 BACKWARDS = ("lpgd", "implicit", "dbb")
 
 
-def lpgd_gradients(solver, problem: QPBatch, sol: Solution, g: np.ndarray, tau: float,
+def lagrangian_gradients(solver, problem: QPBatch, sol: Solution, g: np.ndarray, tau: float,
                    variant: str, g_lam: np.ndarray | None = None,
                    g_mu: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """LPGD parameter gradients (dq, db, dh) for incoming gradients g = dL/dx (B, n) and,
@@ -108,7 +109,7 @@ class _OptLayerFunction(torch.autograd.Function):
         if g is None:
             g = np.zeros_like(sol.x)
         if layer.backward == "lpgd":
-            dq, db, dh = lpgd_gradients(layer.solver, problem, sol, g, layer.tau, layer.variant,
+            dq, db, dh = lagrangian_gradients(layer.solver, problem, sol, g, layer.tau, layer.variant,
                                         g_lam, g_mu)
         elif layer.backward == "implicit":
             dq, db, dh = implicit_gradients(problem, sol, g, g_lam, g_mu)
@@ -160,6 +161,11 @@ class OptLayer(nn.Module):
         return f"backward={self.backward}, tau={self.tau}, variant={self.variant}"
 
 
-def LPGDLayer(solver, tau: float = 1.0, variant: str = "right", **matrices: Any) -> OptLayer:
-    """An :class:`OptLayer` with the LPGD backward pass."""
+def LagrangianLayer(solver, tau: float = 1.0, variant: str = "right", **matrices: Any) -> OptLayer:
+    """An :class:`OptLayer` with the Lagrangian Proximal Gradient Descent backward pass
+    (``backward="lpgd"``; not to be confused with the unrolled network :class:`invtools.nets.LPGD`)."""
     return OptLayer(solver, backward="lpgd", tau=tau, variant=variant, **matrices)
+
+
+LPGDLayer = renamed_function(LagrangianLayer, "LPGDLayer")
+lpgd_gradients = renamed_function(lagrangian_gradients, "lpgd_gradients")

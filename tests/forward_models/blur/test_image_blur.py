@@ -18,7 +18,7 @@ def test_gaussian_kernel_normalised():
 
 @pytest.mark.parametrize("kernel", [None, ASYMMETRIC])
 def test_zero_boundary_matches_scipy_convolution(kernel):
-    op = ImageBlur2D((17, 23), a=0.8, sigma=1.2, kernel=kernel, boundary="zero")
+    op = ImageBlur2D((17, 23), a=0.8, blur_width=1.2, kernel=kernel, boundary="zero")
     x = torch.rand(2, 17, 23, dtype=torch.float64)
     for b in range(2):
         z = signal.convolve2d(x[b].numpy(), op.kernel, mode="same", boundary="fill")
@@ -27,7 +27,7 @@ def test_zero_boundary_matches_scipy_convolution(kernel):
 
 @pytest.mark.parametrize("kernel", [None, ASYMMETRIC])
 def test_periodic_boundary_matches_wrap_convolution(kernel):
-    op = ImageBlur2D((16, 12), a=0.0, sigma=1.0, kernel=kernel, boundary="periodic")
+    op = ImageBlur2D((16, 12), a=0.0, blur_width=1.0, kernel=kernel, boundary="periodic")
     x = torch.rand(1, 16, 12, dtype=torch.float64)
     z = ndimage.convolve(x[0].numpy(), op.kernel, mode="wrap")
     np.testing.assert_allclose(op(x)[0].numpy(), z, atol=1e-12)

@@ -28,7 +28,7 @@ def problem(name: str):
         x = torch.rand(3, 53, generator=g)
         x0 = torch.zeros_like(x)
     elif name == "blur2d":
-        op = ImageBlur2D((12, 12), a=0.5, sigma=1.0)
+        op = ImageBlur2D((12, 12), a=0.5, blur_width=1.0)
         x = torch.rand(2, 12, 12, generator=g)
         x0 = torch.zeros_like(x)
     elif name == "eit_mesh":
