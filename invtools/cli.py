@@ -139,6 +139,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
+    def _get_values(self, action, arg_strings):
+        # argparse drops a "--" value (``--lam=--``) and would store an empty list, unchecked
+        if action.option_strings and action.nargs is None and all(s == "--" for s in arg_strings):
+            self.error(f"argument {'/'.join(action.option_strings)}: expected one value")
+        return super()._get_values(action, arg_strings)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
