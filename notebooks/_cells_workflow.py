@@ -75,6 +75,14 @@ plt.xlabel("epoch"); plt.legend();"""),
 result = evaluate(work / "run/best.pt", work / "test.h5", baseline="gn", baseline_samples=16,
                   out_dir=work / "eval")
 print(format_table(result))"""),
+    ("md", """The checkpoint is one `TrainedModel`: the network, the forward model, the parametrisation,
+the noise level and the recipe; `predict` starts from the same initial guess as in training."""),
+    ("code", """from invtools.data import H5Dataset
+from invtools.model import load_model
+
+model = load_model(work / "run/best.pt")
+y_test = torch.stack([H5Dataset(work / "test.h5")[i][1] for i in range(4)])
+print(model.parametrization, model.noise_level, model.predict(y_test).shape)"""),
     ("md", """## 5. Real data: KTC2023 water tank
 
 `reconstruct` reads the KTC2023 MATLAB layout directly (32 electrodes, its injection and
