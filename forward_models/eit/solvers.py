@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import ctypes
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,7 +24,7 @@ class SingularSystemError(RuntimeError):
 # Autograd releases a batch's factors on the caller's thread, so factors made by the batch
 # workers are handed back to their own thread here and freed there at its next factorisation.
 _foreign_released: dict[int, list] = {}
-_foreign_lock = threading.Lock()
+_foreign_lock = threading.RLock()  # re-entrant: __del__ can run inside a locked block (GC)
 
 
 def _free_factors_released_elsewhere() -> None:
@@ -29,6 +32,23 @@ def _free_factors_released_elsewhere() -> None:
     with _foreign_lock:
         factors = _foreign_released.pop(threading.get_ident(), None)
     del factors
+
+
+def _keep_forever(obj) -> None:
+    """Leak one reference, so ``obj`` is never deallocated (used when the process ends)."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
+@atexit.register
+def _keep_factors_at_exit() -> None:
+    """At exit, factors still waiting for their thread are left to the operating system: freeing
+    them on another thread late in interpreter shutdown is what scipy's SuperLU cannot do safely
+    (its allocation tracker belongs to the thread that made them)."""
+    with _foreign_lock:
+        for factors in _foreign_released.values():
+            for lu in factors:
+                _keep_forever(lu)
+        _foreign_released.clear()
 
 
 def factors_awaiting_release() -> int:
@@ -60,9 +80,14 @@ class DirectSolver:
 
     def __del__(self) -> None:
         lu = self.__dict__.pop("_lu", None)
-        if lu is not None and threading.get_ident() != self._owner:
-            with _foreign_lock:
-                _foreign_released.setdefault(self._owner, []).append(lu)
+        try:
+            if lu is not None and sys.is_finalizing():
+                _keep_forever(lu)  # interpreter shutdown: see _keep_factors_at_exit
+            elif lu is not None and threading.get_ident() != self._owner:
+                with _foreign_lock:
+                    _foreign_released.setdefault(self._owner, []).append(lu)
+        except Exception:  # noqa: BLE001, S110 (interpreter shutdown: module globals already gone)
+            pass
 
 
 class AMGSolver:

@@ -48,3 +48,22 @@ def test_factor_released_on_another_thread_is_freed_by_its_owner():
     assert solvers.factors_awaiting_release() == before
     x = made[0].solve(np.ones(K.shape[0]))
     np.testing.assert_allclose(K @ x, np.ones(K.shape[0]), atol=1e-8)
+
+
+def test_factors_left_at_exit_are_not_freed_on_a_foreign_thread(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "exit.py"
+    script.write_text(
+        "import numpy as np, torch\n"
+        "from forward_models.eit import CEMForward, Electrodes, solvers\n"
+        "op = CEMForward.on_disk(Electrodes.equally_spaced(8, 0.5, 0.01), 0.3, n_threads=2)\n"
+        "s = torch.ones(4, op.n_in, dtype=torch.float64, requires_grad=True)\n"
+        "kept = op._forward(s.detach())[1]  # factors of pool threads, alive at exit\n"
+        "op(s).sum().backward()  # the graph's factors are released here: queued for their threads\n"
+        "assert solvers.factors_awaiting_release() > 0\n"
+        "solvers._keep_factors_at_exit()\n"
+        "assert solvers.factors_awaiting_release() == 0\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
