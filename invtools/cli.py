@@ -97,19 +97,27 @@ def _reconstruct(args: argparse.Namespace) -> int:
     from invtools.classical import ClassicalConfig
     from invtools.plotting import plot_grid
     from invtools.reconstruct import reconstruct, write_reconstruction
+    from invtools.reconstruct.result import check_label_paths, label_images, write_labels
 
     if args.model is None and args.method in (None, "model"):
         raise ValueError("pass --model CKPT, or --method gn / linearized for a classical reconstruction")
     inputs = [args.measurements, args.model, args.reference, Path(args.measurements).parent / "ref.mat"]
     if args.recipe is not None and Path(args.recipe).suffix == ".toml":
         inputs.append(args.recipe)
-    check_outputs({"--out": args.out, "--plot": args.plot}, inputs, args.overwrite)
+    segments = {f"--segment {p}": p for p in args.segment or []}
+    check_label_paths(args.segment or [])
+    check_outputs({"--out": args.out, "--plot": args.plot, **segments}, inputs, args.overwrite)
     ccfg = ClassicalConfig(prior=args.prior, lam=args.lam, iterations=args.iterations,
                            noise_level=args.noise_level)
     rec = reconstruct(args.measurements, args.model, args.method, args.recipe, args.reference, ccfg,
                       args.mesh_h)
+    labels = label_images(rec) if args.segment else None  # before writing anything
+    if labels is not None:
+        check_label_paths(args.segment, labels.shape[0])
     write_reconstruction(rec, args.out)
     print(f"wrote {args.out} ({rec.method}, {rec.x.shape[0]} sample(s))")
+    for path in args.segment or []:
+        print(f"wrote {write_labels(labels, path)} (256 x 256 labels: 0 water, 1 resistive, 2 conductive)")
     if args.plot:
         difference = rec.info.get("mode") == "difference"
         if difference:
@@ -198,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="output HDF5 file")
     r.add_argument("--plot", help="output PNG")
     r.add_argument("--overwrite", action="store_true", help="replace existing --out/--plot files")
+    r.add_argument("--segment", nargs="+", metavar="PATH",
+                   help="three-class 256 x 256 label image in the KTC2023 organisers' pixel frame "
+                        "(top = electrode 1): .mat (challenge layout), .npz and/or .png")
     r.add_argument("--model", help="checkpoint of a trained network")
     r.add_argument("--method", choices=["model", "gn", "linearized"],
                    help="default: model if --model is given, else gn")

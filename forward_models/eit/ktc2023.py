@@ -2,9 +2,11 @@
 0.115 m (the tank is about 23 cm across), contact impedance 1e-6 (as in the organisers' code),
 the injection and measurement patterns read from the measurement files.
 
-Assumptions (not stated in the data files): electrode 1 centred at angle 0 and numbered
-counter-clockwise, electrodes covering half of the boundary (width ~1.1 cm). Difference
-imaging is insensitive to both; absolute imaging is not.
+Electrode 1 is centred at 90 degrees (the top of the organisers' images) and the electrodes
+are numbered counter-clockwise, covering half of the boundary (width ~1.1 cm), as in the
+organisers' mesh. (Before 2026-11-25 electrode 1 sat at 0 degrees, which rotated every tank
+image by 90 degrees: the data fit of difference imaging does not see the rotation, the image
+does.)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from invtools.deprecation import renamed_keyword
 KTC_RADIUS = 0.115  # m
 KTC_ELECTRODES = 32
 KTC_CONTACT_IMPEDANCE = 1e-6
+KTC_FIRST_ELECTRODE = np.pi / 2  # rad: electrode 1 at the top, numbering counter-clockwise
 
 
 def ktc_operator(currents: np.ndarray, measurement: np.ndarray, mesh_size: float | None = None,
@@ -31,7 +34,7 @@ def ktc_operator(currents: np.ndarray, measurement: np.ndarray, mesh_size: float
     L = currents.shape[1]
     if measurement.shape[1] != L:
         raise ValueError(f"measurement pattern has {measurement.shape[1]} electrodes, currents {L}")
-    electrodes = Electrodes.equally_spaced(L, coverage, contact_impedance)
+    electrodes = Electrodes.equally_spaced(L, coverage, contact_impedance, offset=KTC_FIRST_ELECTRODE)
     return CEMForward.on_disk(electrodes, h, radius, currents, np.asarray(measurement, dtype=np.float64))
 
 

@@ -70,3 +70,71 @@ def write_reconstruction(rec: Reconstruction, out: str | Path) -> Path:
         f.attrs["provenance"] = json.dumps(provenance(None, command="reconstruct"))
     write_bytes_atomic(out, buffer.getvalue())
     return out
+
+
+def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
+    """Three-class label images (N, n, n) of a mesh reconstruction in the organisers' pixel frame
+    (:mod:`invtools.segmentation`): Otsu on ``sigma - sigma0`` for difference imaging, else on
+    ``sigma`` minus its median; pixels outside the domain are water."""
+    from invtools.segmentation import WATER, mesh_to_pixels, segment_three_classes
+
+    if rec.mesh is None:
+        raise ValueError("--segment needs a reconstruction on a mesh (EIT)")
+    points, triangles = rec.mesh
+    radius = float(np.sqrt((points**2).sum(axis=0)).max())
+    out = []
+    for x in np.asarray(rec.x, dtype=np.float64).reshape(rec.x.shape[0], -1):
+        delta = x - (rec.info["sigma0"] if rec.info.get("mode") == "difference" else np.median(x))
+        image = mesh_to_pixels(points, triangles, delta, n, radius)
+        labels = segment_three_classes(np.where(np.isfinite(image), image, 0.0))
+        labels[~np.isfinite(image)] = WATER
+        out.append(labels)
+    return np.stack(out)
+
+
+LABEL_FORMATS = (".mat", ".npz", ".png")
+
+
+def check_label_paths(paths: list[str | Path], n_images: int | None = None) -> None:
+    """Refuse label-image paths of an unknown format, or a .mat for more than one image."""
+    for path in paths:
+        if Path(path).suffix not in LABEL_FORMATS:
+            raise ValueError(f"--segment {path}: use a .mat, .npz or .png file name")
+        if Path(path).suffix == ".mat" and n_images is not None and n_images != 1:
+            raise ValueError(f"--segment {path}: the challenge's .mat layout holds one image, "
+                             f"these data have {n_images}; use .npz")
+
+
+def write_labels(labels: np.ndarray, out: str | Path) -> Path:
+    """Write label images (N, n, n): ``.mat`` in the challenge's layout (one image, variable
+    ``reconstruction``), ``.npz`` (array ``labels``) or ``.png`` (a figure)."""
+    import io
+
+    from invtools.atomic import write_bytes_atomic
+
+    out = Path(out)
+    check_label_paths([out], labels.shape[0])
+    buffer = io.BytesIO()
+    if out.suffix == ".mat":
+        import scipy.io
+
+        scipy.io.savemat(buffer, {"reconstruction": labels[0].astype(np.int64)})
+    elif out.suffix == ".npz":
+        np.savez_compressed(buffer, labels=labels)
+    elif out.suffix == ".png":
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.colors import ListedColormap
+
+        fig, axes = plt.subplots(1, len(labels), figsize=(3 * len(labels), 3), squeeze=False)
+        cmap = ListedColormap(["#d9e8f5", "#3b4cc0", "#b40426"])  # water, resistive, conductive
+        for ax, image in zip(axes[0], labels, strict=True):
+            ax.imshow(image, cmap=cmap, vmin=0, vmax=2, interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+        axes[0][0].set_title("0 water, 1 resistive, 2 conductive", fontsize=8)
+        fig.savefig(buffer, format="png", dpi=90)
+        plt.close(fig)
+    write_bytes_atomic(out, buffer.getvalue())
+    return out

@@ -70,3 +70,43 @@ def test_missing_values_are_masked(tmp_path, ktc):
 def test_gauss_newton_on_the_tank_stays_positive(ktc):
     rec = reconstruct(ktc / "data1.mat", method="gn", mesh_h=0.015)
     assert rec.x.min() > 0 and rec.x.max() > 1.5 * rec.info["sigma0"]
+
+
+def test_tank_electrode_one_is_at_the_top_and_numbering_runs_counter_clockwise():
+    from forward_models.eit.ktc2023 import ktc_operator
+
+    L = 32
+    currents = np.roll(np.eye(L), 1, axis=1)[:1] - np.eye(L)[:1]  # one pattern: 2 -> 1
+    op = ktc_operator(currents, np.eye(L), mesh_size=0.02)
+    centre = [op.mesh.p[:, op.mesh.facets[:, f].ravel()].mean(axis=1) for f in op.facets[:2]]
+    angle = [np.arctan2(c[1], c[0]) for c in centre]
+    assert abs(angle[0] - np.pi / 2) < 0.05        # electrode 1 at 90 degrees: the top
+    assert 0 < angle[1] - angle[0] < 2 * np.pi / L + 0.05  # electrode 2 counter-clockwise from it
+
+
+def test_segment_writes_the_challenge_layout(tmp_path, ktc, capsys):
+    from invtools.cli import main
+
+    out, mat, npz = tmp_path / "r.h5", tmp_path / "s.mat", tmp_path / "s.npz"
+    assert main(["reconstruct", "--method", "linearized", "--measurements", str(ktc / "data1.mat"),
+                 "--out", str(out), "--mesh-h", "0.015", "--segment", str(mat), str(npz)]) == 0
+    labels = scipy.io.loadmat(mat)["reconstruction"]
+    assert labels.shape == (256, 256) and set(np.unique(labels)) == {0, 1, 2}
+    np.testing.assert_array_equal(np.load(npz)["labels"][0], labels)
+    assert labels[0, 0] == labels[-1, -1] == 0  # outside the tank: water
+    assert (labels == 0).mean() > 0.5  # water is the most populous class
+
+
+def test_segment_refuses_bad_requests_before_writing(tmp_path, capsys):
+    from pathlib import Path
+
+    from invtools.cli import main
+
+    sample = Path(__file__).parents[2] / "datasets" / "samples" / "blur1d_y.npz"
+    base = ["reconstruct", "--method", "linearized", "--recipe", "blur1d-rma", "--measurements",
+            str(sample), "--out", str(tmp_path / "r.h5")]
+    assert main([*base, "--segment", str(tmp_path / "s.tif")]) == 1
+    assert "use a .mat, .npz or .png" in capsys.readouterr().err
+    assert main([*base, "--segment", str(tmp_path / "s.npz")]) == 1
+    assert "needs a reconstruction on a mesh" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
