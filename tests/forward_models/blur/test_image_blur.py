@@ -57,7 +57,7 @@ def test_config_round_trip_with_user_kernel():
 
 
 @pytest.mark.parametrize("kwargs", [{"boundary": "reflect"}, {"kernel": np.ones((2, 3))},
-                                    {"shape": (4, 4), "sigma": 2.0}, {"sigma": -1.0}])
+                                    {"shape": (4, 4), "blur_width": 2.0}, {"blur_width": -1.0}])
 def test_invalid_configuration(kwargs):
     with pytest.raises(ValueError):
         ImageBlur2D(**kwargs)
