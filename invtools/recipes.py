@@ -147,6 +147,12 @@ def build_operator(cfg: dict[str, Any]) -> Operator:
     return plugins.load(plugins.RECIPE_OPERATORS, cfg["type"]).build(cfg)
 
 
+def _centroids(op: Operator) -> np.ndarray | None:
+    """Element centroids (2, ne) of a mesh operator, None for grids."""
+    mesh = getattr(op, "mesh", None)
+    return None if mesh is None else mesh.p[:, mesh.t].mean(axis=1)
+
+
 def _count(rng: np.random.Generator, spec) -> int:
     lo, hi = (spec, spec) if isinstance(spec, int) else spec
     return int(rng.integers(lo, hi + 1))
@@ -160,36 +166,51 @@ class Problem:
         self.op = build_operator(recipe.operator)
         self.parametrization = recipe.parametrization
         self.net_op = net_operator(self.op, recipe.parametrization)
-        mesh = getattr(self.op, "mesh", None)
-        self.points = None if mesh is None else mesh.p[:, mesh.t].mean(axis=1)  # element centroids
+        self.points = _centroids(self.op)
+        # data simulated on a finer mesh than the images live on (no inverse crime), if asked
+        fine = float(recipe.operator.get("simulation_mesh_size", 0.0) or 0.0)
+        if fine > 0 and self.points is None:
+            raise ValueError("recipe [operator] simulation_mesh_size needs a mesh operator")
+        if fine > 0 and fine >= recipe.operator["h"]:
+            raise ValueError(f"recipe [operator] simulation_mesh_size = {fine}: must be finer than "
+                             f"h = {recipe.operator['h']}")
+        self.sim_op = build_operator({**recipe.operator, "h": fine}) if fine > 0 else None
+        self.sim_points = None if self.sim_op is None else _centroids(self.sim_op)
 
-    def phantom(self, rng: np.random.Generator) -> np.ndarray:
+    def phantom(self, rng: np.random.Generator, points: np.ndarray | None = None) -> np.ndarray:
+        """One ground truth; on a mesh, evaluated at ``points`` (default: the element centroids)."""
         p, shape = self.recipe.phantom, self.op.in_shape
+        points = self.points if points is None else points
         if p["type"] == "random_walk":
             return random_walk_signals(1, shape[0], rng, p["step"], p["low"], p["high"])[0]
         if p["type"] == "tv_walk":
             return tv_prior_signals(1, shape[0], rng, p["scale"])[0]
         if p["type"] == "shapes":
             return random_shapes_image(shape, rng, _count(rng, p["n_shapes"]), tuple(p["kinds"]))
-        if self.points is None:
+        if points is None:
             raise ValueError(f"phantom {p['type']!r} needs a mesh operator (type = 'eit')")
         radius = self.recipe.operator["radius"]
         discs = random_discs(rng, _count(rng, p["n_discs"]), radius, tuple(p["radius"]),
                              tuple(p["values"]))
         if p["type"] == "discs":
-            return disc_phantom(self.points, discs, p["background"])
-        log_sigma = smooth_field(self.points, rng, p["n_bumps"], tuple(p["width"]), p["amplitude"], radius)
+            return disc_phantom(points, discs, p["background"])
+        log_sigma = smooth_field(points, rng, p["n_bumps"], tuple(p["width"]), p["amplitude"], radius)
         sigma = p["background"] * np.exp(log_sigma)
-        inside = disc_phantom(self.points, discs, 0.0)
+        inside = disc_phantom(points, discs, 0.0)
         return np.where(inside > 0, inside, sigma)
 
     def samples(self, indices: np.ndarray, seed: int) -> dict[str, np.ndarray]:
         """Ground truths ``x``, noisy data ``y`` and initial guesses ``x0`` (physical units)
         of the given global sample indices; each depends only on ``(seed, index)``."""
         rngs = [np.random.default_rng([seed, int(i)]) for i in indices]
+        # the same draws, replayed on the simulation mesh (a copy of each generator, taken first)
+        replays = [copy.deepcopy(rng) for rng in rngs] if self.sim_op is not None else None
         x = np.stack([self.phantom(rng) for rng in rngs])
+        sim_op, sim_x = self.op, x
+        if replays is not None:
+            sim_op, sim_x = self.sim_op, np.stack([self.phantom(r, self.sim_points) for r in replays])
         with torch.no_grad():  # one sample at a time: batched FFTs round differently
-            y = np.concatenate([self.op(torch.as_tensor(x[k:k + 1], dtype=torch.float64)).numpy()
+            y = np.concatenate([sim_op(torch.as_tensor(sim_x[k:k + 1], dtype=torch.float64)).numpy()
                                 for k in range(len(x))])
         level = float(self.recipe.noise["relative"])
         for k, rng in enumerate(rngs):

@@ -22,4 +22,5 @@ def _eit(cfg: dict[str, Any]) -> CEMForward:
 
 eit = RecipeOperator({"electrodes": 16, "coverage": 0.5, "contact_impedance": 0.01, "arc": [],
                       "offset": 0.0, "h": 0.1, "radius": 1.0, "currents": "adjacent",
-                      "measurements": "differences", "exclude_driving": False, "solver": "auto"}, _eit)
+                      "measurements": "differences", "exclude_driving": False, "solver": "auto",
+                      "simulation_mesh_size": 0.0}, _eit)

@@ -125,3 +125,26 @@ def test_recipe_value_errors_exit_one_line_from_the_cli(tmp_path, capsys):
     assert err.strip() == ("invtools generate: error: recipe [operator] h = 'fine': "
                            "must be a finite number > 0")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.toml"]
+
+
+def test_simulation_on_a_finer_mesh_keeps_x_and_changes_only_the_physics():
+    import torch
+
+    from invtools.recipes import Problem
+
+    d = load_recipe("eit-discs2").to_dict()
+    d["x0"] = {**d["x0"], "method": "constant"}
+    d["noise"] = {"relative": 0.0}
+    same = Problem(Recipe.from_dict(d)).samples(np.arange(3), seed=4)
+    d["operator"] = {**d["operator"], "simulation_mesh_size": 0.05}
+    fine = Problem(Recipe.from_dict(d))
+    finer = fine.samples(np.arange(3), seed=4)
+    np.testing.assert_array_equal(finer["x"], same["x"])  # the same phantoms, on the same mesh
+    assert fine.sim_op.n_in > 3 * fine.op.n_in
+    with torch.no_grad():
+        coarse_y = fine.op(torch.as_tensor(finer["x"])).numpy()
+    gap = np.linalg.norm(finer["y"] - coarse_y) / np.linalg.norm(coarse_y)
+    assert 1e-4 < gap < 0.1  # a discretisation error, not another problem
+    d["operator"] = {**d["operator"], "simulation_mesh_size": 0.2}
+    with pytest.raises(ValueError, match="must be finer than h = 0.1"):
+        Problem(Recipe.from_dict(d))
