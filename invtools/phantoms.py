@@ -118,3 +118,71 @@ def random_shapes_image(shape: tuple[int, int], rng: np.random.Generator, n_shap
             raise ValueError(f"unknown shape kind {kind!r}; choose ellipse, polygon, blob")
         img[mask] = value
     return img
+
+
+INCLUSION_KINDS = ("disc", "polygon", "rectangle", "star")
+
+
+def random_inclusions(rng: np.random.Generator, n: int, domain_radius: float,
+                      size: tuple[float, float], kinds: tuple[str, ...],
+                      conductive: tuple[float, float], resistive: tuple[float, float],
+                      margin: float = 0.01, tries: int = 500) -> list[dict]:
+    """``n`` non-overlapping inclusions in the disk of ``domain_radius`` (KTC2023-like targets):
+    shape from ``kinds``, circumradius uniform in ``size``, conductive or resistive with equal
+    probability, value log-uniform in that class's range. Each is a dict with ``outline``
+    (k, 2) vertices (None for a disc), ``centre``, ``radius``, ``value``, ``label`` (1 or 2)."""
+    bad = sorted(set(kinds) - set(INCLUSION_KINDS))
+    if bad:
+        raise ValueError(f"unknown inclusion kind(s) {bad}; choose from {list(INCLUSION_KINDS)}")
+    out: list[dict] = []
+    for _ in range(tries):
+        if len(out) == n:
+            break
+        r = rng.uniform(*size)
+        reach = domain_radius - margin - r
+        rho, phi = reach * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
+        centre = np.array([rho * np.cos(phi), rho * np.sin(phi)])
+        if any(np.linalg.norm(centre - o["centre"]) < r + o["radius"] + margin for o in out):
+            continue
+        kind = kinds[int(rng.integers(len(kinds)))]
+        label = int(rng.integers(1, 3))
+        lo, hi = conductive if label == 2 else resistive
+        out.append({"kind": kind, "centre": centre, "radius": r, "label": label,
+                    "value": float(np.exp(rng.uniform(np.log(lo), np.log(hi)))),
+                    "outline": _outline(kind, r, rng)})
+    return out
+
+
+def _outline(kind: str, r: float, rng: np.random.Generator) -> np.ndarray | None:
+    """Vertices (k, 2) of a shape of circumradius ``r`` centred at 0, randomly rotated."""
+    turn = rng.uniform(0, 2 * np.pi)
+    if kind == "disc":
+        return None
+    if kind == "rectangle":
+        t = rng.uniform(0.3, 1.27)  # aspect angle: half sides r cos t, r sin t
+        angles = np.array([t, np.pi - t, np.pi + t, 2 * np.pi - t]) + turn
+        radii = np.full(4, r)
+    elif kind == "polygon":
+        k = int(rng.integers(3, 8))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, k)) + turn
+        radii = r * rng.uniform(0.7, 1.0, k)
+    else:  # star (4 to 6 points; 4 is a cross-like shape)
+        k = int(rng.integers(4, 7))
+        angles = np.arange(2 * k) * np.pi / k + turn
+        radii = np.where(np.arange(2 * k) % 2 == 0, r, r * rng.uniform(0.35, 0.55))
+    return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+
+
+def inclusion_phantom(points: np.ndarray, inclusions: list[dict], background: float) -> np.ndarray:
+    """Values at ``points`` (2, n): ``background`` outside, each inclusion's value inside it."""
+    from matplotlib.path import Path as Outline
+
+    out = np.full(points.shape[1], float(background))
+    for inc in inclusions:
+        rel = points.T - inc["centre"]
+        if inc["outline"] is None:
+            inside = (rel**2).sum(axis=1) < inc["radius"] ** 2
+        else:
+            inside = Outline(inc["outline"]).contains_points(rel)
+        out[inside] = inc["value"]
+    return out

@@ -26,7 +26,9 @@ RANGES: dict[tuple[str, str], tuple[float, bool]] = {
     ("phantom", "background"): (0.0, True), ("phantom", "width"): (0.0, True),
     ("phantom", "amplitude"): (0.0, False), ("phantom", "n_bumps"): (0, False),
     ("x0", "iterations"): (1, False), ("noise", "relative"): (0.0, False),
-    ("operator", "simulation_mesh_size"): (0.0, False),
+    ("operator", "simulation_mesh_size"): (0.0, False), ("operator", "current"): (0.0, True),
+    ("phantom", "n_inclusions"): (0, False), ("phantom", "size"): (0.0, True),
+    ("phantom", "conductive"): (0.0, True), ("phantom", "resistive"): (0.0, True),
 }
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("operator", "boundary"): ("zero", "periodic"), ("operator", "solver"): ("auto", "direct", "amg"),

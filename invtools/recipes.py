@@ -26,7 +26,9 @@ from invtools.operators import Operator
 from invtools.parametrization import from_net, net_operator, to_net
 from invtools.phantoms import (
     disc_phantom,
+    inclusion_phantom,
     random_discs,
+    random_inclusions,
     random_shapes_image,
     random_walk_signals,
     smooth_field,
@@ -46,6 +48,9 @@ PHANTOM_DEFAULTS: dict[str, dict[str, Any]] = {
     "tv_walk": {"scale": 0.5},
     "shapes": {"n_shapes": [2, 5], "kinds": ["ellipse", "polygon", "blob"]},
     "discs": {"n_discs": [2, 2], "radius": [0.1, 0.3], "values": [0.2, 5.0], "background": 1.0},
+    "ktc_inclusions": {"n_inclusions": [1, 3], "kinds": ["disc", "polygon", "rectangle", "star"],
+                       "size": [0.012, 0.035], "background": 0.8, "conductive": [5.0, 50.0],
+                       "resistive": [0.005, 0.05]},
     "smooth": {"n_bumps": 6, "width": [0.2, 0.5], "amplitude": 0.4, "n_discs": [0, 2],
                "radius": [0.1, 0.25], "values": [0.3, 3.0], "background": 1.0},
 }
@@ -190,6 +195,10 @@ class Problem:
         if points is None:
             raise ValueError(f"phantom {p['type']!r} needs a mesh operator (type = 'eit')")
         radius = self.recipe.operator["radius"]
+        if p["type"] == "ktc_inclusions":
+            inclusions = random_inclusions(rng, _count(rng, p["n_inclusions"]), radius, tuple(p["size"]),
+                                           tuple(p["kinds"]), tuple(p["conductive"]), tuple(p["resistive"]))
+            return inclusion_phantom(points, inclusions, p["background"])
         discs = random_discs(rng, _count(rng, p["n_discs"]), radius, tuple(p["radius"]),
                              tuple(p["values"]))
         if p["type"] == "discs":

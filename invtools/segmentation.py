@@ -57,6 +57,16 @@ def segment_three_classes(delta: np.ndarray, bins: int = 256) -> np.ndarray:
     return labels
 
 
+def contrast_labels(delta: np.ndarray, tol: float = 0.0) -> np.ndarray:
+    """Labels of a known contrast image ``sigma - background``: conductive above ``tol``,
+    resistive below ``-tol``, water otherwise (for ground truths of simulated phantoms)."""
+    delta = np.asarray(delta)
+    labels = np.full(delta.shape, WATER, dtype=np.uint8)
+    labels[delta > tol] = CONDUCTIVE
+    labels[delta < -tol] = RESISTIVE
+    return labels
+
+
 def pixel_centres(n: int = 256, radius: float = 0.115) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates (n, n) of the pixel centres in the pixel frame (row 0 at the top)."""
     c = (np.arange(n) + 0.5) / n * 2 * radius - radius

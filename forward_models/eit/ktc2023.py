@@ -21,6 +21,29 @@ KTC_RADIUS = 0.115  # m
 KTC_ELECTRODES = 32
 KTC_CONTACT_IMPEDANCE = 1e-6
 KTC_FIRST_ELECTRODE = np.pi / 2  # rad: electrode 1 at the top, numbering counter-clockwise
+KTC_NOMINAL_CURRENT = 1.47  # the mean injected current in the files (their unit, presumably mA)
+
+
+def ktc_injection_pairs(L: int = KTC_ELECTRODES) -> list[tuple[int, int]]:
+    """The organisers' 76 injections as (source, sink) electrode indices (0-based): skip-one
+    pairs between even electrodes, then every even electrode against sinks 0, L/4, L/2, 3L/4."""
+    even = range(0, L, 2)
+    pairs = [(e, (e + 2) % L) for e in even]
+    for sink in range(0, L, L // 4):
+        pairs += [(e, sink) for e in even if e != sink]
+    return pairs
+
+
+def ktc_patterns(current: float = KTC_NOMINAL_CURRENT,
+                 L: int = KTC_ELECTRODES) -> tuple[np.ndarray, np.ndarray]:
+    """Currents (76, L) and the measurement matrix (L - 1, L) of adjacent differences
+    ``U_k - U_{k+1}``: the organisers' patterns, with one nominal current amplitude."""
+    pairs = ktc_injection_pairs(L)
+    currents = np.zeros((len(pairs), L))
+    for p, (source, sink) in enumerate(pairs):
+        currents[p, source], currents[p, sink] = current, -current
+    measurement = np.eye(L - 1, L) - np.eye(L - 1, L, k=1)
+    return currents, measurement
 
 
 def ktc_operator(currents: np.ndarray, measurement: np.ndarray, mesh_size: float | None = None,

@@ -6,6 +6,13 @@ from typing import Any
 
 from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.forward import CEMForward
+from forward_models.eit.ktc2023 import (
+    KTC_CONTACT_IMPEDANCE,
+    KTC_NOMINAL_CURRENT,
+    KTC_RADIUS,
+    ktc_operator,
+    ktc_patterns,
+)
 from invtools.plugins import RecipeOperator
 
 
@@ -24,3 +31,18 @@ eit = RecipeOperator({"electrodes": 16, "coverage": 0.5, "contact_impedance": 0.
                       "offset": 0.0, "h": 0.1, "radius": 1.0, "currents": "adjacent",
                       "measurements": "differences", "exclude_driving": False, "solver": "auto",
                       "simulation_mesh_size": 0.0}, _eit)
+
+
+def _ktc2023(cfg: dict[str, Any]) -> CEMForward:
+    if cfg["radius"] != KTC_RADIUS:
+        raise ValueError(f"recipe [operator] radius = {cfg['radius']}: the KTC2023 tank's is {KTC_RADIUS} m")
+    currents, measurement = ktc_patterns(cfg["current"])
+    op = ktc_operator(currents, measurement, mesh_size=cfg["h"], coverage=cfg["coverage"],
+                      contact_impedance=cfg["contact_impedance"])
+    op.n_threads = 1  # generation workers are the parallelism
+    return op
+
+
+ktc2023 = RecipeOperator({"h": 0.01, "radius": KTC_RADIUS, "coverage": 0.5,
+                          "contact_impedance": KTC_CONTACT_IMPEDANCE, "current": KTC_NOMINAL_CURRENT,
+                          "simulation_mesh_size": 0.0}, _ktc2023)
