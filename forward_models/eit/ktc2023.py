@@ -48,17 +48,20 @@ def ktc_patterns(current: float = KTC_NOMINAL_CURRENT,
 
 def ktc_operator(currents: np.ndarray, measurement: np.ndarray, mesh_size: float | None = None,
                  coverage: float = 0.5, contact_impedance: float = KTC_CONTACT_IMPEDANCE,
-                 radius: float = KTC_RADIUS, *, h: float | None = None) -> CEMForward:
+                 radius: float = KTC_RADIUS, *, edge_levels: int = 0,
+                 h: float | None = None) -> CEMForward:
     """CEM operator of the tank for currents (P, L) and one measurement matrix (k, L) used
     with every injection (m = P k outputs, injection-major as in ``Uel``); ``mesh_size`` in
-    metres (default 0.0075; ``h`` is its deprecated former name)."""
+    metres (default 0.0075; ``h`` is its deprecated former name); ``edge_levels`` rounds of
+    refinement at the electrode edges, where the contact-impedance boundary layer is."""
     h = renamed_keyword(mesh_size, h, "h", "mesh_size")
     h = 0.0075 if h is None else h
     L = currents.shape[1]
     if measurement.shape[1] != L:
         raise ValueError(f"measurement pattern has {measurement.shape[1]} electrodes, currents {L}")
     electrodes = Electrodes.equally_spaced(L, coverage, contact_impedance, offset=KTC_FIRST_ELECTRODE)
-    return CEMForward.on_disk(electrodes, h, radius, currents, np.asarray(measurement, dtype=np.float64))
+    return CEMForward.on_disk(electrodes, h, radius, currents, np.asarray(measurement, dtype=np.float64),
+                              edge_levels=edge_levels)
 
 
 def best_homogeneous(op: CEMForward, u_ref: np.ndarray, mask: np.ndarray | None = None) -> float:
