@@ -50,12 +50,12 @@ class TrainedModel:
     path: Path | None = None
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any], net: torch.nn.Module,
-                        path: Path | None = None) -> TrainedModel:
+    def from_checkpoint(cls, ckpt: dict[str, Any], net: torch.nn.Module, path: Path | None = None,
+                        operator: Operator | None = None) -> TrainedModel:
+        """``operator``: :func:`physical_operator` of ``ckpt``, if already built."""
         meta = ckpt.get("metadata") or {}
         param = meta.get("parametrization", "identity")
-        physical = meta.get("physical_operator")
-        operator = operator_from_config(physical if physical is not None else ckpt["operator"])
+        operator = physical_operator(ckpt) if operator is None else operator
         recipe = meta.get("recipe")
         noise = (recipe or {}).get("noise", {}).get("relative")
         return cls(net, operator, param, None if noise is None else float(noise), recipe, ckpt, path)
@@ -118,10 +118,28 @@ def load_model(path: str | Path, adjacency: Any = None, device: str = "cpu") -> 
 
     ckpt = load_checkpoint(path, map_location=device)
     with malformed_record(path, "forward operator"):
+        operator = physical_operator(ckpt)  # built once: it also gives the mesh adjacency
         if adjacency is None:
-            adjacency = input_adjacency(operator_from_config(ckpt["operator"]))
+            adjacency = input_adjacency(operator)
     with malformed_record(path, "network"):
         net = build_net(ckpt["arch"], adjacency=adjacency, detach_physics=ckpt.get("detach_physics", False))
         net.load_state_dict(ckpt["model"])
     with malformed_record(path, "forward operator"):
-        return TrainedModel.from_checkpoint(ckpt, net.eval(), Path(path))
+        return TrainedModel.from_checkpoint(ckpt, net.eval(), Path(path), operator)
+
+
+def physical_operator(ckpt: dict[str, Any]) -> Operator:
+    """The forward operator of the data a checkpoint's net was trained on (physical units).
+
+    When the checkpoint records it beside the net's operator, the net's operator record must be
+    the physical one on the recorded parametrisation (compared as configs, not built twice)."""
+    meta = ckpt.get("metadata") or {}
+    physical = meta.get("physical_operator")
+    if physical is None:
+        return operator_from_config(ckpt["operator"])
+    operator = operator_from_config(physical)
+    expected = net_operator(operator, meta.get("parametrization", "identity")).config()
+    if json.dumps(expected, sort_keys=True) != json.dumps(ckpt["operator"], sort_keys=True):
+        raise ValueError("the net's operator record does not match the physical operator and "
+                         "parametrisation recorded beside it")
+    return operator

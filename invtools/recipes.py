@@ -173,7 +173,7 @@ class Problem:
         self.net_op = net_operator(self.op, recipe.parametrization)
         self.points = _centroids(self.op)
         # data simulated on a finer mesh than the images live on (no inverse crime), if asked
-        fine = float(recipe.operator.get("simulation_mesh_size", 0.0) or 0.0)
+        fine = float(recipe.operator.get("simulation_mesh_size", 0.0))
         if fine > 0 and self.points is None:
             raise ValueError("recipe [operator] simulation_mesh_size needs a mesh operator")
         if fine > 0 and fine >= recipe.operator["h"]:

@@ -96,8 +96,9 @@ def generate(recipe: Recipe, out: str | Path, n_samples: int, seed: int = 0, wor
             raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
         created = _prepare_parts(parts, meta, overwrite)
         try:
-            _generate_blocks(recipe, parts, blocks, seed, workers, progress)
-            _assemble(Problem(recipe), out, parts, blocks, meta)
+            problem = Problem(recipe)  # built once: serial blocks and the assembly share it
+            _generate_blocks(problem, parts, blocks, seed, workers, progress)
+            _assemble(problem, out, parts, blocks, meta)
             shutil.rmtree(parts)
         except Exception:
             if created and parts.is_dir() and not any(parts.glob("block_*.npz")):
@@ -148,14 +149,14 @@ def _exclusive(out: Path) -> Iterator[None]:
             lock.unlink(missing_ok=True)
 
 
-def _generate_blocks(recipe: Recipe, parts: Path, blocks: list[tuple[int, int]], seed: int,
+def _generate_blocks(problem: Problem, parts: Path, blocks: list[tuple[int, int]], seed: int,
                      workers: int, progress: bool) -> None:
+    recipe = problem.recipe
     todo = [b for b in blocks if not _block_path(parts, *b).exists()]
     total = blocks[-1][1] - blocks[0][0]
     bar = tqdm(total=total, initial=total - sum(b - a for a, b in todo),
                disable=not progress, desc=f"generate {recipe.name}", unit="sample")
     if workers <= 1 or len(todo) <= 1:
-        problem = Problem(recipe)
         with threadpool_limits(1):  # small per-sample BLAS calls are faster single-threaded
             for a, b in todo:
                 bar.update(_write_block(problem, parts, a, b, seed))

@@ -1,5 +1,6 @@
-"""Adapter for plain measurement files (HDF5 data sets, NPZ, CSV, MATLAB ``y``): the forward
-model comes from the trained model, else from the file itself, else from ``--recipe``."""
+"""Adapter for plain measurement files (HDF5 data sets, NPZ, CSV, MATLAB ``y``), every file the
+KTC2023 adapter does not accept: the forward model comes from the trained model, else from the
+file itself, else from ``--recipe``."""
 
 from __future__ import annotations
 
@@ -14,10 +15,6 @@ from invtools.model import TrainedModel
 from invtools.operators import Operator, operator_from_config
 from invtools.parametrization import from_net, net_operator, to_net
 from invtools.reconstruct.result import Reconstruction, check_width
-
-
-def accepts(meas: Measurements) -> bool:
-    return meas.ktc is None
 
 
 def forward_model(meas: Measurements, trained: TrainedModel | None,
