@@ -95,13 +95,15 @@ def _reconstruct(args: argparse.Namespace) -> int:
     import numpy as np
 
     from invtools.classical import ClassicalConfig
+    from invtools.model import resolve_model
     from invtools.plotting import plot_grid
     from invtools.reconstruct import reconstruct, write_reconstruction
     from invtools.reconstruct.result import check_label_paths, label_images, write_labels
 
     if args.model is None and args.method in (None, "model"):
         raise ValueError("pass --model CKPT, or --method gn / linearized for a classical reconstruction")
-    inputs = [args.measurements, args.model, args.reference, Path(args.measurements).parent / "ref.mat"]
+    model = resolve_model(args.model) if args.model is not None else None
+    inputs = [args.measurements, model, args.reference, Path(args.measurements).parent / "ref.mat"]
     if args.recipe is not None and Path(args.recipe).suffix == ".toml":
         inputs.append(args.recipe)
     segments = {f"--segment {p}": p for p in args.segment or []}
@@ -124,9 +126,10 @@ def _reconstruct(args: argparse.Namespace) -> int:
             columns = {f"{rec.method}: sigma - sigma0": rec.x - rec.info["sigma0"]}
         else:
             columns = {**({"truth": rec.truth} if rec.truth is not None else {}), rec.method: rec.x}
-        plot_grid({k: np.asarray(v) for k, v in columns.items()}, args.plot, rec.mesh,
-                  title=Path(args.measurements).name, units="S/m" if rec.mesh is not None else "",
-                  diverging=difference)
+        tank_pixels = getattr(rec.operator, "n_pixels", None) is not None  # rows grow with y
+        columns = {k: np.asarray(v)[..., ::-1, :] if tank_pixels else np.asarray(v) for k, v in columns.items()}
+        plot_grid(columns, args.plot, rec.mesh, title=Path(args.measurements).name,
+                  units="S/m" if rec.mesh is not None or tank_pixels else "", diverging=difference)
         print(f"wrote {args.plot}")
     return 0
 
@@ -209,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--segment", nargs="+", metavar="PATH",
                    help="three-class 256 x 256 label image in the KTC2023 organisers' pixel frame "
                         "(top = electrode 1): .mat (challenge layout), .npz and/or .png")
-    r.add_argument("--model", help="checkpoint of a trained network")
+    r.add_argument("--model", help="checkpoint of a trained network, or a shipped model's name "
+                   "(ktc2023: the KTC2023 tank)")
     r.add_argument("--method", choices=["model", "gn", "linearized"],
                    help="default: model if --model is given, else gn")
     r.add_argument("--recipe", help="forward model for files that carry none (NPZ/CSV)")
@@ -219,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prior weight (default: discrepancy principle or L-curve)")
     r.add_argument("--noise-level", type=fraction, help="relative noise level, for the discrepancy principle")
     r.add_argument("--iterations", type=positive_int, default=10, help="Gauss-Newton iterations")
-    r.add_argument("--mesh-h", type=positive_float, default=0.0075, help="KTC2023 tank mesh size in metres")
+    r.add_argument("--mesh-h", type=positive_float, default=None,
+                   help="mesh size (m) under the KTC2023 tank's image pixels (default 0.01)")
 
     d = add("demo", "small end-to-end run: generate, train, evaluate, reconstruct, plot", _demo)
     d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")

@@ -54,6 +54,12 @@ class LinearOperator(Operator):
     def _hvp(self, x: Tensor, state: None, w: Tensor, u: Tensor) -> Tensor:
         return torch.zeros_like(u)
 
+    def jacobian(self, x: Tensor) -> Tensor:
+        """The matrix itself, (B, n_out, n_in), with no products."""
+        self.check_input(x)
+        dense = torch.as_tensor(self.matrix.toarray(), dtype=x.dtype, device=x.device)
+        return dense.expand(x.shape[0], -1, -1).clone()
+
     def config(self) -> dict[str, Any]:
         m = self.matrix.tocoo()
         return {"type": type(self).__name__, "shape": list(m.shape), "row": m.row.tolist(),

@@ -12,13 +12,14 @@ from invtools.operators import Operator
 def find_mesh(op: Operator):
     """The scikit-fem mesh whose elements are the input entries of ``op`` (or None).
 
-    Looks through compositions (``inner``), so ``log_parametrized(cem)`` finds the CEM mesh.
+    Looks through compositions (``inner``), so ``log_parametrized(cem)`` finds the CEM mesh;
+    a pixel image over a mesh (``PixelCEMForward``) has none: its unknowns are the pixels.
     """
     seen: list[Operator] = [op]
     while seen:
         o = seen.pop()
         mesh = getattr(o, "mesh", None)
-        if mesh is not None and tuple(o.in_shape) == (mesh.t.shape[1],):
+        if mesh is not None and tuple(op.in_shape) == tuple(o.in_shape) == (mesh.t.shape[1],):
             return mesh
         seen.extend(getattr(o, name) for name in ("inner", "outer") if hasattr(o, name))
     return None

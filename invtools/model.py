@@ -110,12 +110,34 @@ class TrainedModel:
         return iter((self.net, operator_from_config(self.checkpoint["operator"]), self.checkpoint))
 
 
+SHIPPED_DIR = Path(__file__).parent / "models"
+
+
+def shipped_models() -> list[str]:
+    """Names of the trained models that come with the package (``invtools/models/NAME.pt``)."""
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.pt"))
+
+
+def resolve_model(path: str | Path) -> Path:
+    """A checkpoint path, or the file of a shipped model named ``path`` (e.g. ``ktc2023``)
+    when no such file exists; a missing file's error lists the shipped names."""
+    path = Path(path)
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path
+    if str(path) in shipped_models():
+        return SHIPPED_DIR / f"{path}.pt"
+    raise FileNotFoundError(f"{path}: no such checkpoint, and no shipped model of that name "
+                            f"(shipped: {', '.join(shipped_models()) or 'none'})")
+
+
 def load_model(path: str | Path, adjacency: Any = None, device: str = "cpu") -> TrainedModel:
-    """The :class:`TrainedModel` of a trainer checkpoint, read without running anything from the
-    file (:func:`invtools.checkpoint.load_checkpoint`); the network is in eval mode."""
+    """The :class:`TrainedModel` of a trainer checkpoint or a shipped model's name
+    (:func:`resolve_model`), read without running anything from the file
+    (:func:`invtools.checkpoint.load_checkpoint`); the network is in eval mode."""
     from invtools.geometry import input_adjacency
     from invtools.nets.unrolled import build_net
 
+    path = resolve_model(path)
     ckpt = load_checkpoint(path, map_location=device)
     with malformed_record(path, "forward operator"):
         operator = physical_operator(ckpt)  # built once: it also gives the mesh adjacency

@@ -54,7 +54,7 @@ PHANTOM_DEFAULTS: dict[str, dict[str, Any]] = {
     "smooth": {"n_bumps": 6, "width": [0.2, 0.5], "amplitude": 0.4, "n_discs": [0, 2],
                "radius": [0.1, 0.25], "values": [0.3, 3.0], "background": 1.0},
 }
-NOISE_DEFAULTS = {"relative": 0.01}
+NOISE_DEFAULTS = {"relative": 0.01, "absolute": 0.0}  # std: relative x rms(y), plus absolute (data unit)
 X0_DEFAULTS = {"method": "constant", "value": 0.0, "prior": "laplacian", "iterations": 5, "lam": -1.0}
 X0_METHODS = ("constant", "linearized", "gn")
 
@@ -153,7 +153,13 @@ def build_operator(cfg: dict[str, Any]) -> Operator:
 
 
 def _centroids(op: Operator) -> np.ndarray | None:
-    """Element centroids (2, ne) of a mesh operator, None for grids."""
+    """Where the unknowns of an EIT operator sit (2, n): element centroids of a mesh, pixel
+    centres (row-major, row index growing with y) of a pixel image; None for other grids."""
+    n_pixels = getattr(op, "n_pixels", None)
+    if n_pixels is not None:
+        c = (np.arange(n_pixels) + 0.5) / n_pixels * 2 * op.extent - op.extent
+        x, y = np.meshgrid(c, c)
+        return np.stack([x.ravel(), y.ravel()])
     mesh = getattr(op, "mesh", None)
     return None if mesh is None else mesh.p[:, mesh.t].mean(axis=1)
 
@@ -179,8 +185,17 @@ class Problem:
         if fine > 0 and fine >= recipe.operator["h"]:
             raise ValueError(f"recipe [operator] simulation_mesh_size = {fine}: must be finer than "
                              f"h = {recipe.operator['h']}")
-        self.sim_op = build_operator({**recipe.operator, "h": fine}) if fine > 0 else None
+        sim_cfg = {**recipe.operator, "h": fine}
+        if "pixels" in sim_cfg:  # simulate on the mesh itself
+            sim_cfg["pixels"] = 0
+        if "simulation_edge_levels" in sim_cfg:
+            sim_cfg["edge_levels"] = sim_cfg["simulation_edge_levels"]
+        self.sim_op = build_operator(sim_cfg) if fine > 0 else None
         self.sim_points = None if self.sim_op is None else _centroids(self.sim_op)
+        self.difference = bool(recipe.operator.get("difference", False))
+        if self.difference and "background" not in recipe.phantom:
+            raise ValueError("recipe [operator] difference = true needs a phantom with a background")
+        self._references: tuple[np.ndarray, np.ndarray] | None = None
 
     def phantom(self, rng: np.random.Generator, points: np.ndarray | None = None) -> np.ndarray:
         """One ground truth; on a mesh, evaluated at ``points`` (default: the element centroids)."""
@@ -198,7 +213,8 @@ class Problem:
         if p["type"] == "ktc_inclusions":
             inclusions = random_inclusions(rng, _count(rng, p["n_inclusions"]), radius, tuple(p["size"]),
                                            tuple(p["kinds"]), tuple(p["conductive"]), tuple(p["resistive"]))
-            return inclusion_phantom(points, inclusions, p["background"])
+            values = inclusion_phantom(points, inclusions, p["background"])
+            return values.reshape(shape) if points is self.points else values
         discs = random_discs(rng, _count(rng, p["n_discs"]), radius, tuple(p["radius"]),
                              tuple(p["values"]))
         if p["type"] == "discs":
@@ -221,10 +237,31 @@ class Problem:
         with torch.no_grad():  # one sample at a time: batched FFTs round differently
             y = np.concatenate([sim_op(torch.as_tensor(sim_x[k:k + 1], dtype=torch.float64)).numpy()
                                 for k in range(len(x))])
-        level = float(self.recipe.noise["relative"])
         for k, rng in enumerate(rngs):
-            y[k] += level * np.sqrt(np.mean(y[k] ** 2)) * rng.standard_normal(y[k].shape)
+            y[k] += self.noise(y[k], rng)
+            if self.difference:  # as measured: minus a noisy reference, plus the image model's
+                sim_ref, image_ref = self.references()
+                y[k] += image_ref - (sim_ref + self.noise(sim_ref, rng))
         return {"x": x, "y": y, "x0": self.initial_guess(y)}
+
+    def noise(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One draw of the recipe's noise for data y: std = relative * rms(y) + absolute."""
+        noise = self.recipe.noise
+        level = float(noise["relative"]) * np.sqrt(np.mean(y**2)) + float(noise["absolute"])
+        return level * rng.standard_normal(y.shape)
+
+    def references(self) -> tuple[np.ndarray, np.ndarray]:
+        """Noise-free data of the background alone on the simulation and the image model
+        (``difference = true``: data are ``y - y_ref + A_image(background)``, as the tank's
+        measurements are corrected with the reference measurement of the water alone)."""
+        if self._references is None:
+            bg = float(self.recipe.phantom["background"])
+            with torch.no_grad():
+                image = self.op(torch.full((1, *self.op.in_shape), bg, dtype=torch.float64))[0].numpy()
+                sim = image if self.sim_op is None else self.sim_op(
+                    torch.full((1, *self.sim_op.in_shape), bg, dtype=torch.float64))[0].numpy()
+            self._references = (sim, image)
+        return self._references
 
     def initial_guess(self, y: np.ndarray) -> np.ndarray:
         """``x0`` for data y (B, *out_shape), physical units, by the recipe's ``[x0]`` method."""
@@ -239,11 +276,16 @@ def initial_guess(net_op: Operator, parametrization: str, x0: dict[str, Any], no
     start = np.full((y.shape[0], *net_op.in_shape), float(x0["value"]))
     if x0["method"] == "constant":
         return start
-    from invtools.classical import ClassicalConfig, gauss_newton
+    from invtools.classical import ClassicalConfig, gauss_newton, linearized_step
 
     method = "gn" if x0["method"] == "gn" else "linearized"
     ccfg = ClassicalConfig(method=method, prior=x0["prior"], iterations=x0["iterations"],
                            lam=None if x0["lam"] < 0 else x0["lam"], noise_level=noise_level or None)
     s0 = torch.as_tensor(to_net(start, parametrization))
-    s, _ = gauss_newton(net_op, torch.as_tensor(y, dtype=torch.float64), s0, ccfg)
+    y = torch.as_tensor(y, dtype=torch.float64)
+    if method == "linearized" and ccfg.lam is not None:  # one step from one start: one matrix
+        with torch.no_grad():
+            s = s0 + linearized_step(net_op, y - net_op(s0), s0, ccfg)[0]
+        return from_net(s.numpy(), parametrization)
+    s, _ = gauss_newton(net_op, y, s0, ccfg)
     return from_net(s.numpy(), parametrization)

@@ -46,14 +46,15 @@ def otsu_thresholds(values: np.ndarray, classes: int = 3, bins: int = 256) -> np
 def segment_three_classes(delta: np.ndarray, bins: int = 256) -> np.ndarray:
     """Labels (same shape) of a difference image ``sigma - sigma0`` by three-class Otsu, as in the
     organisers' baseline: the most populous class is water, lower values resistive, higher
-    conductive."""
+    conductive. NaN (outside the domain) is water."""
     delta = np.asarray(delta, dtype=np.float64)
-    low, high = otsu_thresholds(delta, 3, bins)
+    inside = np.isfinite(delta)
+    low, high = otsu_thresholds(delta[inside], 3, bins)
     cls = np.digitize(delta, [low, high])  # 0 below, 1 between, 2 above
-    water = int(np.argmax(np.bincount(cls.ravel(), minlength=3)))
+    water = int(np.argmax(np.bincount(cls[inside].ravel(), minlength=3)))
     labels = np.full(delta.shape, WATER, dtype=np.uint8)
-    labels[cls < water] = RESISTIVE
-    labels[cls > water] = CONDUCTIVE
+    labels[(cls < water) & inside] = RESISTIVE
+    labels[(cls > water) & inside] = CONDUCTIVE
     return labels
 
 
@@ -87,3 +88,24 @@ def mesh_to_pixels(points: np.ndarray, triangles: np.ndarray, values: np.ndarray
     inside = which >= 0
     image[inside] = np.asarray(values, dtype=np.float64)[which[inside]]
     return image
+
+
+def grid_to_pixels(image: np.ndarray, n: int = 256, outside: float = np.nan) -> np.ndarray:
+    """An N x N image over ``[-radius, radius]^2`` with the row index growing with y (the
+    tank's image model, ``PixelCEMForward``) in the pixel frame of n x n (row 0 at the top):
+    each frame pixel takes the value of the image pixel around its centre; ``outside`` beyond
+    the disk inscribed in the square."""
+    image = np.asarray(image, dtype=np.float64)
+    N = image.shape[-1]
+    x, y = pixel_centres(n, 1.0)
+    col = np.clip(((x + 1) / 2 * N).astype(int), 0, N - 1)
+    row = np.clip(((y + 1) / 2 * N).astype(int), 0, N - 1)
+    out = image[..., row, col]
+    return np.where(x**2 + y**2 <= 1.0, out, outside)
+
+
+def segment_levels(log_contrast: np.ndarray, threshold: float = 1.0) -> np.ndarray:
+    """Labels of a log-contrast image ``log(sigma / sigma0)`` by fixed levels: conductive above
+    ``threshold``, resistive below ``-threshold`` (for images whose values are calibrated, e.g. a
+    trained network's; a factor e = 2.7 by default)."""
+    return contrast_labels(np.nan_to_num(np.asarray(log_contrast, dtype=np.float64)), threshold)

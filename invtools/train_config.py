@@ -34,6 +34,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from invtools.data import H5Dataset
@@ -42,14 +43,15 @@ from invtools.geometry import input_adjacency
 from invtools.nets import build_net_from_config, net_config
 from invtools.output_paths import check_outputs
 from invtools.training import TrainConfig, Trainer
-from invtools.validation import check_float
+from invtools.validation import check_float, check_int
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-DATA_DEFAULTS: dict[str, Any] = {"train": None, "val": None, "val_fraction": 0.1}
+DATA_DEFAULTS: dict[str, Any] = {"train": None, "val": None, "val_fraction": 0.1,
+                                 "train_samples": 0}  # 0: all; N: the first N of the file
 
 
 def load_run_config(path: str | Path) -> dict[str, Any]:
@@ -96,6 +98,11 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
 def build_from_config(cfg: dict[str, Any], progress: bool = True) -> Trainer:
     """Data sets, operator, network and trainer of a parsed config."""
     train = H5Dataset(cfg["data"]["train"])
+    n = check_int("train_samples", cfg["data"]["train_samples"], 0)
+    if n:
+        if n > len(train):
+            raise ValueError(f"[data] train_samples = {n}: {train.path} has {len(train)}")
+        train = H5Dataset(cfg["data"]["train"], indices=np.arange(n))
     if cfg["data"]["val"]:
         val = H5Dataset(cfg["data"]["val"])
         for key in ("operator", "parametrization"):

@@ -22,6 +22,9 @@ KTC_ELECTRODES = 32
 KTC_CONTACT_IMPEDANCE = 1e-6
 KTC_FIRST_ELECTRODE = np.pi / 2  # rad: electrode 1 at the top, numbering counter-clockwise
 KTC_NOMINAL_CURRENT = 1.47  # the mean injected current in the files (their unit, presumably mA)
+KTC_ACCURATE_MESH = (0.005, 4)  # (m, edge levels): sigma0 within 1% of the converged fit
+KTC_IMAGE_PIXELS = 32  # the unknowns of the tank's image model: 32 x 32 pixels of 7.2 mm
+KTC_IMAGE_MESH = 0.01  # m, the physics mesh under those pixels
 
 
 def ktc_injection_pairs(L: int = KTC_ELECTRODES) -> list[tuple[int, int]]:
@@ -62,6 +65,51 @@ def ktc_operator(currents: np.ndarray, measurement: np.ndarray, mesh_size: float
     electrodes = Electrodes.equally_spaced(L, coverage, contact_impedance, offset=KTC_FIRST_ELECTRODE)
     return CEMForward.on_disk(electrodes, h, radius, currents, np.asarray(measurement, dtype=np.float64),
                               edge_levels=edge_levels)
+
+
+def ktc_image_operator(currents: np.ndarray, measurement: np.ndarray, pixels: int = KTC_IMAGE_PIXELS,
+                       mesh_size: float = KTC_IMAGE_MESH, **kwargs):
+    """The tank on an N x N pixel image over [-R, R]^2 (a :class:`PixelCEMForward` over
+    :func:`ktc_operator`): input (B, N, N) conductivities in S/m, row index growing with y (flip
+    the rows for the organisers' frame, row 0 at the top); output as ``ktc_operator``."""
+    from forward_models.eit.pixel_grid import PixelCEMForward
+
+    return PixelCEMForward(ktc_operator(currents, measurement, mesh_size=mesh_size, **kwargs), pixels,
+                           KTC_RADIUS)
+
+
+def accurate_sigma0(u_ref: np.ndarray, currents: np.ndarray, measurement: np.ndarray,
+                    mask: np.ndarray | None = None, **kwargs) -> float:
+    """The water's conductivity (S/m): :func:`best_homogeneous` on the tank's accurate mesh
+    (:data:`KTC_ACCURATE_MESH`, 32k elements, about 0.5 s), whose fit moves < 1% under refinement."""
+    h, levels = KTC_ACCURATE_MESH
+    return best_homogeneous(ktc_operator(currents, measurement, mesh_size=h, edge_levels=levels, **kwargs),
+                            u_ref, mask)
+
+
+def repeated_injections(L: int = KTC_ELECTRODES) -> list[tuple[int, int]]:
+    """Index pairs (first, repeat) of injections that the organisers' patterns drive twice."""
+    first: dict[tuple[int, int], int] = {}
+    repeats = []
+    for k, pair in enumerate(ktc_injection_pairs(L)):
+        if pair in first:
+            repeats.append((first[pair], k))
+        else:
+            first[pair] = k
+    return repeats
+
+
+def noise_from_repeats(u: np.ndarray, n_measurements: int = KTC_ELECTRODES - 1) -> tuple[float, float]:
+    """Noise model ``std_i = sqrt((a |u_i|)^2 + b^2)`` fitted (least squares on the squared
+    differences, a, b >= 0) to the injections measured twice in one or more data vectors
+    ``u`` (..., 76 * 31): returns (a, b), b in the data's unit."""
+    rows = np.asarray(u, dtype=np.float64).reshape(-1, len(ktc_injection_pairs()), n_measurements)
+    diff = np.concatenate([(r[i] - r[j]) for r in rows for i, j in repeated_injections()])
+    mean = np.concatenate([(r[i] + r[j]) / 2 for r in rows for i, j in repeated_injections()])
+    from scipy.optimize import nnls
+
+    coef, _ = nnls(np.stack([mean**2, np.ones_like(mean)], axis=1), diff**2 / 2)
+    return float(np.sqrt(coef[0])), float(np.sqrt(coef[1]))
 
 
 def best_homogeneous(op: CEMForward, u_ref: np.ndarray, mask: np.ndarray | None = None) -> float:

@@ -8,8 +8,10 @@ from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.forward import CEMForward
 from forward_models.eit.ktc2023 import (
     KTC_CONTACT_IMPEDANCE,
+    KTC_IMAGE_PIXELS,
     KTC_NOMINAL_CURRENT,
     KTC_RADIUS,
+    ktc_image_operator,
     ktc_operator,
     ktc_patterns,
 )
@@ -33,16 +35,23 @@ eit = RecipeOperator({"electrodes": 16, "coverage": 0.5, "contact_impedance": 0.
                       "simulation_mesh_size": 0.0}, _eit)
 
 
-def _ktc2023(cfg: dict[str, Any]) -> CEMForward:
+def _ktc2023(cfg: dict[str, Any]):
+    """The tank on an N x N pixel image (``pixels`` = N > 0) or on the mesh's elements (0)."""
     if cfg["radius"] != KTC_RADIUS:
         raise ValueError(f"recipe [operator] radius = {cfg['radius']}: the KTC2023 tank's is {KTC_RADIUS} m")
     currents, measurement = ktc_patterns(cfg["current"])
-    op = ktc_operator(currents, measurement, mesh_size=cfg["h"], coverage=cfg["coverage"],
-                      contact_impedance=cfg["contact_impedance"])
-    op.n_threads = 1  # generation workers are the parallelism
+    kwargs = {"mesh_size": cfg["h"], "coverage": cfg["coverage"],
+              "contact_impedance": cfg["contact_impedance"], "edge_levels": cfg["edge_levels"]}
+    if cfg["pixels"] > 0:
+        op = ktc_image_operator(currents, measurement, cfg["pixels"], **kwargs)
+        op.outer.n_threads = 1  # generation workers are the parallelism
+    else:
+        op = ktc_operator(currents, measurement, **kwargs)
+        op.n_threads = 1
     return op
 
 
 ktc2023 = RecipeOperator({"h": 0.01, "radius": KTC_RADIUS, "coverage": 0.5,
                           "contact_impedance": KTC_CONTACT_IMPEDANCE, "current": KTC_NOMINAL_CURRENT,
-                          "simulation_mesh_size": 0.0}, _ktc2023)
+                          "edge_levels": 0, "pixels": KTC_IMAGE_PIXELS, "difference": False,
+                          "simulation_mesh_size": 0.0, "simulation_edge_levels": 0}, _ktc2023)

@@ -17,41 +17,15 @@ from typing import Any
 import scipy.sparse as sp
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
+from invtools.nets.base import UnrolledNet, _rms
 from invtools.nets.blocks import ResidualBlock, spatial_kind
 from invtools.nets.directions import DIRECTIONS, direction_channels, make_direction
+from invtools.nets.postprocess import PostProcessUNet
 from invtools.operators import Operator
 from invtools.validation import check_choice, check_int
 
 Tensor = torch.Tensor
-
-
-def _rms(t: Tensor) -> Tensor:
-    """Per-sample root mean square, shaped to broadcast against t, detached."""
-    return t.detach().reshape(t.shape[0], -1).pow(2).mean(dim=1).sqrt().clamp_min(1e-12).reshape(
-        -1, *([1] * (t.dim() - 1)))
-
-
-class UnrolledNet(nn.Module):
-    """Shared machinery: architecture record, physics calls, optional activation checkpointing."""
-
-    def __init__(self, arch: dict[str, Any], detach_physics: bool, checkpointing: bool):
-        super().__init__()
-        self.arch = arch
-        self.detach_physics = detach_physics
-        self.checkpointing = checkpointing
-
-    def _maybe_checkpoint(self, fn, *args):
-        if self.checkpointing and torch.is_grad_enabled():
-            return checkpoint(fn, *args, use_reentrant=False)
-        return fn(*args)
-
-    def _physics(self, fn, *args):
-        if self.detach_physics:
-            with torch.no_grad():
-                return fn(*(a.detach() for a in args))
-        return fn(*args)
 
 
 DIRECTION_SOURCES = ("dual", "data_fit")
@@ -191,7 +165,7 @@ class LPD(UnrolledNet):
         return f[:, 0]
 
 
-NETS = {"lpgd": LPGD, "lpd": LPD}
+NETS = {"lpgd": LPGD, "lpd": LPD, "unet": PostProcessUNet}
 _GEOMETRY = ("self", "in_shape", "out_shape", "adjacency")
 
 
@@ -225,11 +199,15 @@ def net_config(config: dict[str, Any]) -> dict[str, Any]:
     for key in ("steps", "hidden", "n_primal", "n_dual"):
         if key in merged:
             check_int(key, merged[key], 1)
-    check_choice("direction", merged["direction"], tuple(DIRECTIONS))
+    for key in ("levels",):
+        if key in merged:
+            check_int(key, merged[key], 0)
+    if "direction" in merged:
+        check_choice("direction", merged["direction"], tuple(DIRECTIONS))
     for key in ("shared_weights", "detach_physics", "checkpointing"):
         if key in merged and not isinstance(merged[key], bool):
             raise ValueError(f"{key} = {merged[key]!r}: must be true or false")
-    if merged["direction_kwargs"] is not None and not isinstance(merged["direction_kwargs"], dict):
+    if merged.get("direction_kwargs") is not None and not isinstance(merged["direction_kwargs"], dict):
         raise ValueError("direction_kwargs must be a table, e.g. direction_kwargs = { hidden = 32 }")
     return merged
 
@@ -247,7 +225,7 @@ def build_net_from_config(config: dict[str, Any], in_shape: tuple[int, ...],
     try:
         return NETS[arch](**shapes, adjacency=adjacency, **options)
     except TypeError as err:  # an unknown direction option
-        raise ValueError(f"direction_kwargs {options['direction_kwargs']} do not fit direction "
+        raise ValueError(f"direction_kwargs {options.get('direction_kwargs')} do not fit direction "
                          f"{options['direction']!r}: {err}") from None
 
 

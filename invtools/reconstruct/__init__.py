@@ -26,7 +26,7 @@ __all__ = ["METHODS", "Reconstruction", "reconstruct", "write_reconstruction"]
 
 def reconstruct(measurements: str | Path, model: str | Path | None = None, method: str | None = None,
                 recipe: str | None = None, reference: str | Path | None = None,
-                classical: ClassicalConfig | None = None, mesh_h: float = 0.0075,
+                classical: ClassicalConfig | None = None, mesh_h: float | None = None,
                 batch_size: int = 64) -> Reconstruction:
     """Read ``measurements`` and reconstruct with ``model`` or the classical ``method``."""
     method = method or ("model" if model is not None else "gn")

@@ -72,23 +72,32 @@ def write_reconstruction(rec: Reconstruction, out: str | Path) -> Path:
     return out
 
 
-def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
-    """Three-class label images (N, n, n) of a mesh reconstruction in the organisers' pixel frame
-    (:mod:`invtools.segmentation`): Otsu on ``sigma - sigma0`` for difference imaging, else on
-    ``sigma`` minus its median; pixels outside the domain are water."""
-    from invtools.segmentation import WATER, mesh_to_pixels, segment_three_classes
+MODEL_LEVEL = 1.0  # |log(sigma / sigma0)| above which a trained model's pixel is an inclusion
 
-    if rec.mesh is None:
-        raise ValueError("--segment needs a reconstruction on a mesh (EIT)")
-    points, triangles = rec.mesh
-    radius = float(np.sqrt((points**2).sum(axis=0)).max())
+
+def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
+    """Three-class label images (N, n, n) of an EIT reconstruction in the organisers' pixel frame
+    (:mod:`invtools.segmentation`); pixels outside the domain are water. A trained model's
+    images are calibrated, so fixed levels of ``log(sigma / sigma0)`` (:data:`MODEL_LEVEL`)
+    split them; classical ones by three-class Otsu on ``sigma - sigma0`` (the organisers'
+    baseline), sigma0 the median for absolute imaging."""
+    from invtools.segmentation import grid_to_pixels, mesh_to_pixels, segment_levels, segment_three_classes
+
+    n_pixels = getattr(rec.operator, "n_pixels", None)
+    if rec.mesh is None and n_pixels is None:
+        raise ValueError("--segment needs an EIT reconstruction (on a mesh or a pixel image of one)")
     out = []
     for x in np.asarray(rec.x, dtype=np.float64).reshape(rec.x.shape[0], -1):
-        delta = x - (rec.info["sigma0"] if rec.info.get("mode") == "difference" else np.median(x))
-        image = mesh_to_pixels(points, triangles, delta, n, radius)
-        labels = segment_three_classes(np.where(np.isfinite(image), image, 0.0))
-        labels[~np.isfinite(image)] = WATER
-        out.append(labels)
+        sigma0 = rec.info["sigma0"] if rec.info.get("mode") == "difference" else float(np.median(x))
+        if n_pixels is not None:
+            image = grid_to_pixels(x.reshape(n_pixels, n_pixels), n)
+        else:
+            points, triangles = rec.mesh
+            image = mesh_to_pixels(points, triangles, x, n, float(np.sqrt((points**2).sum(axis=0)).max()))
+        if rec.method == "model":
+            out.append(segment_levels(np.log(np.clip(image, 1e-12, None) / sigma0), MODEL_LEVEL))
+        else:
+            out.append(segment_three_classes(image - sigma0))
     return np.stack(out)
 
 

@@ -10,7 +10,7 @@ from forward_models.eit.ktc2023 import KTC_RADIUS, ktc_injection_pairs, ktc_patt
 from invtools.metrics import ktc_score
 from invtools.phantoms import inclusion_phantom, random_inclusions
 from invtools.recipes import Problem, Recipe, load_recipe
-from invtools.segmentation import contrast_labels, mesh_to_pixels, pixel_centres
+from invtools.segmentation import contrast_labels, grid_to_pixels, pixel_centres
 
 
 def test_patterns_are_the_organisers(ktc_or_none):
@@ -47,23 +47,42 @@ def test_inclusions_lie_in_the_tank_apart_and_have_their_class():
         random_inclusions(rng, 1, KTC_RADIUS, (0.01, 0.02), ("blob",), (5, 50), (0.005, 0.05))
 
 
-def test_simulated_tank_data_and_what_the_image_mesh_can_represent():
+def test_simulated_tank_data_and_what_the_image_pixels_can_represent():
     noise_free = load_recipe("ktc2023").to_dict()
-    noise_free["noise"] = {"relative": 0.0}
+    noise_free["noise"] = {"relative": 0.0, "absolute": 0.0}
     problem = Problem(Recipe.from_dict(noise_free))
-    assert problem.sim_op.n_in > 3 * problem.op.n_in  # data from a finer mesh: no inverse crime
+    assert problem.sim_op.n_in > 10 * problem.op.outer.n_in  # data from a finer mesh: no inverse crime
     sample = problem.samples(np.arange(2), seed=11)
-    assert sample["y"].shape == (2, 2356) and sample["x"].shape == (2, problem.op.n_in)
+    assert sample["y"].shape == (2, 2356) and sample["x"].shape == (2, 32, 32)
     x, y = pixel_centres(256, KTC_RADIUS)
+    sim_ref, image_ref = problem.references()
     for k in range(2):  # exact truth at the pixel centres, from the same draws
         exact = problem.phantom(np.random.default_rng([11, k]), np.stack([x.ravel(), y.ravel()]))
         truth = contrast_labels(exact.reshape(256, 256) - 0.8)
         truth[x**2 + y**2 > KTC_RADIUS**2] = 0
-        mesh = problem.op.mesh
-        on_mesh = mesh_to_pixels(mesh.p, mesh.t, sample["x"][k] - 0.8, 256, KTC_RADIUS, outside=0.0)
-        best = ktc_score(truth, contrast_labels(on_mesh))  # the best a 10 mm mesh image can do
-        assert set(np.unique(truth)) > {0} and best > 0.9
-        with torch.no_grad():  # the data carry the finer mesh's physics, not the image mesh's
+        on_pixels = contrast_labels(np.nan_to_num(grid_to_pixels(sample["x"][k] - 0.8)))
+        best = ktc_score(truth, on_pixels)  # the best a 32 x 32 image can do
+        assert set(np.unique(truth)) > {0} and best > 0.75
+        # difference data: the fine mesh's change, added to the image model's water data
+        replay = problem.phantom(np.random.default_rng([11, k]), problem.sim_points)
+        with torch.no_grad():
+            fine = problem.sim_op(torch.as_tensor(replay[None]))[0].numpy()
             coarse = problem.op(torch.as_tensor(sample["x"][k:k + 1]))[0].numpy()
-        gap = np.linalg.norm(sample["y"][k] - coarse)
-        assert 1e-3 < gap / np.linalg.norm(sample["y"][k]) < 0.2  # a discretisation gap
+        np.testing.assert_allclose(sample["y"][k] - image_ref, fine - sim_ref, atol=1e-12)
+        change = np.linalg.norm(sample["y"][k] - image_ref)
+        gap = np.linalg.norm(sample["y"][k] - coarse)  # the image model's error on the change
+        assert 0.01 < gap / change < 0.5
+
+
+def test_water_alone_gives_the_image_models_water_data():
+    water = load_recipe("ktc2023").to_dict()
+    water["noise"] = {"relative": 0.0, "absolute": 0.0}
+    water["phantom"]["n_inclusions"] = [0, 0]
+    problem = Problem(Recipe.from_dict(water))
+    sample = problem.samples(np.arange(1), seed=0)
+    np.testing.assert_array_equal(sample["x"], 0.8)
+    np.testing.assert_allclose(sample["y"][0], problem.references()[1], atol=1e-12)
+    bad = load_recipe("eit-discs2").to_dict()
+    bad["operator"]["difference"] = True
+    with pytest.raises(ValueError, match="difference"):
+        Problem(Recipe.from_dict(bad))
