@@ -127,7 +127,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
         else:
             columns = {**({"truth": rec.truth} if rec.truth is not None else {}), rec.method: rec.x}
         tank_pixels = getattr(rec.operator, "n_pixels", None) is not None  # rows grow with y
-        columns = {k: np.asarray(v)[..., ::-1, :] if tank_pixels else np.asarray(v) for k, v in columns.items()}
+        columns = {k: np.asarray(v)[..., ::-1, :] if tank_pixels else np.asarray(v)
+                   for k, v in columns.items()}
         plot_grid(columns, args.plot, rec.mesh, title=Path(args.measurements).name,
                   units="S/m" if rec.mesh is not None or tank_pixels else "", diverging=difference)
         print(f"wrote {args.plot}")
@@ -137,10 +138,15 @@ def _reconstruct(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from invtools.demo import run_demo
 
-    m = run_demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.quiet)
+    m = run_demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.quiet, ktc=args.ktc)
     print(f"test MSE: {m['test_mse']:.4g} (x0: {m['test_mse_x0']:.4g}, "
           f"Gauss-Newton: {m['test_mse_gn']:.4g}); "
           f"trained in {m['train_seconds']:.1f} s; figures and files in {args.out}/")
+    if "tank" in m:
+        print(f"KTC2023 tank: the four real targets by {', '.join(m['tank']['seconds'])} in "
+              f"{args.out}/tank.png")
+    else:
+        print("KTC2023 tank part skipped: no measurements found (pass --ktc FOLDER)")
     return 0
 
 
@@ -218,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: model if --model is given, else gn")
     r.add_argument("--recipe", help="forward model for files that carry none (NPZ/CSV)")
     r.add_argument("--reference", help="reference data for difference imaging (default: ref.mat beside)")
-    r.add_argument("--prior", default="laplacian", choices=["laplacian", "tikhonov"])
+    r.add_argument("--prior", default="laplacian", choices=["laplacian", "tikhonov", "tv"],
+                   help="smoothness (default), identity, or smoothed total variation (edges kept)")
     r.add_argument("--lam", type=positive_float,
                    help="prior weight (default: discrepancy principle or L-curve)")
     r.add_argument("--noise-level", type=fraction, help="relative noise level, for the discrepancy principle")
@@ -231,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--epochs", type=positive_int, default=20)
     d.add_argument("--seed", type=nonnegative_int, default=0)
     d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.add_argument("--ktc", help="KTC2023 measurements for the tank part (default: $INVTOOLS_KTC2023 "
+                   "or ../shared/ktc2023; 'none' skips it)")
     return parser
 
 

@@ -49,21 +49,29 @@ def input_adjacency(op: Operator) -> sp.csr_matrix | None:
     return None if mesh is None else element_adjacency(mesh.t)
 
 
-def _path_laplacian(n: int) -> sp.csr_matrix:
-    D = sp.diags([-np.ones(n - 1), np.ones(n - 1)], [0, 1], shape=(n - 1, n))
-    return (D.T @ D).tocsr()
+def _path_differences(n: int) -> sp.csr_matrix:
+    return sp.diags([-np.ones(n - 1), np.ones(n - 1)], [0, 1], shape=(n - 1, n)).tocsr()
+
+
+def difference_matrix(shape: tuple[int, ...], adjacency: sp.spmatrix | None = None) -> sp.csr_matrix:
+    """Differences across every neighbour pair (n_pairs, n), n = prod(shape): mesh elements
+    sharing an edge (from ``adjacency``), else the 1-D path or the 2-D 4-neighbour grid."""
+    if adjacency is not None:
+        pairs = sp.triu((sp.csr_matrix(adjacency) + sp.csr_matrix(adjacency).T) > 0, k=1).tocoo()
+        k = np.arange(pairs.nnz)
+        values, rows = np.r_[np.ones(k.size), -np.ones(k.size)], np.r_[k, k]
+        return sp.csr_matrix((values, (rows, np.r_[pairs.col, pairs.row])), shape=(k.size, pairs.shape[0]))
+    if len(shape) == 1:
+        return _path_differences(shape[0])
+    if len(shape) == 2:
+        rows, cols = _path_differences(shape[0]), _path_differences(shape[1])
+        return sp.vstack([sp.kron(rows, sp.eye(shape[1])), sp.kron(sp.eye(shape[0]), cols)]).tocsr()
+    raise ValueError(f"no neighbour structure for samples of shape {shape}")
 
 
 def smoothness_laplacian(shape: tuple[int, ...], adjacency: sp.spmatrix | None = None) -> sp.csr_matrix:
-    """Graph Laplacian (n, n), n = prod(shape): of the element adjacency for mesh inputs, else
-    of the 1-D path or the 2-D 4-neighbour grid. Positive semi-definite, constants in its kernel."""
-    if adjacency is not None:
-        A = sp.csr_matrix(adjacency)
-        A = ((A + A.T) > 0).astype(np.float64)
-        return (sp.diags(np.asarray(A.sum(axis=1)).ravel()) - A).tocsr()
-    if len(shape) == 1:
-        return _path_laplacian(shape[0])
-    if len(shape) == 2:
-        L0, L1 = _path_laplacian(shape[0]), _path_laplacian(shape[1])
-        return (sp.kron(L0, sp.eye(shape[1])) + sp.kron(sp.eye(shape[0]), L1)).tocsr()
-    raise ValueError(f"no smoothness prior for inputs of shape {shape}")
+    """Graph Laplacian (n, n) = D^T D of :func:`difference_matrix`: of the element adjacency for
+    mesh inputs, else of the 1-D path or the 2-D 4-neighbour grid. Positive semi-definite,
+    constants in its kernel."""
+    D = difference_matrix(shape, adjacency)
+    return (D.T @ D).tocsr()

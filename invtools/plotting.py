@@ -70,3 +70,32 @@ def plot_grid(columns: dict[str, np.ndarray], path: str | Path,
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
+
+
+def plot_label_grid(rows: dict[str, dict[str, np.ndarray]], path: str | Path, title: str = "") -> None:
+    """Three-class label images (n, n) drawn as a grid: ``rows`` maps a row name (e.g. a
+    measurement file) to ``{column name: labels}`` (0 water, 1 resistive, 2 conductive).
+    Writes a PNG atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    columns = list(next(iter(rows.values())))
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(2.2 * len(columns), 2.2 * len(rows)),
+                             squeeze=False)
+    cmap = ListedColormap(["#d9e8f5", "#3b4cc0", "#b40426"])  # water, resistive, conductive
+    for i, (row, images) in enumerate(rows.items()):
+        for j, column in enumerate(columns):
+            ax = axes[i, j]
+            ax.imshow(images[column], cmap=cmap, vmin=0, vmax=2, interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                ax.set_title(column, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(row, fontsize=8)
+    fig.suptitle(title or "water (light), resistive (blue), conductive (red)", fontsize=9)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)

@@ -2,8 +2,9 @@
 Gauss-Newton / Levenberg-Marquardt solver and the one-step linearised (difference)
 reconstruction. Used as a baseline and as the initial guess ``x0`` of the networks.
 
-Objective (per sample): ``0.5 ||A(x) - y||^2 + 0.5 lam (x - x_ref)^T R (x - x_ref)`` with R a
-:func:`~invtools.classical.regularization.prior_matrix`; ``lam`` is chosen on the first
+Objective (per sample): ``0.5 ||A(x) - y||^2 + lam P(x - x_ref)`` with P a prior of
+:func:`~invtools.classical.regularization.make_prior`: ``0.5 d^T R d`` (``laplacian``,
+``tikhonov``) or a smoothed total variation (``tv``); ``lam`` is chosen on the first
 linearisation (discrepancy principle with the known noise norm, else L-curve) unless given.
 """
 
@@ -15,7 +16,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from invtools.classical.regularization import TikhonovFamily, prior_matrix
+from invtools.classical.regularization import TikhonovFamily, make_prior
 from invtools.geometry import input_adjacency
 from invtools.operators import Operator
 
@@ -27,7 +28,8 @@ class ClassicalConfig:
     """Settings of the classical solver (stored with data sets that use it for ``x0``).
 
     method: ``gn`` (Levenberg-Marquardt iterations) or ``linearized`` (one step at x_ref).
-    prior: ``laplacian`` (smoothness) or ``tikhonov`` (identity).
+    prior: ``laplacian`` (smoothness), ``tikhonov`` (identity) or ``tv`` (smoothed total
+    variation, edges kept; reweighted in every Gauss-Newton step).
     lam: prior weight; None chooses it (discrepancy if ``noise_level`` is set, else L-curve).
     noise_level: relative noise level of the data (noise rms / data rms), if known.
     iterations: maximum Gauss-Newton iterations.
@@ -39,6 +41,7 @@ class ClassicalConfig:
     noise_level: float | None = None
     iterations: int = 10
     tol: float = 1e-6
+    tv_smoothing: float = 0.01  # eps of the smoothed TV, in the unit of the unknowns
 
 
 @dataclass
@@ -63,7 +66,8 @@ def linearized_step(op: Operator, dy: Tensor, x_ref: Tensor, config: ClassicalCo
     reconstruction; with ``dy = y - A(x_ref)`` it is one Gauss-Newton step.
     """
     cfg = config or ClassicalConfig(method="linearized")
-    R = prior_matrix(cfg.prior, op.in_shape, input_adjacency(op))
+    R = make_prior(cfg.prior, op.in_shape, input_adjacency(op), cfg.tv_smoothing).hessian(
+        np.zeros(int(np.prod(op.in_shape))))  # a TV prior's, at the reference
     x_ref = x_ref.detach().double()
     if cfg.lam is not None and bool((x_ref == x_ref[:1]).all()):  # one matrix for all samples
         J = _np(op.jacobian(x_ref[:1]))[0].reshape(-1, R.shape[0])
@@ -87,17 +91,17 @@ def _jacobian(op: Operator, x: np.ndarray) -> np.ndarray:
     return _np(op.jacobian(torch.as_tensor(x).reshape(1, *op.in_shape)))[0].reshape(-1, x.size)
 
 
-def _solve_one(op: Operator, y: np.ndarray, x: np.ndarray, x_ref: np.ndarray, R: np.ndarray,
+def _solve_one(op: Operator, y: np.ndarray, x: np.ndarray, x_ref: np.ndarray, prior,
                cfg: ClassicalConfig) -> tuple[np.ndarray, ClassicalInfo]:
-    """Levenberg-Marquardt on one sample (flattened arrays)."""
+    """Levenberg-Marquardt on one sample (flattened arrays); ``prior`` from :func:`make_prior`."""
     def residual(x: np.ndarray) -> np.ndarray:
         return _np(op.A(torch.as_tensor(x, dtype=torch.float64).reshape(1, *op.in_shape))).ravel() - y
 
     def objective(r: np.ndarray, x: np.ndarray, lam: float) -> float:
-        return 0.5 * float(r @ r + lam * (x - x_ref) @ R @ (x - x_ref))
+        return 0.5 * float(r @ r) + lam * prior.value(x - x_ref)
 
     J, r = _jacobian(op, x), residual(x)
-    lam = cfg.lam if cfg.lam is not None else TikhonovFamily(J, -r, R).choose(
+    lam = cfg.lam if cfg.lam is not None else TikhonovFamily(J, -r, prior.hessian(0 * x)).choose(
         _noise_norm(y, cfg.noise_level))
     phi = objective(r, x, lam)
     info, mu = ClassicalInfo(lam, [phi]), 1e-3
@@ -105,8 +109,8 @@ def _solve_one(op: Operator, y: np.ndarray, x: np.ndarray, x_ref: np.ndarray, R:
     for it in range(1 if linear else cfg.iterations):
         if it > 0:
             J = _jacobian(op, x)
-        H = J.T @ J + lam * R
-        g = J.T @ r + lam * R @ (x - x_ref)
+        H = J.T @ J + lam * prior.hessian(x - x_ref)
+        g = J.T @ r + lam * prior.gradient(x - x_ref)
         if linear:  # one step, taken whatever it gives (it may leave the operator's domain)
             return x + np.linalg.solve(H, -g), info
         accepted = False
@@ -143,9 +147,9 @@ def gauss_newton(op: Operator, y: Tensor, x0: Tensor, config: ClassicalConfig | 
         x (B, *in_shape) and per-sample info (chosen weight, objective per accepted iterate).
     """
     cfg = config or ClassicalConfig()
-    R = prior_matrix(cfg.prior, op.in_shape, input_adjacency(op))
+    prior = make_prior(cfg.prior, op.in_shape, input_adjacency(op), cfg.tv_smoothing)
     x_ref = x0 if x_ref is None else x_ref
-    results = [_solve_one(op, _np(y[b]).ravel(), _np(x0[b]).ravel().copy(), _np(x_ref[b]).ravel(), R, cfg)
+    results = [_solve_one(op, _np(y[b]).ravel(), _np(x0[b]).ravel().copy(), _np(x_ref[b]).ravel(), prior, cfg)
                for b in range(x0.shape[0])]
     x = torch.as_tensor(np.stack([r[0] for r in results]), dtype=x0.dtype).reshape(x0.shape)
     return x, [r[1] for r in results]

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from forward_models.blur import QuadraticWindowBlur
@@ -49,3 +50,15 @@ def test_log_parametrization_derivatives():
     assert check_operator(op, s).passed
     op2 = operator_from_config(json.loads(json.dumps(op.config())))
     torch.testing.assert_close(op2(s), op(s), rtol=0, atol=0)
+
+
+def test_linear_operator_jacobian_is_its_matrix():
+    from invtools.operators import Operator
+
+    rng = np.random.default_rng(1)
+    M = sp.random(7, 12, density=0.3, random_state=rng)
+    op = LinearOperator(M, (3, 4), (7,))
+    x = torch.randn(2, 3, 4, dtype=torch.float64)
+    J = op.jacobian(x)
+    np.testing.assert_allclose(J.numpy(), np.broadcast_to(M.toarray(), (2, 7, 12)))
+    torch.testing.assert_close(J, Operator.jacobian(op, x))  # the generic one, from VJPs

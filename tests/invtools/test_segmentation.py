@@ -86,3 +86,16 @@ def test_pixel_frame_puts_the_top_of_the_tank_in_row_zero():
     rows, cols = np.nonzero(image == 1.0)
     assert rows.mean() < 20 and abs(cols.mean() - 31.5) < 2  # top centre
     assert image[0, 0] == -1.0 and image[32, 32] == 0.0  # a corner is outside the disk
+
+
+def test_tank_pixel_images_map_to_the_organisers_frame():
+    from invtools.segmentation import grid_to_pixels, segment_levels
+
+    image = np.zeros((8, 8))
+    image[7, 3:5] = 1.0  # the largest y: the top of the tank
+    frame = grid_to_pixels(image, 64)
+    assert np.isnan(frame[0, 0]) and np.isnan(frame[-1, -1])  # outside the disk
+    top = np.nonzero(np.nan_to_num(frame) == 1.0)
+    assert top[0].max() < 8 and set(top[1]) == set(range(24, 40))  # row 0 is the top, centred
+    labels = segment_levels(np.log(np.array([[3.0, 1.0, 0.3], [np.nan, 2.0, 0.5]])))
+    np.testing.assert_array_equal(labels, [[2, 0, 1], [0, 0, 0]])
