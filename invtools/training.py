@@ -91,11 +91,13 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
+    """Restore :func:`_rng_state`; the generator states are CPU byte tensors whatever device the
+    checkpoint was mapped to (``load_checkpoint(..., map_location="cuda")`` moves them)."""
+    torch.set_rng_state(state["torch"].cpu())
     set_numpy_rng_state(state["numpy"])
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 class Trainer:

@@ -143,3 +143,18 @@ def test_malformed_checkpoint_records_are_named(run, tmp_path, capsys, part, edi
     assert main(["reconstruct", "--model", str(bad), "--measurements", str(run / "val.h5"),
                  "--out", str(tmp_path / "r.h5")]) == 1
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_exported_model_predicts_the_same_without_training_state(run, tmp_path):
+    import h5py
+
+    from invtools.model import TRAINING_STATE, export_model
+
+    best = run / "run" / "best.pt"
+    with h5py.File(run / "val.h5", "r") as f:
+        y = f["y"][:4]
+    out = export_model(best, tmp_path / "exported.pt")
+    assert out.stat().st_size < 0.8 * best.stat().st_size
+    slim = torch.load(out, weights_only=True)
+    assert not set(TRAINING_STATE) & set(slim)
+    torch.testing.assert_close(load_model(out).predict(y), load_model(best).predict(y))

@@ -36,7 +36,7 @@ def test_a_toy_tank_unet_trains_and_segments_the_real_file(tmp_path, ktc, capsys
     config = tmp_path / "train.toml"
     config.write_text('out = "run"\n[data]\ntrain = "train.h5"\nval = "val.h5"\ntrain_samples = 16\n'
                       '[net]\narch = "unet"\nlevels = 1\nhidden = 4\n[train]\nepochs = 1\nbatch_size = 8\n')
-    assert len(build_from_config(load_run_config(config), progress=False).train) == 16
+    assert len(build_from_config(load_run_config(config), progress=False).train_set) == 16
     assert main(["train", str(config), "--quiet"]) == 0
     labels = tmp_path / "labels.mat"
     assert main(["reconstruct", "--model", str(tmp_path / "run/best.pt"), "--measurements",
