@@ -287,8 +287,9 @@ def _distributed_setup() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 or not torch.distributed.is_available():
         return 0, 1
-    if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if not torch.distributed.is_initialized():  # NCCL needs a GPU per process; gloo shares one
+        nccl = torch.cuda.is_available() and torch.cuda.device_count() >= world
+        torch.distributed.init_process_group("nccl" if nccl else "gloo")
     return torch.distributed.get_rank(), world
 
 

@@ -47,3 +47,17 @@ def ktc(ktc_or_none):
     if ktc_or_none is None:
         pytest.skip("KTC2023 data not found (set INVTOOLS_KTC2023)")
     return ktc_or_none
+
+
+@pytest.fixture(scope="session")
+def same_run():
+    """``same_run(a, b)``: two runs from one seed agree: to the bit on CPU; on CUDA, whose
+    reductions (cuBLAS, atomics) depend on scheduling and batch shapes, to 1e-6 relative."""
+    import torch
+
+    def check(a, b) -> bool:
+        if not torch.cuda.is_available():
+            return a == b
+        return a == pytest.approx(b, rel=1e-6, abs=1e-12)
+
+    return check

@@ -10,12 +10,12 @@ from invtools.demo import run_demo
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def test_demo_end_to_end_is_reproducible(tmp_path, ktc_or_none):
+def test_demo_end_to_end_is_reproducible(tmp_path, ktc_or_none, same_run):
     for run, ktc in (("a", ktc_or_none or "none"), ("b", "none")):  # the tank part once
         run_demo(tmp_path / run, n_train=128, n_test=32, epochs=2, seed=1, progress=False, ktc=ktc)
     ma = json.loads((tmp_path / "a" / "metrics.json").read_text())
     mb = json.loads((tmp_path / "b" / "metrics.json").read_text())
-    assert ma["test_mse"] == mb["test_mse"] and ma["test_psnr"] == mb["test_psnr"]
+    assert same_run(ma["test_mse"], mb["test_mse"]) and same_run(ma["test_psnr"], mb["test_psnr"])
     assert ("tank" in ma) == (ktc_or_none is not None) and "tank" not in mb
     if ktc_or_none is not None:
         assert set(ma["tank"]["seconds"]) == {"linearized + Otsu", "Gauss-Newton + levels",

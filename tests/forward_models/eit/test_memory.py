@@ -29,10 +29,14 @@ def test_threaded_forward_vjp_does_not_grow():
     for _ in range(40):
         call()
     base = _rss_mib()
+    waiting = []
     for _ in range(200):
         call()
+        waiting.append(solvers.factors_awaiting_release())
     assert _rss_mib() - base < 40.0
-    assert solvers.factors_awaiting_release() <= 8  # at most one batch waits for its thread
+    # factors wait for their own thread's next task: usually one batch, a few batches where a
+    # pool thread gets no work for a while (25 seen on 16 fast cores), but they do not pile up
+    assert max(waiting) <= 6 * 8 and np.mean(waiting[-50:]) <= np.mean(waiting[:50]) + 8
 
 
 def test_factor_released_on_another_thread_is_freed_by_its_owner():
