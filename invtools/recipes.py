@@ -283,9 +283,9 @@ def initial_guess(net_op: Operator, parametrization: str, x0: dict[str, Any], no
                            lam=None if x0["lam"] < 0 else x0["lam"], noise_level=noise_level or None)
     s0 = torch.as_tensor(to_net(start, parametrization))
     y = torch.as_tensor(y, dtype=torch.float64)
-    if method == "linearized" and ccfg.lam is not None:  # one step from one start: one matrix
+    if method == "linearized" and ccfg.lam is not None:  # one step from one start: one Jacobian
         with torch.no_grad():
-            s = s0 + linearized_step(net_op, y - net_op(s0), s0, ccfg)[0]
+            s = s0 + linearized_step(net_op, y - net_op(s0[:1]), s0, ccfg)[0]
         return from_net(s.numpy(), parametrization)
     s, _ = gauss_newton(net_op, y, s0, ccfg)
     return from_net(s.numpy(), parametrization)

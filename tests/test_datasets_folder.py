@@ -22,7 +22,7 @@ def test_example_recipes_load(path):
 @pytest.mark.parametrize("path", sorted(DATASETS.glob("train_*.toml")), ids=lambda p: p.name)
 def test_training_configs_parse(path):
     cfg = load_run_config(path)
-    assert cfg["net"]["arch"] in ("lpgd", "lpd") and Path(cfg["data"]["train"]).is_absolute()
+    assert cfg["net"]["arch"] in ("lpgd", "lpd", "unet") and Path(cfg["data"]["train"]).is_absolute()
 
 
 def test_sample_files_match_their_recipes():

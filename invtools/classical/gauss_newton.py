@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
 import torch
 
 from invtools.classical.regularization import TikhonovFamily, make_prior
@@ -69,10 +68,12 @@ def linearized_step(op: Operator, dy: Tensor, x_ref: Tensor, config: ClassicalCo
     R = make_prior(cfg.prior, op.in_shape, input_adjacency(op), cfg.tv_smoothing).hessian(
         np.zeros(int(np.prod(op.in_shape))))  # a TV prior's, at the reference
     x_ref = x_ref.detach().double()
-    if cfg.lam is not None and bool((x_ref == x_ref[:1]).all()):  # one matrix for all samples
+    if cfg.lam is not None and bool((x_ref == x_ref[:1]).all()):  # one Jacobian for all samples
         J = _np(op.jacobian(x_ref[:1]))[0].reshape(-1, R.shape[0])
-        H = scipy.linalg.cho_factor(J.T @ J + cfg.lam * R)
-        dx = scipy.linalg.cho_solve(H, J.T @ _np(dy).reshape(dy.shape[0], -1).T).T
+        H = J.T @ J + cfg.lam * R
+        # one solve per sample, as the per-sample path does: a sample's step does not depend on
+        # the batch it came in (data sets are sharded by sample)
+        dx = np.stack([np.linalg.solve(H, J.T @ r) for r in _np(dy).reshape(dy.shape[0], -1)])
         return (torch.as_tensor(dx, dtype=x_ref.dtype).reshape(x_ref.shape),
                 [ClassicalInfo(cfg.lam) for _ in range(x_ref.shape[0])])
     J = op.jacobian(x_ref)
