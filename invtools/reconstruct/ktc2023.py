@@ -119,13 +119,16 @@ def classical_difference(op: Operator, y: Tensor, sigma0: float, method: str,
     centred at sigma0 (its objective never rises above that start's)."""
     ccfg = ccfg or ClassicalConfig()
     ones = torch.ones(y.shape[0], *op.in_shape, dtype=torch.float64)
+    # the default weights are the Laplacian prior's; a TV prior's Hessian at sigma0 is the
+    # Laplacian over eps, so eps times the weight gives it the same first step
+    scale = ccfg.tv_smoothing if ccfg.prior == "tv" else 1.0
     if method == "linearized":
-        lam = ccfg.lam or KTC_LINEARIZED_LAM
+        lam = ccfg.lam or KTC_LINEARIZED_LAM * scale
         with torch.no_grad():
             dy = y - op(sigma0 * ones[:1])
         delta, _ = linearized_step(op, dy, sigma0 * ones, ClassicalConfig(**{**ccfg.__dict__, "lam": lam}))
         return (sigma0 + delta).numpy(), lam
-    lam = ccfg.lam or KTC_LOG_LAM
+    lam = ccfg.lam or KTC_LOG_LAM * scale
     log_op, s0 = net_operator(op, "log"), torch.log(sigma0 * ones)
     with torch.no_grad():
         step, _ = linearized_step(log_op, y - log_op(s0[:1]), s0,
