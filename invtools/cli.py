@@ -112,7 +112,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     ccfg = ClassicalConfig(prior=args.prior, lam=args.lam, iterations=args.iterations,
                            noise_level=args.noise_level)
     rec = reconstruct(args.measurements, args.model, args.method, args.recipe, args.reference, ccfg,
-                      args.mesh_h)
+                      args.mesh_h, absolute=args.absolute)
     labels = label_images(rec) if args.segment else None  # before writing anything
     if labels is not None:
         check_label_paths(args.segment, labels.shape[0])
@@ -230,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prior weight (default: discrepancy principle or L-curve)")
     r.add_argument("--noise-level", type=fraction, help="relative noise level, for the discrepancy principle")
     r.add_argument("--iterations", type=positive_int, default=10, help="Gauss-Newton iterations")
+    r.add_argument("--absolute", action="store_true",
+                   help="KTC2023 tank: image the voltages themselves, not their change from ref.mat "
+                   "(--method gn; the tank's accurate mesh, about a minute)")
     r.add_argument("--mesh-h", type=positive_float, default=None,
                    help="mesh size (m) under the KTC2023 tank's image pixels (default 0.01)")
 

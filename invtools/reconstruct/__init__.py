@@ -27,8 +27,9 @@ __all__ = ["METHODS", "Reconstruction", "reconstruct", "write_reconstruction"]
 def reconstruct(measurements: str | Path, model: str | Path | None = None, method: str | None = None,
                 recipe: str | None = None, reference: str | Path | None = None,
                 classical: ClassicalConfig | None = None, mesh_h: float | None = None,
-                batch_size: int = 64) -> Reconstruction:
-    """Read ``measurements`` and reconstruct with ``model`` or the classical ``method``."""
+                batch_size: int = 64, absolute: bool = False) -> Reconstruction:
+    """Read ``measurements`` and reconstruct with ``model`` or the classical ``method``;
+    ``absolute``: KTC2023 tank data imaged without the reference (``gn`` only)."""
     method = method or ("model" if model is not None else "gn")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
@@ -39,5 +40,12 @@ def reconstruct(measurements: str | Path, model: str | Path | None = None, metho
     ccfg = ClassicalConfig(**{**ccfg.__dict__, "method": "linearized" if method == "linearized" else "gn"})
     trained = load_model(model) if model is not None and method == "model" else None
     if ktc2023.accepts(meas):
+        if absolute:
+            if method != "gn":
+                raise ValueError("absolute imaging of the tank is --method gn")
+            return ktc2023.reconstruct_ktc_absolute(meas, ccfg)
         return ktc2023.reconstruct_ktc(meas, method, trained, ccfg, mesh_h)
+    if absolute:
+        raise ValueError("--absolute is for KTC2023 tank files; other files are imaged absolutely "
+                         "by --method gn already")
     return plain.reconstruct_plain(meas, method, trained, ccfg, recipe, batch_size)

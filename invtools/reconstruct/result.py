@@ -81,8 +81,8 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
     (:mod:`invtools.segmentation`); pixels outside the domain are water. Images of a trained
     model or of Gauss-Newton on log-conductivity are calibrated, so fixed levels of
     ``log(sigma / sigma0)`` (:data:`MODEL_LEVEL`) split them; the one linearised step by
-    three-class Otsu on ``sigma - sigma0`` (the organisers' baseline). sigma0 is the median
-    for absolute imaging."""
+    three-class Otsu on ``sigma - sigma0`` (the organisers' baseline). sigma0 is the fitted
+    water's for the tank, else the image's median."""
     from invtools.segmentation import grid_to_pixels, mesh_to_pixels, segment_levels, segment_three_classes
 
     n_pixels = getattr(rec.operator, "n_pixels", None)
@@ -90,7 +90,7 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
         raise ValueError("--segment needs an EIT reconstruction (on a mesh or a pixel image of one)")
     out = []
     for x in np.asarray(rec.x, dtype=np.float64).reshape(rec.x.shape[0], -1):
-        sigma0 = rec.info["sigma0"] if rec.info.get("mode") == "difference" else float(np.median(x))
+        sigma0 = rec.info["sigma0"] if "sigma0" in rec.info else float(np.median(x))
         if n_pixels is not None:
             image = grid_to_pixels(x.reshape(n_pixels, n_pixels), n)
         else:
