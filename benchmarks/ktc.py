@@ -35,8 +35,7 @@ from invtools.data import H5Dataset  # noqa: E402
 from invtools.metrics import ktc_score  # noqa: E402
 from invtools.model import load_model  # noqa: E402
 from invtools.reconstruct.ktc2023 import classical_difference, predict_difference  # noqa: E402
-from invtools.reconstruct.result import MODEL_LEVEL  # noqa: E402
-from invtools.segmentation import contrast_labels, grid_to_pixels, segment_levels, segment_three_classes  # noqa: E402
+from invtools.segmentation import contrast_labels, grid_to_pixels, segment_conductivity  # noqa: E402
 
 SEGMENTATIONS = ("Otsu", "levels")
 TRUTH_MARGIN = 0.1  # relative contrast below which a truth's pixel is water (inclusions: > 5x)
@@ -44,10 +43,7 @@ TRUTH_MARGIN = 0.1  # relative contrast below which a truth's pixel is water (in
 
 def labels(x: np.ndarray, sigma0: float, rule: str) -> np.ndarray:
     """Label image (256, 256) in the organisers' frame of a 32 x 32 tank image (S/m)."""
-    image = grid_to_pixels(x)
-    if rule == "Otsu":
-        return segment_three_classes(image - sigma0)
-    return segment_levels(np.log(np.clip(image, 1e-12, None) / sigma0), MODEL_LEVEL)
+    return segment_conductivity(grid_to_pixels(x), sigma0, rule.lower())
 
 
 def log_error(x: np.ndarray, truth: np.ndarray) -> float:

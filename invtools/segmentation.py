@@ -109,3 +109,18 @@ def segment_levels(log_contrast: np.ndarray, threshold: float = 1.0) -> np.ndarr
     ``threshold``, resistive below ``-threshold`` (for images whose values are calibrated, e.g. a
     trained network's; a factor e = 2.7 by default)."""
     return contrast_labels(np.nan_to_num(np.asarray(log_contrast, dtype=np.float64)), threshold)
+
+
+CALIBRATED_LEVEL = 1.0  # |log(sigma / sigma0)| above which a calibrated image's pixel is an inclusion
+
+
+def segment_conductivity(image: np.ndarray, sigma0: float, rule: str) -> np.ndarray:
+    """Labels of a conductivity image (S/m, NaN outside the domain) around the water's sigma0:
+    ``otsu``, three-class Otsu on ``sigma - sigma0`` (the organisers' baseline, for images whose
+    values are not calibrated); ``levels``, fixed levels of ``log(sigma / sigma0)`` at
+    :data:`CALIBRATED_LEVEL` (a factor e), for calibrated images."""
+    if rule == "otsu":
+        return segment_three_classes(image - sigma0)
+    if rule == "levels":
+        return segment_levels(np.log(np.clip(image, 1e-12, None) / sigma0), CALIBRATED_LEVEL)
+    raise ValueError(f"unknown segmentation rule {rule!r}; choose otsu or levels")

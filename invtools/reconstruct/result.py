@@ -72,7 +72,6 @@ def write_reconstruction(rec: Reconstruction, out: str | Path) -> Path:
     return out
 
 
-MODEL_LEVEL = 1.0  # |log(sigma / sigma0)| above which a pixel is an inclusion (a factor e)
 LEVEL_METHODS = ("model", "gn")  # their images are calibrated log-conductivities
 
 
@@ -80,10 +79,10 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
     """Three-class label images (N, n, n) of an EIT reconstruction in the organisers' pixel frame
     (:mod:`invtools.segmentation`); pixels outside the domain are water. Images of a trained
     model or of Gauss-Newton on log-conductivity are calibrated, so fixed levels of
-    ``log(sigma / sigma0)`` (:data:`MODEL_LEVEL`) split them; the one linearised step by
+    ``log(sigma / sigma0)`` split them; the one linearised step by
     three-class Otsu on ``sigma - sigma0`` (the organisers' baseline). sigma0 is the fitted
     water's for the tank, else the image's median."""
-    from invtools.segmentation import grid_to_pixels, mesh_to_pixels, segment_levels, segment_three_classes
+    from invtools.segmentation import grid_to_pixels, mesh_to_pixels, segment_conductivity
 
     n_pixels = getattr(rec.operator, "n_pixels", None)
     if rec.mesh is None and n_pixels is None:
@@ -96,10 +95,7 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
         else:
             points, triangles = rec.mesh
             image = mesh_to_pixels(points, triangles, x, n, float(np.sqrt((points**2).sum(axis=0)).max()))
-        if rec.method in LEVEL_METHODS:
-            out.append(segment_levels(np.log(np.clip(image, 1e-12, None) / sigma0), MODEL_LEVEL))
-        else:
-            out.append(segment_three_classes(image - sigma0))
+        out.append(segment_conductivity(image, sigma0, "levels" if rec.method in LEVEL_METHODS else "otsu"))
     return np.stack(out)
 
 

@@ -99,3 +99,20 @@ def test_tank_pixel_images_map_to_the_organisers_frame():
     assert top[0].max() < 8 and set(top[1]) == set(range(24, 40))  # row 0 is the top, centred
     labels = segment_levels(np.log(np.array([[3.0, 1.0, 0.3], [np.nan, 2.0, 0.5]])))
     np.testing.assert_array_equal(labels, [[2, 0, 1], [0, 0, 0]])
+
+
+def test_segment_conductivity_rules():
+    from invtools.segmentation import segment_conductivity
+
+    image = np.full((16, 16), 0.8)
+    image[2:5, 2:5], image[10:14, 9:13] = 8.0, 0.08  # a conductor and an insulator in water
+    image[0, 0] = np.nan  # outside the domain
+    expected = np.zeros((16, 16), dtype=np.uint8)
+    expected[2:5, 2:5], expected[10:14, 9:13] = 2, 1
+    for rule in ("otsu", "levels"):
+        np.testing.assert_array_equal(segment_conductivity(image, 0.8, rule), expected)
+    image[image == 8.0] = 1.5  # below a factor e: water by levels, still the top class by Otsu
+    assert segment_conductivity(image, 0.8, "levels")[3, 3] == 0
+    assert segment_conductivity(image, 0.8, "otsu")[3, 3] == 2
+    with pytest.raises(ValueError, match="otsu or levels"):
+        segment_conductivity(image, 0.8, "kmeans")
