@@ -98,7 +98,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     from invtools.model import resolve_model
     from invtools.plotting import plot_grid
     from invtools.reconstruct import reconstruct, write_reconstruction
-    from invtools.reconstruct.result import check_label_paths, label_images, write_labels
+    from invtools.reconstruct.result import LEVEL_METHODS, check_label_paths, label_images, write_labels
 
     if args.model is None and args.method in (None, "model"):
         raise ValueError("pass --model CKPT, or --method gn / linearized for a classical reconstruction")
@@ -122,7 +122,10 @@ def _reconstruct(args: argparse.Namespace) -> int:
         print(f"wrote {write_labels(labels, path)} (256 x 256 labels: 0 water, 1 resistive, 2 conductive)")
     if args.plot:
         difference = rec.info.get("mode") == "difference"
-        if difference:
+        log_contrast = difference and rec.method in LEVEL_METHODS  # positive images: the factor
+        if log_contrast:
+            columns = {f"{rec.method}: log(sigma / sigma0)": np.log(rec.x / rec.info["sigma0"])}
+        elif difference:
             columns = {f"{rec.method}: sigma - sigma0": rec.x - rec.info["sigma0"]}
         else:
             columns = {**({"truth": rec.truth} if rec.truth is not None else {}), rec.method: rec.x}
@@ -130,7 +133,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
         columns = {k: np.asarray(v)[..., ::-1, :] if tank_pixels else np.asarray(v)
                    for k, v in columns.items()}
         plot_grid(columns, args.plot, rec.mesh, title=Path(args.measurements).name,
-                  units="S/m" if rec.mesh is not None or tank_pixels else "", diverging=difference)
+                  units="S/m" if (rec.mesh is not None or tank_pixels) and not log_contrast else "",
+                  diverging=difference)
         print(f"wrote {args.plot}")
     return 0
 
