@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--iterations", type=positive_int, default=10, help="Gauss-Newton iterations")
     r.add_argument("--absolute", action="store_true",
                    help="KTC2023 tank: image the voltages themselves, not their change from ref.mat "
-                   "(--method gn; the tank's accurate mesh, about a minute)")
+                   "(--method gn; the tank's accurate mesh, about 25 s)")
     r.add_argument("--mesh-h", type=positive_float, default=None,
                    help="mesh size (m) under the KTC2023 tank's image pixels (default 0.01)")
 

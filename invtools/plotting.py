@@ -82,10 +82,12 @@ def plot_label_grid(rows: dict[str, dict[str, np.ndarray]], path: str | Path, ti
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
+    from invtools.segmentation import LABEL_COLOURS
+
     columns = list(next(iter(rows.values())))
     fig, axes = plt.subplots(len(rows), len(columns), figsize=(2.2 * len(columns), 2.2 * len(rows)),
                              squeeze=False)
-    cmap = ListedColormap(["#d9e8f5", "#3b4cc0", "#b40426"])  # water, resistive, conductive
+    cmap = ListedColormap(LABEL_COLOURS)
     for i, (row, images) in enumerate(rows.items()):
         for j, column in enumerate(columns):
             ax = axes[i, j]

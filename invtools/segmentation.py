@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 WATER, RESISTIVE, CONDUCTIVE = 0, 1, 2
+LABEL_COLOURS = ("#d9e8f5", "#3b4cc0", "#b40426")  # water, resistive, conductive (figures)
+CALIBRATED_LEVEL = 1.0  # |log(sigma / sigma0)| above which a calibrated image's pixel is an inclusion
 
 
 def otsu_thresholds(values: np.ndarray, classes: int = 3, bins: int = 256) -> np.ndarray:
@@ -104,14 +106,11 @@ def grid_to_pixels(image: np.ndarray, n: int = 256, outside: float = np.nan) -> 
     return np.where(x**2 + y**2 <= 1.0, out, outside)
 
 
-def segment_levels(log_contrast: np.ndarray, threshold: float = 1.0) -> np.ndarray:
+def segment_levels(log_contrast: np.ndarray, threshold: float = CALIBRATED_LEVEL) -> np.ndarray:
     """Labels of a log-contrast image ``log(sigma / sigma0)`` by fixed levels: conductive above
     ``threshold``, resistive below ``-threshold`` (for images whose values are calibrated, e.g. a
     trained network's; a factor e = 2.7 by default)."""
     return contrast_labels(np.nan_to_num(np.asarray(log_contrast, dtype=np.float64)), threshold)
-
-
-CALIBRATED_LEVEL = 1.0  # |log(sigma / sigma0)| above which a calibrated image's pixel is an inclusion
 
 
 def segment_conductivity(image: np.ndarray, sigma0: float, rule: str) -> np.ndarray:
@@ -122,5 +121,5 @@ def segment_conductivity(image: np.ndarray, sigma0: float, rule: str) -> np.ndar
     if rule == "otsu":
         return segment_three_classes(image - sigma0)
     if rule == "levels":
-        return segment_levels(np.log(np.clip(image, 1e-12, None) / sigma0), CALIBRATED_LEVEL)
+        return segment_levels(np.log(np.clip(image, 1e-12, None) / sigma0))
     raise ValueError(f"unknown segmentation rule {rule!r}; choose otsu or levels")

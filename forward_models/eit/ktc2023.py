@@ -131,8 +131,9 @@ def noise_from_repeats(u: np.ndarray, n_measurements: int = KTC_ELECTRODES - 1) 
     differences, a, b >= 0) to the injections measured twice in one or more data vectors
     ``u`` (..., 76 * 31): returns (a, b), b in the data's unit."""
     rows = np.asarray(u, dtype=np.float64).reshape(-1, len(ktc_injection_pairs()), n_measurements)
-    diff = np.concatenate([(r[i] - r[j]) for r in rows for i, j in repeated_injections()])
-    mean = np.concatenate([(r[i] + r[j]) / 2 for r in rows for i, j in repeated_injections()])
+    repeats = repeated_injections()
+    diff = np.concatenate([(r[i] - r[j]) for r in rows for i, j in repeats])
+    mean = np.concatenate([(r[i] + r[j]) / 2 for r in rows for i, j in repeats])
     from scipy.optimize import nnls
 
     coef, _ = nnls(np.stack([mean**2, np.ones_like(mean)], axis=1), diff**2 / 2)

@@ -52,7 +52,8 @@ def _keep_factors_at_exit() -> None:
 
 
 def factors_awaiting_release() -> int:
-    """How many released factors wait for their own thread to free them (bounded by a batch)."""
+    """How many released factors wait for their own thread to free them (usually one batch; more
+    while a pool thread gets no work)."""
     with _foreign_lock:
         return sum(len(v) for v in _foreign_released.values())
 

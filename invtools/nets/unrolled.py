@@ -170,11 +170,12 @@ _GEOMETRY = ("self", "in_shape", "out_shape", "adjacency")
 
 
 def net_defaults(arch: str) -> dict[str, Any]:
-    """The options of network ``arch`` (``lpgd`` or ``lpd``) with their defaults.
+    """The options of network ``arch`` (``lpgd``, ``lpd`` or ``unet``) with their defaults.
 
     The class signature is the one place defaults live: Python, training configs and the
     benchmarks all build through :func:`build_net_from_config`. LPGD: T = 20 steps, LPD: T = 10
-    (the RMA paper's), no direction module (``direction = "rma"`` for RMA), 32 hidden channels.
+    (the RMA paper's), no direction module (``direction = "rma"`` for RMA), 32 hidden channels;
+    the post-processing U-Net: 2 levels, 32 channels.
     """
     if arch not in NETS:
         raise ValueError(f"arch = {arch!r}: must be one of {sorted(NETS)}")
@@ -215,7 +216,7 @@ def net_config(config: dict[str, Any]) -> dict[str, Any]:
 def build_net_from_config(config: dict[str, Any], in_shape: tuple[int, ...],
                           out_shape: tuple[int, ...] | None = None,
                           adjacency: sp.spmatrix | None = None) -> UnrolledNet:
-    """A network from a config table ``{"arch": "lpgd" | "lpd", option: value, ...}`` (the
+    """A network from a config table ``{"arch": "lpgd" | "lpd" | "unet", option: value, ...}`` (the
     ``[net]`` table of a training config); options left out take :func:`net_defaults`."""
     options = net_config(config)
     arch = options.pop("arch")
@@ -226,7 +227,7 @@ def build_net_from_config(config: dict[str, Any], in_shape: tuple[int, ...],
         return NETS[arch](**shapes, adjacency=adjacency, **options)
     except TypeError as err:  # an unknown direction option
         raise ValueError(f"direction_kwargs {options.get('direction_kwargs')} do not fit direction "
-                         f"{options['direction']!r}: {err}") from None
+                         f"{options.get('direction')!r}: {err}") from None
 
 
 def build_net(arch: dict[str, Any], adjacency: sp.spmatrix | None = None, **kwargs) -> UnrolledNet:

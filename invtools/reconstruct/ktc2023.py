@@ -28,6 +28,12 @@ KTC_LINEARIZED_LAM = 1e-5  # conductivity (S/m), segmented by Otsu
 KTC_LOG_LAM = 1e-5  # log-conductivity, segmented by levels
 
 
+def _weight(ccfg: ClassicalConfig, default: float) -> float:
+    """The given prior weight, else the calibrated Laplacian ``default``; a TV prior's Hessian at
+    the reference is the Laplacian over eps, so eps times the default gives it the same first step."""
+    return ccfg.lam or default * (ccfg.tv_smoothing if ccfg.prior == "tv" else 1.0)
+
+
 def accepts(meas: Measurements) -> bool:
     return meas.ktc is not None
 
@@ -115,7 +121,7 @@ def reconstruct_ktc_absolute(meas: Measurements, ccfg: ClassicalConfig) -> Recon
     themselves (the reference only gives the start, sigma0), on 32 x 32 pixels over the
     accurate mesh (32k elements), whose homogeneous fit is within 1% of the converged one:
     without the reference to cancel model error, the coarse image mesh's 16% bias would show.
-    About a minute on 2 cores; the prior is centred at sigma0."""
+    About 25 s per file on 2 cores; the prior is centred at sigma0."""
     from invtools import plugins
 
     tank = plugins.load(plugins.TANKS, "ktc2023")
@@ -127,7 +133,7 @@ def reconstruct_ktc_absolute(meas: Measurements, ccfg: ClassicalConfig) -> Recon
     check_width(meas, op, "the tank model")
     sigma0 = tank.accurate_sigma0(y_ref, currents, measurement, meas.mask)
     keep = np.ones(op.n_out, dtype=bool) if meas.mask is None else meas.mask
-    lam = ccfg.lam or KTC_LOG_LAM * (ccfg.tv_smoothing if ccfg.prior == "tv" else 1.0)
+    lam = _weight(ccfg, KTC_LOG_LAM)
     s0 = torch.full((1, *op.in_shape), float(np.log(sigma0)), dtype=torch.float64)
     y = torch.as_tensor(y_meas[keep])[None]
     s, infos = gauss_newton(net_operator(_masked(op, meas.mask), "log"), y, s0,
@@ -146,16 +152,13 @@ def classical_difference(op: Operator, y: Tensor, sigma0: float, method: str,
     centred at sigma0 (its objective never rises above that start's)."""
     ccfg = ccfg or ClassicalConfig()
     ones = torch.ones(y.shape[0], *op.in_shape, dtype=torch.float64)
-    # the default weights are the Laplacian prior's; a TV prior's Hessian at sigma0 is the
-    # Laplacian over eps, so eps times the weight gives it the same first step
-    scale = ccfg.tv_smoothing if ccfg.prior == "tv" else 1.0
     if method == "linearized":
-        lam = ccfg.lam or KTC_LINEARIZED_LAM * scale
+        lam = _weight(ccfg, KTC_LINEARIZED_LAM)
         with torch.no_grad():
             dy = y - op(sigma0 * ones[:1])
         delta, _ = linearized_step(op, dy, sigma0 * ones, ClassicalConfig(**{**ccfg.__dict__, "lam": lam}))
         return (sigma0 + delta).numpy(), lam
-    lam = ccfg.lam or KTC_LOG_LAM * scale
+    lam = _weight(ccfg, KTC_LOG_LAM)
     log_op, s0 = net_operator(op, "log"), torch.log(sigma0 * ones)
     with torch.no_grad():
         step, _ = linearized_step(log_op, y - log_op(s0[:1]), s0,

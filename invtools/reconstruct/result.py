@@ -135,8 +135,10 @@ def write_labels(labels: np.ndarray, out: str | Path) -> Path:
         import matplotlib.pyplot as plt
         from matplotlib.colors import ListedColormap
 
+        from invtools.segmentation import LABEL_COLOURS
+
         fig, axes = plt.subplots(1, len(labels), figsize=(3 * len(labels), 3), squeeze=False)
-        cmap = ListedColormap(["#d9e8f5", "#3b4cc0", "#b40426"])  # water, resistive, conductive
+        cmap = ListedColormap(LABEL_COLOURS)
         for ax, image in zip(axes[0], labels, strict=True):
             ax.imshow(image, cmap=cmap, vmin=0, vmax=2, interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
