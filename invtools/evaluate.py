@@ -2,7 +2,8 @@
 set, as a table (printed, and in ``metrics.json``) and a figure grid of examples.
 
 Metrics are computed in physical units (conductivity for EIT): MSE, PSNR, SSIM (mesh SSIM on
-EIT meshes), relative error and dynamic range; the baseline runs on the first
+EIT meshes), relative error and dynamic range, and for a model with a labelling output layer its
+label error and Dice per class (truth: each element's nearest level); the baseline runs on the first
 ``baseline_samples`` samples (it is slow), and the model is also scored on that subset.
 """
 
@@ -20,7 +21,7 @@ from invtools.atomic import atomic_path
 from invtools.classical import ClassicalConfig, gauss_newton
 from invtools.data import H5Dataset
 from invtools.geometry import input_adjacency
-from invtools.metrics import summarize
+from invtools.metrics import label_metrics, summarize
 from invtools.model import load_model
 from invtools.parametrization import from_net
 from invtools.plotting import plot_grid
@@ -53,6 +54,9 @@ def evaluate(model: str | Path, data: str | Path, baseline: str = "gn", baseline
         "x0": {**summarize(start, truth, adjacency), "n": n},
         "model": {**summarize(pred, truth, adjacency), "n": n, "seconds_per_sample": model_seconds},
     }
+    if trained.label_levels is not None:
+        k = len(trained.label_levels)
+        rows["model"].update(label_metrics(trained.labels(pred), trained.labels(truth), k))
     columns = {"truth": truth, "x0": start, "model": pred}
     if baseline != "none":
         k = min(n, baseline_samples)
@@ -77,9 +81,11 @@ def evaluate(model: str | Path, data: str | Path, baseline: str = "gn", baseline
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """The metrics as a Markdown table."""
-    lines = ["| method | n | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
+    """The metrics as a Markdown table (with label error and Dice columns for a label model)."""
+    extra = [k for k in result["metrics"]["model"] if k == "label_error" or k.startswith("dice_")]
+    columns = COLUMNS + tuple(extra)
+    lines = ["| method | n | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for name, m in result["metrics"].items():
-        vals = " | ".join("-" if np.isnan(m[c]) else f"{m[c]:.4g}" for c in COLUMNS)
+        vals = " | ".join("-" if np.isnan(m.get(c, np.nan)) else f"{m[c]:.4g}" for c in columns)
         lines.append(f"| {name} | {m['n']} | {vals} |")
     return "\n".join(lines)

@@ -152,3 +152,21 @@ def ktc_score(truth: np.ndarray, reco: np.ndarray) -> float:
     if truth.shape != (256, 256) or reco.shape != (256, 256):
         raise ValueError(f"KTC2023 label images are 256 x 256, got {truth.shape} and {reco.shape}")
     return 0.5 * sum(ktc_ssim((truth == c).astype(float), (reco == c).astype(float)) for c in (2, 1))
+
+
+# --- segmentations -------------------------------------------------------------------------------
+def dice(pred: np.ndarray | Tensor, truth: np.ndarray | Tensor, cls: int) -> float:
+    """Dice coefficient of class ``cls`` between two label arrays (1.0 when neither has it)."""
+    p, t = np.asarray(pred) == cls, np.asarray(truth) == cls
+    total = p.sum() + t.sum()
+    return 1.0 if total == 0 else float(2 * (p & t).sum() / total)
+
+
+def label_metrics(pred: np.ndarray | Tensor, truth: np.ndarray | Tensor, n_classes: int) -> dict[str, float]:
+    """``label_error`` (fraction of entries labelled wrong) and ``dice_k`` per class, each the
+    mean over the samples (first axis) of label arrays (B, ...)."""
+    pred, truth = np.asarray(pred), np.asarray(truth)
+    out = {"label_error": float((pred != truth).mean())}
+    for k in range(n_classes):
+        out[f"dice_{k}"] = float(np.mean([dice(p, t, k) for p, t in zip(pred, truth, strict=True)]))
+    return out

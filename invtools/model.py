@@ -102,6 +102,21 @@ class TrainedModel:
                        for i in range(0, len(y), batch_size)])
         return from_net(s.double().cpu(), self.parametrization)
 
+    @property
+    def label_levels(self) -> list[float] | None:
+        """The levels (network variable) of a labelling/softmax output layer, else None."""
+        return getattr(self.net, "label_levels", None)
+
+    def labels(self, x: Tensor | np.ndarray) -> np.ndarray | None:
+        """Class indices (B, *in_shape) of a label net's images x (physical units, from
+        :meth:`predict`): the index of each element's level; None for other nets."""
+        if self.label_levels is None:
+            return None
+        from invtools.nets.output_layers import level_labels
+
+        s = torch.as_tensor(to_net(np.asarray(x, dtype=np.float64), self.parametrization))
+        return level_labels(s, self.label_levels).numpy()
+
     def __iter__(self):
         """Deprecated: ``net, op, ckpt = load_model(path)`` (the tuple of earlier versions)."""
         warnings.warn("unpacking load_model() is deprecated: use the TrainedModel's attributes "

@@ -85,16 +85,18 @@ def smooth_field(points: np.ndarray, rng: np.random.Generator, n_bumps: int = 6,
 
 
 def random_shapes_image(shape: tuple[int, int], rng: np.random.Generator, n_shapes: int = 4,
-                        kinds: tuple[str, ...] = ("ellipse", "polygon", "blob")) -> np.ndarray:
-    """An image in [0, 1] (H, W): random ellipses, convex polygons and smooth blobs with random
-    intensities, later shapes on top, on a zero background."""
+                        kinds: tuple[str, ...] = ("ellipse", "polygon", "blob"),
+                        levels: tuple[float, ...] = ()) -> np.ndarray:
+    """An image (H, W): random ellipses, convex polygons and smooth blobs, later shapes on top,
+    on a zero background; intensities uniform in [0.2, 1], or drawn from ``levels`` (a
+    piecewise-constant image with those values and 0: a segmentation problem)."""
     H, W = shape
     yy, xx = np.meshgrid(np.linspace(-1, 1, H), np.linspace(-1, 1, W), indexing="ij")
     img = np.zeros(shape)
     for _ in range(n_shapes):
         kind = kinds[rng.integers(len(kinds))]
         cx, cy = rng.uniform(-0.6, 0.6, size=2)
-        value = rng.uniform(0.2, 1.0)
+        value = levels[rng.integers(len(levels))] if levels else rng.uniform(0.2, 1.0)
         if kind == "ellipse":
             a, b = rng.uniform(0.1, 0.4, size=2)
             t = rng.uniform(0, np.pi)

@@ -28,6 +28,7 @@ RANGES: dict[tuple[str, str], tuple[float, bool]] = {
     ("x0", "iterations"): (1, False), ("noise", "relative"): (0.0, False),
     ("operator", "simulation_mesh_size"): (0.0, False), ("operator", "current"): (0.0, True),
     ("phantom", "n_inclusions"): (0, False), ("phantom", "size"): (0.0, True),
+    ("phantom", "levels"): (0.0, True),
     ("phantom", "conductive"): (0.0, True), ("phantom", "resistive"): (0.0, True),
 }
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -35,6 +36,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("x0", "prior"): ("laplacian", "tikhonov"),
 }
 MAXIMA: dict[tuple[str, str], float] = {("operator", "coverage"): 1.0}
+FREE_LISTS = {("phantom", "levels")}  # lists of numbers of any length (not [low, high] pairs)
 
 
 def check_table(table: str, values: dict[str, Any], defaults: dict[str, Any]) -> None:
@@ -55,6 +57,11 @@ def check_table(table: str, values: dict[str, Any], defaults: dict[str, Any]) ->
                 raise ValueError(f"{name} = {value!r}: must be a string")
             if (table, key) in CHOICES and value not in CHOICES[(table, key)]:
                 raise ValueError(f"{name} = {value!r}: must be one of {list(CHOICES[(table, key)])}")
+        elif (table, key) in FREE_LISTS:
+            if not isinstance(value, list):
+                raise ValueError(f"{name} = {value!r}: must be a list of numbers")
+            for v in value:
+                check_float(name, v, minimum, strict=strict)
         elif isinstance(default, list):
             _check_list(name, value, default, minimum, strict)
 

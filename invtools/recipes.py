@@ -46,7 +46,7 @@ PRESET_DIR = Path(__file__).parent / "presets"
 PHANTOM_DEFAULTS: dict[str, dict[str, Any]] = {
     "random_walk": {"step": 0.1, "low": 0.0, "high": 1.0},
     "tv_walk": {"scale": 0.5},
-    "shapes": {"n_shapes": [2, 5], "kinds": ["ellipse", "polygon", "blob"]},
+    "shapes": {"n_shapes": [2, 5], "kinds": ["ellipse", "polygon", "blob"], "levels": []},
     "discs": {"n_discs": [2, 2], "radius": [0.1, 0.3], "values": [0.2, 5.0], "background": 1.0},
     "ktc_inclusions": {"n_inclusions": [1, 3], "kinds": ["disc", "polygon", "rectangle", "star"],
                        "size": [0.012, 0.035], "background": 0.8, "conductive": [5.0, 50.0],
@@ -206,7 +206,8 @@ class Problem:
         if p["type"] == "tv_walk":
             return tv_prior_signals(1, shape[0], rng, p["scale"])[0]
         if p["type"] == "shapes":
-            return random_shapes_image(shape, rng, _count(rng, p["n_shapes"]), tuple(p["kinds"]))
+            return random_shapes_image(shape, rng, _count(rng, p["n_shapes"]), tuple(p["kinds"]),
+                                       tuple(p["levels"]))
         if points is None:
             raise ValueError(f"phantom {p['type']!r} needs a mesh operator (type = 'eit')")
         radius = self.recipe.operator["radius"]

@@ -15,7 +15,15 @@ hidden = 32
 direction_kwargs = { hidden = 128 }   # optional: RMA width, layers, residual, with_gradient
 direction_source = "dual"      # lpd only: dual (J^T h_0) | data_fit (J^T (A(f_0) - y))
 
+[net.output_layer]             # optional: a constrained output (invtools.nets.output_layers)
+type = "labeling"              # labeling | softmax | box | bounded_mass
+levels = [0.0, 0.5, 1.0]       # labeling/softmax: one level per class (network variable)
+beta = 0.05                    # the labelling LP's neighbour smoothness
+tau = 10.0                     # LPGD step (relative to the largest loss gradient)
+
 [train]                        # any TrainConfig field
+loss = "hamming"               # mse | hamming | cross_entropy (label losses need a label output)
+init_from = "../runs/x/best.pt"  # optional: start from this checkpoint's weights (e.g. a regression net)
 epochs = 20
 batch_size = 32
 lr = 2e-3
@@ -91,6 +99,8 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
     for key in ("train", "val"):
         if cfg["data"][key]:
             cfg["data"][key] = str(base / cfg["data"][key])
+    if cfg["train"]["init_from"]:
+        cfg["train"]["init_from"] = str(base / cfg["train"]["init_from"])
     cfg["out"] = str(base / raw.get("out", "run"))
     return cfg
 
@@ -114,6 +124,8 @@ def build_from_config(cfg: dict[str, Any], progress: bool = True) -> Trainer:
     adjacency = input_adjacency(op)
     torch.manual_seed(cfg["train"]["seed"])  # the initial weights follow from the seed
     net = build_net_from_config(cfg["net"], op.in_shape, op.out_shape, adjacency)
+    if cfg["train"]["init_from"]:
+        load_backbone(net, cfg["train"]["init_from"])
     tcfg = TrainConfig(**cfg["train"])
     metadata = {"run_config": cfg, "recipe": train.attrs["recipe"],
                 "parametrization": train.parametrization,
@@ -124,6 +136,22 @@ def build_from_config(cfg: dict[str, Any], progress: bool = True) -> Trainer:
                    progress=progress, metadata=metadata)
 
 
+def load_backbone(net: torch.nn.Module, path: str | Path) -> None:
+    """Start ``net`` from the weights of the checkpoint at ``path`` (read without running code
+    from it): every weight of the checkpoint must fit, and only ``net``'s output layer may be
+    missing from it (it keeps its fresh start), e.g. a regression net under a labelling head."""
+    from invtools.checkpoint import load_checkpoint, malformed_record
+
+    ckpt = load_checkpoint(path)
+    with malformed_record(path, "network weights"):
+        weights = {k: v for k, v in ckpt["model"].items() if not k.startswith("output_layer.")}
+        keys = net.load_state_dict(weights, strict=False)
+    missing = [k for k in keys.missing_keys if not k.startswith("output_layer.")]
+    if missing or keys.unexpected_keys:
+        raise ValueError(f"[train] init_from = {path}: its network does not fit this one "
+                         f"(missing {missing[:3]}, unexpected {keys.unexpected_keys[:3]})")
+
+
 def run_training(config_path: str | Path, resume: bool = False,
                  progress: bool = True) -> tuple[Trainer, list[dict[str, float]]]:
     """Train as configured; ``resume`` continues from ``out/last.pt`` (same config required)."""
@@ -131,7 +159,8 @@ def run_training(config_path: str | Path, resume: bool = False,
     out = Path(cfg["out"])
     written = ("last.pt", "best.pt", "history.json", "history.csv", "loss.png", "run_config.json")
     check_outputs({name: out / name for name in written},
-                  [config_path, cfg["data"]["train"], cfg["data"]["val"]], overwrite=True)
+                  [config_path, cfg["data"]["train"], cfg["data"]["val"], cfg["train"]["init_from"]],
+                  overwrite=True)
     if resume:
         saved = out / "run_config.json"
         if not saved.exists():

@@ -1,5 +1,6 @@
 """A small trainer for unrolled reconstructors: Adam, cosine or constant learning rate,
-gradient clipping, MSE (+ optional TV) loss, validation every epoch, best and last
+gradient clipping, MSE (+ optional TV) loss or a label loss for nets with a labelling output
+layer (:mod:`invtools.losses`), validation every epoch, best and last
 checkpoints, a CSV/JSON metrics log and a loss-curve PNG, and bit-for-bit resume (model,
 optimiser, schedule, history and RNG states).
 
@@ -31,8 +32,10 @@ from invtools.checkpoint import (
     save_checkpoint,
     set_numpy_rng_state,
 )
-from invtools.metrics import summarize, total_variation
+from invtools.losses import LABEL_LOSS_FUNCTIONS, LABEL_LOSSES, LOSSES
+from invtools.metrics import label_metrics, summarize, total_variation
 from invtools.model import load_model  # noqa: F401  (re-exported; it lived here before)
+from invtools.nets.output_layers import level_labels
 from invtools.nets.unrolled import UnrolledNet
 from invtools.operators import Operator
 from invtools.provenance import provenance
@@ -54,6 +57,8 @@ class TrainConfig:
     min_lr_factor: float = 0.01
     grad_clip: float | None = 1.0    # max global gradient norm, None to disable
     tv_weight: float = 0.0
+    loss: str = "mse"                # "mse", or for label nets "hamming" / "cross_entropy"
+    init_from: str | None = None     # start from this checkpoint's weights (train configs)
     weight_decay: float = 0.0        # decoupled (AdamW) weight decay; 0 gives plain Adam
     seed: int = 0
     device: str = "auto"             # "auto", "cpu", "cuda"
@@ -70,6 +75,7 @@ class TrainConfig:
         if self.grad_clip is not None:
             check_float("grad_clip", self.grad_clip, strict=True)
         check_float("tv_weight", self.tv_weight)
+        check_choice("loss", self.loss, LOSSES)
         check_float("weight_decay", self.weight_decay)
         if not isinstance(self.device, str) or not (
                 self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
@@ -120,6 +126,7 @@ class Trainer:
                  adjacency: sp.spmatrix | None = None, progress: bool = True,
                  metadata: dict[str, Any] | None = None):
         self.config, self.op, self.train_set, self.val_set = config, op, train, val
+        _check_loss(net, config.loss)
         self.metadata = metadata or {}
         self.rank, self.world = _distributed_setup()
         self.device = resolve_device(config.device)
@@ -153,8 +160,19 @@ class Trainer:
         self.best = math.inf
 
     # --- one step ---------------------------------------------------------------------------
-    def loss(self, x_hat: Tensor, x: Tensor) -> Tensor:
-        loss = torch.mean((x_hat - x) ** 2)
+    @property
+    def selection_metric(self) -> str:
+        """The validation metric that picks ``best.pt``: ``mse``, or ``label_error`` when
+        training on labels."""
+        return "label_error" if self.config.loss in LABEL_LOSSES else "mse"
+
+    def loss(self, x_hat: Tensor, x: Tensor, z: Tensor | None = None) -> Tensor:
+        """The configured loss of the output x_hat (and class assignment z) against the truth x."""
+        if self.config.loss in LABEL_LOSSES:
+            labels = level_labels(x, self.net.label_levels)
+            loss = LABEL_LOSS_FUNCTIONS[self.config.loss](z, labels)
+        else:
+            loss = torch.mean((x_hat - x) ** 2)
         if self.config.tv_weight:
             loss = loss + self.config.tv_weight * total_variation(x_hat, self.adjacency)
         return loss
@@ -174,7 +192,7 @@ class Trainer:
     def train_step(self, x: Tensor, y: Tensor, x0: Tensor) -> float:
         self.net.train()
         x, y, x0 = self._to_device(x, y, x0)
-        loss = self.loss(self.model(y, self.op, x0), x)
+        loss = self._loss_of_batch(x, y, x0)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip:
@@ -182,6 +200,12 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         return loss.item()
+
+    def _loss_of_batch(self, x: Tensor, y: Tensor, x0: Tensor) -> Tensor:
+        if self.config.loss in LABEL_LOSSES:
+            x_hat, z = self.model(y, self.op, x0, assignment=True)
+            return self.loss(x_hat, x, z)
+        return self.loss(self.model(y, self.op, x0), x)
 
     @torch.no_grad()
     def predict(self, data: Dataset) -> tuple[Tensor, Tensor, Tensor]:
@@ -200,6 +224,9 @@ class Trainer:
         x_hat, x, x0 = self.predict(data)
         metrics = summarize(x_hat, x, self.adjacency)
         metrics["mse_x0"] = float(torch.mean((x0 - x) ** 2))
+        levels = self.net.label_levels
+        if levels is not None:
+            metrics.update(label_metrics(level_labels(x_hat, levels), level_labels(x, levels), len(levels)))
         return metrics
 
     # --- loop ---------------------------------------------------------------------------------
@@ -229,8 +256,8 @@ class Trainer:
                    **{f"val_{k}": v for k, v in val.items()}}
             self.history.append(row)
             bar.set_postfix(loss=f"{row['train_loss']:.3g}", val_mse=f"{val['mse']:.3g}")
-            improved = val["mse"] < self.best
-            self.best = min(self.best, val["mse"])
+            improved = val[self.selection_metric] < self.best
+            self.best = min(self.best, val[self.selection_metric])
             self._warn_if_no_progress()
             if self.out_dir is not None:
                 self.save(self.out_dir / "last.pt")
@@ -278,6 +305,18 @@ class Trainer:
             self.scheduler.load_state_dict(ckpt["scheduler"])
             self.epoch, self.history, self.best = ckpt["epoch"], ckpt["history"], ckpt["best"]
             _set_rng_state(ckpt["rng"])
+
+
+def _check_loss(net: torch.nn.Module, loss: str) -> None:
+    """Refuse a loss the net's output cannot be trained by."""
+    levels = getattr(net, "label_levels", None)
+    if loss in LABEL_LOSSES and levels is None:
+        raise ValueError(f"loss = {loss!r} needs a net with a labelling or softmax output layer "
+                         "([net.output_layer] type = \"labeling\" or \"softmax\")")
+    layer = (getattr(net, "arch", None) or {}).get("output_layer") or {}
+    if loss == "mse" and layer.get("type") == "softmax":
+        raise ValueError("a softmax output layer's image is its most likely level, which has no "
+                         "gradient: train it with loss = \"cross_entropy\" or \"hamming\"")
 
 
 def _distributed_setup() -> tuple[int, int]:

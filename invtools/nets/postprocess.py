@@ -30,17 +30,19 @@ class PostProcessUNet(UnrolledNet):
         in_shape: (H, W) image shape (``op.in_shape``).
         levels: number of 2x down-samplings.
         hidden: channels of the first level.
+        output_layer: a constrained output (:mod:`invtools.nets.output_layers`).
     """
 
     def __init__(self, in_shape: tuple[int, ...], levels: int = 2, hidden: int = 32,
-                 adjacency=None, detach_physics: bool = False, checkpointing: bool = False):
+                 adjacency=None, detach_physics: bool = False, checkpointing: bool = False,
+                 output_layer: dict | None = None):
         if adjacency is not None or len(in_shape) != 2:
             raise ValueError(f"the U-Net needs 2-D images, not samples of shape {tuple(in_shape)}"
                              + (" on a mesh" if adjacency is not None else ""))
         if any(n % 2**levels for n in in_shape):
             raise ValueError(f"image shape {tuple(in_shape)} is not divisible by 2**levels = {2**levels}")
         arch = {"net": "unet", "in_shape": list(in_shape), "levels": levels, "hidden": hidden}
-        super().__init__(arch, detach_physics, checkpointing)
+        super().__init__(arch, detach_physics, checkpointing, output_layer)
         self.in_shape = tuple(in_shape)
         widths = [hidden * 2**k for k in range(levels + 1)]
         self.down = nn.ModuleList([_double_conv(1, widths[0])] +
@@ -53,7 +55,7 @@ class PostProcessUNet(UnrolledNet):
             self.head.weight.mul_(0.1)
             self.head.bias.zero_()
 
-    def forward(self, y: Tensor, op: Operator, x0: Tensor) -> Tensor:
+    def iterate(self, y: Tensor, op: Operator, x0: Tensor) -> Tensor:
         h = x0.unsqueeze(1)
         skips = []
         for k, block in enumerate(self.down):

@@ -54,16 +54,19 @@ class LPGD(UnrolledNet):
         detach_physics: do not backpropagate through the physics.
         checkpointing: recompute each step in the backward pass to save memory.
         direction_kwargs: passed to the direction module (e.g. ``hidden``, ``layers``).
+        output_layer, step_constraint: constrained sub-problems
+            (:mod:`invtools.nets.output_layers`), e.g. ``{"type": "labeling", "levels": [...]}``.
     """
 
     def __init__(self, in_shape: tuple[int, ...], steps: int = 20, direction: str = "none",
                  hidden: int = 32, shared_weights: bool = False,
                  adjacency: sp.spmatrix | None = None, detach_physics: bool = False,
-                 checkpointing: bool = False, direction_kwargs: dict | None = None):
+                 checkpointing: bool = False, direction_kwargs: dict | None = None,
+                 output_layer: dict | None = None, step_constraint: dict | None = None):
         arch = {"net": "lpgd", "in_shape": list(in_shape), "steps": steps,
                 "direction": direction, "hidden": hidden, "shared_weights": shared_weights,
                 "direction_kwargs": direction_kwargs or {}}
-        super().__init__(arch, detach_physics, checkpointing)
+        super().__init__(arch, detach_physics, checkpointing, output_layer, step_constraint, adjacency)
         self.in_shape, self.steps = tuple(in_shape), steps
         kind = spatial_kind(self.in_shape, adjacency)
         n_blocks = 1 if shared_weights else steps
@@ -78,13 +81,13 @@ class LPGD(UnrolledNet):
         block = self.blocks[0 if len(self.blocks) == 1 else k]
         return x + block(torch.cat([x.unsqueeze(1), d], dim=1)).squeeze(1)
 
-    def forward(self, y: Tensor, op: Operator, x0: Tensor) -> Tensor:
+    def iterate(self, y: Tensor, op: Operator, x0: Tensor) -> Tensor:
         x, state, scale = x0, None, None
         for k in range(self.steps):
             _, g = self._physics(op.data_fit_gradient, x, y)
             scale = 1.0 / _rms(g) if scale is None else scale
             d, state = self.direction(_bounded(g, scale, self.log_step[k]), state)
-            x = self._maybe_checkpoint(self._step, k, x, d)
+            x = self.constrain(self._maybe_checkpoint(self._step, k, x, d))
         return x
 
 
@@ -100,13 +103,17 @@ class LPD(UnrolledNet):
     its decay from step to step), and gives the primal block ``[f, J(f_0)^T h_0, d_k]``: RMA
     then turns the history of data-fit gradients into a momentum beside the learned dual
     direction.  It costs one more forward and VJP per step.
+
+    ``step_constraint`` projects the output channel f_0 after every primal step;
+    ``output_layer`` acts on the final f_0 (:mod:`invtools.nets.output_layers`).
     """
 
     def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], steps: int = 10,
                  n_primal: int = 5, n_dual: int = 5, direction: str = "none", hidden: int = 32,
                  adjacency: sp.spmatrix | None = None, detach_physics: bool = False,
                  checkpointing: bool = False, direction_kwargs: dict | None = None,
-                 direction_source: str = "dual"):
+                 direction_source: str = "dual", output_layer: dict | None = None,
+                 step_constraint: dict | None = None):
         if direction_source not in DIRECTION_SOURCES:
             raise ValueError(f"unknown direction_source {direction_source!r}; choose from "
                              f"{DIRECTION_SOURCES}")
@@ -114,7 +121,7 @@ class LPD(UnrolledNet):
                 "steps": steps, "n_primal": n_primal, "n_dual": n_dual, "direction": direction,
                 "hidden": hidden, "direction_kwargs": direction_kwargs or {},
                 "direction_source": direction_source}
-        super().__init__(arch, detach_physics, checkpointing)
+        super().__init__(arch, detach_physics, checkpointing, output_layer, step_constraint, adjacency)
         self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
         self.steps, self.n_primal, self.n_dual = steps, n_primal, n_dual
         kind = spatial_kind(self.in_shape, adjacency)
@@ -146,12 +153,15 @@ class LPD(UnrolledNet):
         return torch.cat([a.unsqueeze(1), m], dim=1), state, scale
 
     def _primal_step(self, k: int, f: Tensor, d: Tensor) -> Tensor:
-        return f + self.primal[k](torch.cat([f, d], dim=1))
+        f = f + self.primal[k](torch.cat([f, d], dim=1))
+        if self.step_constraint is None:
+            return f
+        return torch.cat([self.constrain(f[:, 0]).unsqueeze(1), f[:, 1:]], dim=1)
 
     def _dual_step(self, k: int, dual_iterate: Tensor, Af: Tensor, y: Tensor) -> Tensor:
         return dual_iterate + self.dual[k](torch.cat([dual_iterate, Af.unsqueeze(1), y.unsqueeze(1)], dim=1))
 
-    def forward(self, y: Tensor, op: Operator, x0: Tensor) -> Tensor:
+    def iterate(self, y: Tensor, op: Operator, x0: Tensor) -> Tensor:
         s = _rms(y)
         f = x0.unsqueeze(1).repeat(1, self.n_primal, *([1] * len(self.in_shape)))
         dual_iterate = y.new_zeros(y.shape[0], self.n_dual, *self.out_shape)  # the paper's h
@@ -205,6 +215,9 @@ def net_config(config: dict[str, Any]) -> dict[str, Any]:
             check_int(key, merged[key], 0)
     if "direction" in merged:
         check_choice("direction", merged["direction"], tuple(DIRECTIONS))
+    for key in ("output_layer", "step_constraint"):
+        if merged.get(key) is not None and not isinstance(merged[key], dict):
+            raise ValueError(f"{key} must be a table, e.g. [net.{key}] type = ...")
     for key in ("shared_weights", "detach_physics", "checkpointing"):
         if key in merged and not isinstance(merged[key], bool):
             raise ValueError(f"{key} = {merged[key]!r}: must be true or false")

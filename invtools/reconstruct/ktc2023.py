@@ -109,11 +109,13 @@ def reconstruct_ktc(meas: Measurements, method: str, trained: TrainedModel | Non
     with torch.no_grad():
         y = torch.as_tensor(y_meas - y_ref + op(sigma0 * ones)[0].numpy())[None]
     info: dict[str, Any] = {"sigma0": sigma0, "missing": int((~keep).sum()), "mode": "difference"}
+    labels = None
     if method == "model":
         x = predict_difference(trained, y, sigma0)
+        labels = trained.labels(x)
     else:
         x, info["lam"] = classical_difference(_masked(op, meas.mask), y[:, keep], sigma0, method, ccfg)
-    return Reconstruction(x, method, op, "log", meas.path, None, info)
+    return Reconstruction(x, method, op, "log", meas.path, None, info, labels)
 
 
 def reconstruct_ktc_absolute(meas: Measurements, ccfg: ClassicalConfig) -> Reconstruction:

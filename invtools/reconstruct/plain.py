@@ -45,7 +45,7 @@ def reconstruct_plain(meas: Measurements, method: str, trained: TrainedModel | N
     info: dict[str, Any] = {}
     if trained is not None:
         x = trained.predict(y, meas.extra.get("x0"), batch_size).numpy()
-        return Reconstruction(x, method, op, param, meas.path, meas.x, info)
+        return Reconstruction(x, method, op, param, meas.path, meas.x, info, trained.labels(x))
     x0 = meas.extra.get("x0", np.full((meas.y.shape[0], *op.in_shape), 1.0 if param == "log" else 0.0))
     if ccfg.noise_level is None and noise:
         ccfg.noise_level = float(noise)

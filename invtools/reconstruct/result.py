@@ -16,7 +16,8 @@ from invtools.operators import Operator
 
 @dataclass
 class Reconstruction:
-    """x: (N, *in_shape) in physical units (conductivity S/m for EIT)."""
+    """x: (N, *in_shape) in physical units (conductivity S/m for EIT); labels: (N, *in_shape)
+    class indices of a model with a labelling output layer (the index of each level), else None."""
 
     x: np.ndarray
     method: str
@@ -25,6 +26,7 @@ class Reconstruction:
     source: Path
     truth: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    labels: np.ndarray | None = None
 
     @property
     def mesh(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -42,8 +44,9 @@ def check_width(meas: Measurements, op: Operator, what: str) -> None:
 
 
 def write_reconstruction(rec: Reconstruction, out: str | Path) -> Path:
-    """HDF5 with ``x`` (N, *in_shape) physical units, optional ``x_true``, ``mesh`` group, and
-    attributes ``method``, ``source``, ``operator``, ``parametrization``, ``info``, ``provenance``."""
+    """HDF5 with ``x`` (N, *in_shape) physical units, optional ``x_true`` and ``labels`` (a label
+    net's class indices), ``mesh`` group, and attributes ``method``, ``source``, ``operator``,
+    ``parametrization``, ``info``, ``provenance``."""
     import io
 
     import h5py
@@ -57,6 +60,8 @@ def write_reconstruction(rec: Reconstruction, out: str | Path) -> Path:
         f.create_dataset("x", data=rec.x.astype(np.float64))
         if rec.truth is not None:
             f.create_dataset("x_true", data=rec.truth)
+        if rec.labels is not None:
+            f.create_dataset("labels", data=rec.labels.astype(np.uint8))
         if rec.mesh is not None:
             g = f.create_group("mesh")
             g.create_dataset("points", data=rec.mesh[0])
@@ -81,21 +86,28 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
     model or of Gauss-Newton on log-conductivity are calibrated, so fixed levels of
     ``log(sigma / sigma0)`` split them; the one linearised step by
     three-class Otsu on ``sigma - sigma0`` (the organisers' baseline). sigma0 is the fitted
-    water's for the tank, else the image's median."""
+    water's for the tank, else the image's median. A model with a labelling output layer gives
+    its own classes (``rec.labels``: the index of its levels, listed water, resistive,
+    conductive for the challenge's classes)."""
     from invtools.segmentation import grid_to_pixels, mesh_to_pixels, segment_conductivity
 
     n_pixels = getattr(rec.operator, "n_pixels", None)
     if rec.mesh is None and n_pixels is None:
         raise ValueError("--segment needs an EIT reconstruction (on a mesh or a pixel image of one)")
+    def frame(values: np.ndarray) -> np.ndarray:
+        if n_pixels is not None:
+            return grid_to_pixels(values.reshape(n_pixels, n_pixels), n)
+        points, triangles = rec.mesh
+        return mesh_to_pixels(points, triangles, values, n, float(np.sqrt((points**2).sum(axis=0)).max()))
+
+    if rec.labels is not None:
+        return np.stack([np.nan_to_num(frame(c.ravel().astype(np.float64))).astype(np.uint8)
+                         for c in rec.labels])
     out = []
     for x in np.asarray(rec.x, dtype=np.float64).reshape(rec.x.shape[0], -1):
         sigma0 = rec.info["sigma0"] if "sigma0" in rec.info else float(np.median(x))
-        if n_pixels is not None:
-            image = grid_to_pixels(x.reshape(n_pixels, n_pixels), n)
-        else:
-            points, triangles = rec.mesh
-            image = mesh_to_pixels(points, triangles, x, n, float(np.sqrt((points**2).sum(axis=0)).max()))
-        out.append(segment_conductivity(image, sigma0, "levels" if rec.method in LEVEL_METHODS else "otsu"))
+        rule = "levels" if rec.method in LEVEL_METHODS else "otsu"
+        out.append(segment_conductivity(frame(x), sigma0, rule))
     return np.stack(out)
 
 

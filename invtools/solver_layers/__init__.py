@@ -21,17 +21,19 @@ from invtools.solver_layers.problems import (
     UnboundedProblemError,
 )
 from invtools.solver_layers.projections import (
+    BallProjection,
     BoundedMassProjection,
     BoxProjection,
     LabelingLP,
     ProjectionLayer,
+    project_ball,
     project_bounded_mass,
     project_box,
     project_simplex,
 )
 
-__all__ = ["BACKWARDS", "VARIANTS", "BoundedMassProjection", "BoxProjection", "ClarabelQP",
+__all__ = ["BACKWARDS", "VARIANTS", "BallProjection", "BoundedMassProjection", "BoxProjection", "ClarabelQP",
            "HighsLP", "InfeasibleProblemError", "LPGDLayer", "LabelingLP", "LagrangianLayer",
            "OptLayer", "ProjectionLayer", "QPBatch", "Solution", "SolverError",
            "UnboundedProblemError", "implicit_gradients", "lagrangian_gradients", "lpgd_gradients",
-           "project_bounded_mass", "project_box", "project_simplex"]
+           "project_ball", "project_bounded_mass", "project_box", "project_simplex"]

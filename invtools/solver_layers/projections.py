@@ -2,7 +2,9 @@
 
 A Euclidean projection is the QP ``argmin_x 1/2 ||x||^2 - v^T x`` over a convex set, so its
 LPGD backward pass is one more projection: ``x_tau = proj(v - tau g)`` and
-``dv = (x* - x_tau) / tau`` (right variant), which tends to the implicit gradient as tau -> 0.
+``dv = (x* - x_tau) / tau`` (right variant; left: ``(proj(v + tau g) - x*) / tau``; centred: the
+two re-projections over ``2 tau``), which tends to the implicit gradient as tau -> 0: at first
+order in tau for right and left, at second order for centred, where the set is curved.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import torch
 from torch import nn
 
 from invtools.solver_layers.backends import HighsLP
-from invtools.solver_layers.layer import OptLayer
+from invtools.solver_layers.layer import VARIANTS, OptLayer
 from invtools.solver_layers.problems import InfeasibleProblemError
 
 Tensor = torch.Tensor
@@ -48,6 +50,12 @@ def project_bounded_mass(v: Tensor, lower: float, upper: float, mass: Tensor | f
     return torch.clamp(v - 0.5 * (lo + hi)[:, None], lower, upper)
 
 
+def project_ball(v: Tensor, radius: float = 1.0) -> Tensor:
+    """Projection of rows of v (B, n) onto the Euclidean ball ``||x|| <= radius``."""
+    norm = v.norm(dim=1, keepdim=True)
+    return v * torch.clamp(radius / norm.clamp_min(1e-300), max=1.0)
+
+
 def project_simplex(v: Tensor, radius: float = 1.0) -> Tensor:
     """Projection of rows onto ``{x >= 0, sum x = radius}`` (sort-based, exact)."""
     u, _ = torch.sort(v, dim=1, descending=True)
@@ -60,46 +68,62 @@ def project_simplex(v: Tensor, radius: float = 1.0) -> Tensor:
 
 class _ProjectionFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, v, project, tau):  # type: ignore[override]
+    def forward(ctx, v, project, tau, variant):  # type: ignore[override]
         x = project(v.detach())
         ctx.save_for_backward(v, x)
-        ctx.project, ctx.tau = project, tau
+        ctx.project, ctx.tau, ctx.variant = project, tau, variant
         return x
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
         v, x = ctx.saved_tensors
-        x_tau = ctx.project(v - ctx.tau * g)
-        return (x - x_tau) / ctx.tau, None, None
+        tau, project = ctx.tau, ctx.project
+        plus = x if ctx.variant == "right" else project(v + tau * g)
+        minus = x if ctx.variant == "left" else project(v - tau * g)
+        return (plus - minus) / (2 * tau if ctx.variant == "centered" else tau), None, None, None
 
 
 class ProjectionLayer(nn.Module):
-    """``x = proj(v)`` with the LPGD backward pass (one re-projection)."""
+    """``x = proj(v)`` with the LPGD backward pass (one re-projection; two for ``centered``)."""
 
-    def __init__(self, project, tau: float = 1e-3):
+    def __init__(self, project, tau: float = 1e-3, variant: str = "right"):
         super().__init__()
         if tau <= 0:
             raise ValueError(f"tau must be > 0, got {tau}")
-        self.project, self.tau = project, tau
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        self.project, self.tau, self.variant = project, tau, variant
 
     def forward(self, v: Tensor) -> Tensor:
-        return _ProjectionFunction.apply(v, self.project, self.tau)
+        return _ProjectionFunction.apply(v, self.project, self.tau, self.variant)
+
+
+class BallProjection(ProjectionLayer):
+    """A norm bound: ``||x|| <= radius`` for each row of (B, n) (a curved set)."""
+
+    def __init__(self, radius: float, tau: float = 1e-3, variant: str = "right"):
+        if radius <= 0:
+            raise InfeasibleProblemError(f"empty ball of radius {radius}")
+        super().__init__(lambda v: project_ball(v, radius), tau, variant)
 
 
 class BoxProjection(ProjectionLayer):
     """Physical bounds, e.g. conductivity in ``[lower, upper]``."""
 
-    def __init__(self, lower: float, upper: float, tau: float = 1e-3):
+    def __init__(self, lower: float, upper: float, tau: float = 1e-3, variant: str = "right"):
         if lower > upper:
             raise InfeasibleProblemError(f"empty box [{lower}, {upper}]")
-        super().__init__(lambda v: project_box(v, lower, upper), tau)
+        super().__init__(lambda v: project_box(v, lower, upper), tau, variant)
 
 
 class BoundedMassProjection(ProjectionLayer):
     """Bounds plus a known total: ``lower <= x <= upper``, ``sum x = mass`` (rows of (B, n))."""
 
-    def __init__(self, lower: float, upper: float, mass: float, tau: float = 1e-3):
-        super().__init__(lambda v: project_bounded_mass(v, lower, upper, mass), tau)
+    def __init__(self, lower: float, upper: float, mass: float, tau: float = 1e-3,
+                 variant: str = "right"):
+        if lower > upper:
+            raise InfeasibleProblemError(f"empty box [{lower}, {upper}]")
+        super().__init__(lambda v: project_bounded_mass(v, lower, upper, mass), tau, variant)
 
 
 def labeling_lp_matrices(adjacency: sp.spmatrix, n_labels: int):
@@ -133,16 +157,19 @@ class LabelingLP(nn.Module):
 
     for scores s (B, n, K).  Its solution is piecewise constant in s (the true derivative is
     zero almost everywhere), the degenerate case where LPGD gives useful gradients.  Returns
-    assignments z (B, n, K); ``levels @ z`` gives the labelled image.
+    assignments z (B, n, K); ``levels @ z`` gives the labelled image.  ``backward``, ``tau``,
+    ``variant`` and ``relative_tau`` as for :class:`OptLayer`.
     """
 
     def __init__(self, adjacency: sp.spmatrix, n_labels: int, beta: float = 0.1,
-                 tau: float = 1.0, backward: str = "lpgd", solver=None):
+                 tau: float = 1.0, backward: str = "lpgd", solver=None, variant: str = "right",
+                 relative_tau: bool = False):
         super().__init__()
         A, b, G, h, E = labeling_lp_matrices(adjacency, n_labels)
         self.n, self.K, self.n_edges, self.beta = adjacency.shape[0], n_labels, E, beta
         self._b, self._h = b, h
-        self.layer = OptLayer(solver or HighsLP(), A=A, G=G, backward=backward, tau=tau)
+        self.layer = OptLayer(solver or HighsLP(), A=A, G=G, backward=backward, tau=tau,
+                              variant=variant, relative_tau=relative_tau)
 
     def forward(self, scores: Tensor) -> Tensor:
         B = scores.shape[0]

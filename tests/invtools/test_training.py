@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import Subset, TensorDataset
 
 from forward_models.blur import QuadraticWindowBlur
 from invtools.nets import LPGD
@@ -115,3 +115,50 @@ def test_no_progress_warning_when_the_net_learns(blur_data, capsys):
     op, train, val = blur_data
     trainer(op, train, val, epochs=3).fit()
     assert "warning" not in capsys.readouterr().err
+
+
+LEVELS = [0.0, 0.5, 1.0]
+
+
+def label_trainer(op, train, val, backward: str, loss: str = "hamming", kind: str = "labeling",
+                  epochs: int = 3):
+    torch.manual_seed(0)
+    layer = {"type": kind, "levels": LEVELS}
+    if kind == "labeling":
+        layer.update(backward=backward, tau=10.0, beta=0.02)
+    net = LPGD(op.in_shape, steps=3, hidden=16, output_layer=layer)
+    cfg = TrainConfig(epochs=epochs, batch_size=16, lr=3e-3, seed=3, loss=loss)
+    return Trainer(net, op, Subset(train, range(96)), val, cfg, progress=False)
+
+
+def test_label_losses_need_a_label_output(blur_data):
+    op, train, val = blur_data
+    with pytest.raises(ValueError, match="labelling or softmax output layer"):
+        Trainer(LPGD(op.in_shape, steps=1), op, train, val, TrainConfig(loss="hamming"), progress=False)
+    softmax = LPGD(op.in_shape, steps=1, output_layer={"type": "softmax", "levels": LEVELS})
+    with pytest.raises(ValueError, match="cross_entropy"):
+        Trainer(softmax, op, train, val, TrainConfig(loss="mse"), progress=False)
+    with pytest.raises(ValueError, match="loss"):
+        TrainConfig(loss="dice")
+
+
+def test_labeling_lp_trained_by_lpgd_learns_and_by_implicit_does_not(blur_data):
+    """End to end through the LP: LPGD lowers the validation label error below the start's;
+    the implicit backward's gradient is zero, so Adam leaves every weight where it was."""
+    op, train, val = blur_data
+    t = label_trainer(op, train, val, "lpgd")
+    start = t.evaluate(val)["label_error"]
+    history = t.fit()
+    assert min(h["val_label_error"] for h in history) < 0.8 * start
+    assert t.selection_metric == "label_error" and t.best == min(h["val_label_error"] for h in history)
+    frozen = label_trainer(op, train, val, "implicit", epochs=1)
+    before = params(frozen).clone()
+    frozen.fit()
+    assert torch.equal(params(frozen), before)
+
+
+def test_softmax_head_learns_by_cross_entropy(blur_data):
+    op, train, val = blur_data
+    t = label_trainer(op, train, val, "", loss="cross_entropy", kind="softmax")
+    start = t.evaluate(val)["label_error"]
+    assert min(h["val_label_error"] for h in t.fit()) < 0.8 * start

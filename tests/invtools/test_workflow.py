@@ -5,6 +5,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from invtools.cli import main
 from invtools.model import load_model
@@ -95,3 +96,53 @@ def test_direction_options_in_the_training_config(tmp_path, capsys, train_config
     assert main(["train", str(tmp_path / "lpgd.toml"), "--quiet"]) == 1
     assert "direction_source is an LPD option" in capsys.readouterr().err
     assert not (tmp_path / "run3").exists()
+
+
+def test_eit_net_with_a_labelling_lp_output_trains_and_reconstruct_writes_its_segmentation(
+        tmp_path, capsys, train_config):
+    """The acceptance path at toy size: a regression LPGD on EIT, then the same net with a
+    labelling LP output started from it and trained end to end (LPGD backward, Hamming loss),
+    then `invtools reconstruct --segment` writing the net's own classes."""
+    from invtools.nets.output_layers import level_labels
+    from invtools.segmentation import mesh_to_pixels
+
+    for name, n, seed in (("train", 32, 0), ("val", 8, 1)):
+        assert main(["generate", "eit-discs2", "--out", str(tmp_path / f"{name}.h5"), "-n", str(n), "--seed",
+                     str(seed), "--quiet"]) == 0
+    (tmp_path / "train.toml").write_text(train_config("lpgd", epochs=1))
+    assert main(["train", str(tmp_path / "train.toml"), "--quiet"]) == 0
+    levels = [0.0, -1.0, 1.0]  # log-conductivity: background, resistive, conductive
+    (tmp_path / "labels.toml").write_text(
+        'out = "labels"\n[data]\ntrain = "train.h5"\nval = "val.h5"\n'
+        '[net]\narch = "lpgd"\nsteps = 3\ndirection = "rma"\nhidden = 8\n'
+        f'[net.output_layer]\ntype = "labeling"\nlevels = {levels}\nbeta = 0.05\ntau = 10.0\n'
+        '[train]\nloss = "hamming"\ninit_from = "run/best.pt"\nepochs = 2\nbatch_size = 16\nseed = 0\n')
+    assert main(["train", str(tmp_path / "labels.toml"), "--quiet"]) == 0
+    history = json.loads((tmp_path / "labels" / "history.json").read_text())
+    assert len(history) == 2 and all("val_label_error" in h and "val_dice_2" in h for h in history)
+    model = load_model(tmp_path / "labels" / "best.pt")
+    assert model.label_levels == levels
+    regression = load_model(tmp_path / "run" / "best.pt")
+    start = {k: v for k, v in regression.net.state_dict().items()}
+    trained = model.net.state_dict()
+    assert any(not np.array_equal(start[k], trained[k]) for k in start)  # it learned through the LP
+
+    rec, seg = tmp_path / "rec.h5", tmp_path / "seg.npz"
+    best = str(tmp_path / "labels" / "best.pt")
+    assert main(["reconstruct", "--model", best, "--measurements", str(tmp_path / "val.h5"),
+                 "--out", str(rec), "--segment", str(seg), str(tmp_path / "seg.png")]) == 0
+    with h5py.File(rec, "r") as f:
+        x, labels = f["x"][()], f["labels"][()]
+    assert labels.shape == x.shape and set(np.unique(labels)) <= {0, 1, 2}
+    np.testing.assert_array_equal(labels, level_labels(torch.as_tensor(np.log(x)), levels).numpy())
+    np.testing.assert_allclose(np.log(x), np.array(levels)[labels], atol=1e-6)  # exactly at the levels
+    frames = np.load(seg)["labels"]
+    mesh = model.operator.mesh
+    expected = np.nan_to_num(mesh_to_pixels(mesh.p, mesh.t, labels[0].astype(float), 256, 1.0))
+    assert frames.shape == (8, 256, 256)
+    np.testing.assert_array_equal(frames[0], expected.astype(np.uint8))
+    assert (tmp_path / "seg.png").is_file()
+    capsys.readouterr()
+    assert main(["evaluate", "--model", best, "--data", str(tmp_path / "val.h5"), "--baseline", "none"]) == 0
+    table = capsys.readouterr().out
+    assert "label_error | dice_0 | dice_1 | dice_2 |" in table and "| model |" in table

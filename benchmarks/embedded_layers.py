@@ -1,0 +1,226 @@
+"""What an embedded labelling LP trained by LPGD buys: segmentation by one unrolled backbone with
+different heads, same data, same budget, several seeds (mean ± std over seeds).
+
+    python benchmarks/embedded_layers.py --problem blur --seeds 0 1 2
+    python benchmarks/embedded_layers.py --problem tank --backbone runs/ktc-lpgd/best.pt --seeds 0 1 2
+
+Problems: ``blur``, the three-level deblurring preset ``blur2d-levels`` (classes: 0, 0.5, 1);
+``tank``, the simulated KTC2023 tank (preset ``ktc2023``, data/ktc_{train,val,test}.h5; classes
+water, resistive, conductive at log 0.8, log 0.0158, log 15.8 S/m).
+
+Protocol: an LPGD backbone is trained for the regression (MSE) first; for ``blur`` per seed
+(``--pretrain-epochs``), for ``tank`` it is the given checkpoint (datasets/train_ktc_lpgd.toml,
+shared by the seeds). Every method then starts from that backbone and is fine-tuned end to end
+for the same ``--epochs`` on the same ``--train`` samples (the seed sets the order and the head's
+start), and is scored on the held-out test samples:
+
+- ``LP + LPGD right/centred (tau)``: the labelling LP head (beta = ``--beta``), Hamming loss,
+  LPGD backward with relative tau;
+- ``LP + implicit``: the same head with the implicit (KKT) backward: the LP's derivative is zero,
+  so nothing learns (the table shows the row equal to its start);
+- ``LP + DBB (lambda)``: blackbox differentiation; for an LP with a loss on x only it is the
+  same computation as LPGD right with tau = lambda;
+- ``softmax + CE``: the same class scores relaxed by a softmax, cross-entropy loss, argmax;
+- ``regression + Otsu`` / ``regression + levels``: the backbone fine-tuned on MSE, then
+  three-class Otsu on its image (the organisers' rule: the most populous class is the
+  background) or the nearest level.
+
+Metrics: the KTC2023 segmentation score (mean over the two non-background classes of the SSIM of
+the class indicators, 256 x 256: the tank's disk frame, or the blur images upsampled 8 x), Dice
+of each class (native grid), and training seconds per epoch (validation included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import print_table  # noqa: E402
+
+from invtools.atomic import atomic_path  # noqa: E402
+from invtools.data import H5Dataset  # noqa: E402
+from invtools.geometry import input_adjacency  # noqa: E402
+from invtools.metrics import dice, ktc_score  # noqa: E402
+from invtools.nets import build_net_from_config  # noqa: E402
+from invtools.nets.output_layers import level_labels  # noqa: E402
+from invtools.segmentation import grid_to_pixels, otsu_thresholds, segment_three_classes  # noqa: E402
+from invtools.training import TrainConfig, Trainer  # noqa: E402
+
+TANK_LEVELS = [float(np.log(0.8)), float(np.log(0.0158)), float(np.log(15.8))]
+BLUR_LEVELS = [0.0, 0.5, 1.0]
+
+
+def methods(taus: list[float], centred_tau: float) -> dict[str, dict]:
+    """name -> (output layer config without levels, loss, post-hoc rule)."""
+    lp = {"type": "labeling", "backward": "lpgd", "variant": "right"}
+    out = {f"LP + LPGD right (tau {t:g})": {"layer": {**lp, "tau": t}, "loss": "hamming"} for t in taus}
+    centred = {**lp, "variant": "centered", "tau": centred_tau}
+    out[f"LP + LPGD centred (tau {centred_tau:g})"] = {"layer": centred, "loss": "hamming"}
+    out["LP + implicit"] = {"layer": {**lp, "backward": "implicit"}, "loss": "hamming"}
+    out[f"LP + DBB (lambda {centred_tau:g})"] = {"layer": {**lp, "backward": "dbb", "tau": centred_tau},
+                                                  "loss": "hamming"}
+    out["softmax + CE"] = {"layer": {"type": "softmax"}, "loss": "cross_entropy"}
+    out["regression + Otsu"] = {"layer": None, "loss": "mse", "rule": "otsu"}
+    out["regression + levels"] = {"layer": None, "loss": "mse", "rule": "levels"}
+    return out
+
+
+def frame(labels: np.ndarray, problem: str) -> np.ndarray:
+    """A 32 x 32 label image in the 256 x 256 frame of the score."""
+    if problem == "tank":
+        return np.nan_to_num(grid_to_pixels(labels.astype(np.float64))).astype(np.uint8)
+    return np.kron(labels, np.ones((8, 8), dtype=labels.dtype))
+
+
+def otsu_labels(image: np.ndarray, problem: str) -> np.ndarray:
+    """Three-class Otsu labels (256 frame) of an image in the net variable: for the tank the
+    organisers' rule on sigma - sigma0 in the disk, else classes in increasing order."""
+    if problem == "tank":
+        return segment_three_classes(grid_to_pixels(np.exp(image)) - 0.8)
+    if image.min() == image.max():
+        return frame(np.zeros(image.shape, dtype=np.uint8), problem)
+    return frame(np.digitize(image, otsu_thresholds(image, 3)).astype(np.uint8), problem)
+
+
+def native(labels256: np.ndarray, problem: str) -> np.ndarray:
+    """256-frame labels back on the 32 x 32 grid (the tank's rows grow with y)."""
+    grid = labels256[4::8, 4::8]
+    return grid[::-1] if problem == "tank" else grid
+
+
+def score(pred256: np.ndarray, truth256: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> dict:
+    out = {"score": float(np.mean([ktc_score(t, p) for p, t in zip(pred256, truth256, strict=True)]))}
+    for k in range(3):
+        out[f"dice_{k}"] = float(np.mean([dice(p, t, k) for p, t in zip(pred, truth, strict=True)]))
+    return out
+
+
+def evaluate(net, op, data: H5Dataset, problem: str, levels: list[float], rule: str | None) -> dict:
+    items = [data[i] for i in range(len(data))]
+    x, y, x0 = (torch.stack([it[k] for it in items]).float() for k in range(3))
+    net.eval()
+    with torch.no_grad():
+        x_hat = torch.cat([net(y[i:i + 16], op, x0[i:i + 16]) for i in range(0, len(y), 16)]).double()
+    truth = level_labels(x.double(), levels).numpy()
+    truth256 = np.stack([frame(t, problem) for t in truth])
+    if rule == "otsu":
+        pred256 = np.stack([otsu_labels(im, problem) for im in x_hat.numpy()])
+        pred = np.stack([native(p, problem) for p in pred256])
+    else:
+        pred = level_labels(x_hat, levels).numpy()
+        pred256 = np.stack([frame(p, problem) for p in pred])
+    return score(pred256, truth256, pred, truth)
+
+
+def backbone_net(args, train: H5Dataset, val: H5Dataset, op, seed: int):
+    """The regression backbone: the tank checkpoint, or an LPGD trained on MSE for this seed."""
+    if args.problem == "tank":
+        from invtools.model import load_model
+
+        return load_model(args.backbone).net
+    torch.manual_seed(seed)
+    net = build_net_from_config({"arch": "lpgd", "steps": args.steps, "hidden": args.hidden}, op.in_shape)
+    cfg = TrainConfig(epochs=args.pretrain_epochs, batch_size=args.batch, lr=2e-3, seed=seed, device="cpu")
+    Trainer(net, op, train, val, cfg, progress=False).fit()
+    return net
+
+
+def run(args) -> dict:
+    blur = args.problem == "blur"
+    levels = BLUR_LEVELS if blur else TANK_LEVELS
+    work = Path(args.work)
+    if blur:
+        from invtools.data.generate import generate
+        from invtools.recipes import load_recipe
+
+        work.mkdir(parents=True, exist_ok=True)
+        for name, n, seed in (("train", args.train, 10), ("val", args.val, 11), ("test", args.test, 12)):
+            path = work / f"blur_{name}.h5"
+            if not path.exists() or len(H5Dataset(path)) < n:
+                generate(load_recipe("blur2d-levels"), path, n, seed=seed, progress=False, overwrite=True)
+        paths = {k: work / f"blur_{k}.h5" for k in ("train", "val", "test")}
+    else:
+        paths = {k: Path(args.data) / f"ktc_{k}.h5" for k in ("train", "val", "test")}
+    train = H5Dataset(paths["train"], indices=np.arange(args.train))
+    val = H5Dataset(paths["val"], indices=np.arange(min(args.val, len(H5Dataset(paths["val"])))))
+    test = H5Dataset(paths["test"], indices=np.arange(min(args.test, len(H5Dataset(paths["test"])))))
+    op = train.operator()
+    adjacency = input_adjacency(op)
+    rows: dict[str, list[dict]] = {}
+    for seed in args.seeds:
+        t0 = time.perf_counter()
+        backbone = backbone_net(args, train, val, op, seed)
+        arch = {k: v for k, v in backbone.arch.items() if k not in ("net", "in_shape", "output_layer")}
+        print(f"seed {seed}: backbone ready ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+        for name, m in methods(args.taus, args.centred_tau).items():
+            layer = m["layer"] and {**m["layer"], "levels": levels}
+            if layer and layer["type"] == "labeling":
+                layer["beta"] = args.beta
+            torch.manual_seed(seed)
+            net = build_net_from_config({"arch": "lpgd", **arch, "output_layer": layer}, op.in_shape,
+                                        adjacency=adjacency)
+            keys = net.load_state_dict(backbone.state_dict(), strict=False)
+            assert not keys.unexpected_keys and all(k.startswith("output_layer") for k in keys.missing_keys)
+            start = evaluate(net, op, test, args.problem, levels, m.get("rule"))
+            cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, seed=seed,
+                              loss=m["loss"], device="cpu", lr_schedule="constant")
+            history = Trainer(net, op, train, val, cfg, progress=False).fit()
+            result = evaluate(net, op, test, args.problem, levels, m.get("rule"))
+            result.update(seconds_per_epoch=float(np.mean([h["seconds"] for h in history])),
+                          start_score=start["score"], seed=seed)
+            rows.setdefault(name, []).append(result)
+            print(f"seed {seed} {name}: score {start['score']:.3f} -> {result['score']:.3f} "
+                  f"({result['seconds_per_epoch']:.1f} s/epoch)", file=sys.stderr)
+    return rows
+
+
+def table(rows: dict[str, list[dict]]) -> None:
+    def ms(values):
+        return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+
+    out = []
+    for name, rs in rows.items():
+        out.append([name, ms([r["start_score"] for r in rs]), ms([r["score"] for r in rs]),
+                    *(ms([r[f"dice_{k}"] for r in rs]) for k in range(3)),
+                    f"{np.mean([r['seconds_per_epoch'] for r in rs]):.1f}"])
+    print_table(["method", "score at start", "score", "Dice 0", "Dice 1", "Dice 2", "s/epoch"], out)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--problem", choices=["blur", "tank"], required=True)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--train", type=int, default=256, help="training samples (fine-tuning)")
+    p.add_argument("--val", type=int, default=32)
+    p.add_argument("--test", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs of every method")
+    p.add_argument("--pretrain-epochs", type=int, default=8, help="blur: the backbone's MSE epochs")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--steps", type=int, default=5, help="blur backbone: unrolled steps")
+    p.add_argument("--hidden", type=int, default=16, help="blur backbone: channels")
+    p.add_argument("--beta", type=float, default=0.05, help="the LP's neighbour smoothness")
+    p.add_argument("--taus", type=float, nargs="+", default=[1.0, 10.0, 100.0])
+    p.add_argument("--centred-tau", type=float, default=10.0)
+    p.add_argument("--backbone", default="runs/ktc-lpgd/best.pt", help="tank: the regression checkpoint")
+    p.add_argument("--data", default="data", help="tank: folder of ktc_{train,val,test}.h5")
+    p.add_argument("--work", default="data/embedded", help="blur: where its data sets are made")
+    p.add_argument("--json", help="write the per-seed results here")
+    args = p.parse_args(argv)
+    torch.set_num_threads(2)
+    rows = run(args)
+    table(rows)
+    if args.json:
+        with atomic_path(Path(args.json)) as tmp:
+            tmp.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
