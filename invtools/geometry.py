@@ -3,6 +3,8 @@ regular grid (signals, images). Networks, priors and plots ask here instead of g
 
 from __future__ import annotations
 
+from itertools import combinations
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -25,16 +27,18 @@ def find_mesh(op: Operator):
     return None
 
 
-def element_adjacency(triangles: np.ndarray) -> sp.csr_matrix:
-    """Row-normalised adjacency (ne, ne) of triangles sharing an edge; ``triangles`` (3, ne)."""
-    ne = triangles.shape[1]
-    edges = np.sort(np.concatenate([triangles[[0, 1]], triangles[[1, 2]], triangles[[0, 2]]],
-                                   axis=1), axis=0)
-    owner = np.tile(np.arange(ne), 3)
-    key = edges[0].astype(np.int64) * (triangles.max() + 1) + edges[1]
+def element_adjacency(elements: np.ndarray) -> sp.csr_matrix:
+    """Row-normalised adjacency (ne, ne) of elements sharing a facet: triangles (3, ne) sharing
+    an edge, or tetrahedra (4, ne) sharing a face."""
+    k, ne = elements.shape
+    faces = np.concatenate([np.sort(elements[list(c)], axis=0) for c in combinations(range(k), k - 1)],
+                           axis=1)
+    owner = np.tile(np.arange(ne), k)
+    _, key = np.unique(faces.T, axis=0, return_inverse=True)
+    key = key.ravel()
     order = np.argsort(key, kind="stable")
-    k, o = key[order], owner[order]
-    shared = np.nonzero(k[1:] == k[:-1])[0]
+    kk, o = key[order], owner[order]
+    shared = np.nonzero(kk[1:] == kk[:-1])[0]
     rows = np.concatenate([o[shared], o[shared + 1]])
     cols = np.concatenate([o[shared + 1], o[shared]])
     A = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(ne, ne))
@@ -47,6 +51,49 @@ def input_adjacency(op: Operator) -> sp.csr_matrix | None:
     None for grid inputs."""
     mesh = find_mesh(op)
     return None if mesh is None else element_adjacency(mesh.t)
+
+
+def boundary_loop(mesh, origin: np.ndarray | None = None) -> np.ndarray:
+    """Node indices of the outer boundary, in counter-clockwise order, starting at the node
+    nearest ``origin`` (default: where the ray from the centroid along +x leaves the domain)."""
+    bf = mesh.facets[:, mesh.boundary_facets()]
+    neighbours: dict[int, list[int]] = {}
+    for a, b in bf.T:
+        neighbours.setdefault(int(a), []).append(int(b))
+        neighbours.setdefault(int(b), []).append(int(a))
+    loops, seen = [], set()
+    for start in neighbours:
+        if start in seen:
+            continue
+        loop, prev, node = [start], None, start
+        while True:
+            seen.add(node)
+            nxt = [n for n in neighbours[node] if n != prev]
+            if len(neighbours[node]) != 2:
+                raise ValueError(f"the mesh boundary is not a set of closed curves at node {node}")
+            prev, node = node, nxt[0]
+            if node == start:
+                break
+            loop.append(node)
+        loops.append(np.array(loop))
+    p = mesh.p
+    loop = max(loops, key=lambda ix: abs(signed_area(p[:, ix])))  # the outer boundary
+    if signed_area(p[:, loop]) < 0:
+        loop = loop[::-1]
+    if origin is None:
+        centre = p[:, loop].mean(axis=1)
+        rel = p[:, loop] - centre[:, None]
+        on_ray = np.abs(np.arctan2(rel[1], rel[0]))
+        first = int(np.argmin(on_ray - 1e-9 * np.linalg.norm(rel, axis=0)))
+    else:
+        first = int(np.argmin(np.linalg.norm(p[:, loop] - np.asarray(origin, float)[:, None], axis=0)))
+    return np.roll(loop, -first)
+
+
+def signed_area(points: np.ndarray) -> float:
+    """Signed area of the polygon (2, n): positive when its vertices run counter-clockwise."""
+    x, y = points
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
 
 
 def _path_differences(n: int) -> sp.csr_matrix:

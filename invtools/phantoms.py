@@ -70,6 +70,70 @@ def random_discs(rng: np.random.Generator, n_discs: int, domain_radius: float = 
     return discs
 
 
+def random_discs_in(rng: np.random.Generator, n_discs: int, boundary: np.ndarray, scale: float,
+                    radius: tuple[float, float] = (0.1, 0.3), values: tuple[float, float] = (0.2, 5.0),
+                    margin: float = 0.05, tries: int = 500) -> list[tuple[float, float, float, float]]:
+    """``n_discs`` non-overlapping discs ``(cx, cy, r, value)`` inside the polygon ``boundary``
+    (2, n) (any 2-D domain), radii ``radius`` times ``scale`` (the domain's size), at least
+    ``margin * scale`` from the boundary and from each other; values log-uniform in ``values``."""
+    from matplotlib.path import Path as PolygonPath
+
+    polygon = PolygonPath(boundary.T)
+    lo, hi = boundary.min(axis=1), boundary.max(axis=1)
+    a, b = boundary, np.roll(boundary, -1, axis=1)
+
+    def clearance(c: np.ndarray) -> float:  # distance from c to the boundary's segments
+        d = b - a
+        t = np.clip(((c[:, None] - a) * d).sum(axis=0) / np.maximum((d * d).sum(axis=0), 1e-300), 0, 1)
+        return float(np.linalg.norm(a + t * d - c[:, None], axis=0).min())
+
+    discs: list[tuple[float, float, float, float]] = []
+    for _ in range(tries):
+        if len(discs) == n_discs:
+            break
+        r = rng.uniform(*radius) * scale
+        c = rng.uniform(lo, hi)
+        if not polygon.contains_point(c) or clearance(c) < r + margin * scale:
+            continue
+        if all(np.hypot(c[0] - d[0], c[1] - d[1]) > r + d[2] + margin * scale for d in discs):
+            discs.append((float(c[0]), float(c[1]), r, float(np.exp(rng.uniform(*np.log(values))))))
+    if len(discs) < n_discs:
+        raise ValueError(f"could not place {n_discs} non-overlapping discs in the domain; use smaller radii")
+    return discs
+
+
+def random_balls(rng: np.random.Generator, n_balls: int, domain_radius: float, height: float,
+                 radius: tuple[float, float] = (0.1, 0.3), values: tuple[float, float] = (0.2, 5.0),
+                 margin: float = 0.05, tries: int = 500) -> list[tuple[float, ...]]:
+    """``n_balls`` non-overlapping balls ``(cx, cy, cz, r, value)`` inside the cylinder of
+    ``domain_radius`` and ``height`` (base at z = 0), radii ``radius`` times ``domain_radius``."""
+    balls: list[tuple[float, ...]] = []
+    for _ in range(tries):
+        if len(balls) == n_balls:
+            break
+        r = rng.uniform(*radius) * domain_radius
+        gap = margin * domain_radius
+        if 2 * (r + gap) > height:
+            continue
+        rho = np.sqrt(rng.uniform()) * (domain_radius - r - gap)
+        phi = rng.uniform(0, 2 * np.pi)
+        c = np.array([rho * np.cos(phi), rho * np.sin(phi), rng.uniform(r + gap, height - r - gap)])
+        if all(np.linalg.norm(c - np.array(d[:3])) > r + d[3] + gap for d in balls):
+            balls.append((*c.tolist(), r, float(np.exp(rng.uniform(*np.log(values))))))
+    if len(balls) < n_balls:
+        raise ValueError(f"could not place {n_balls} non-overlapping balls in the tank; use smaller radii")
+    return balls
+
+
+def ball_phantom(points: np.ndarray, balls: list[tuple[float, ...]], background: float = 1.0) -> np.ndarray:
+    """Piecewise-constant values at ``points`` (3, n): ``value`` inside each ball
+    ``(cx, cy, cz, r, value)``, ``background`` elsewhere."""
+    out = np.full(points.shape[1], float(background))
+    for cx, cy, cz, r, value in balls:
+        out[(points[0] - cx) ** 2 + (points[1] - cy) ** 2 + (points[2] - cz) ** 2 < r**2] = value
+    return out
+
+
 def smooth_field(points: np.ndarray, rng: np.random.Generator, n_bumps: int = 6,
                  width: tuple[float, float] = (0.2, 0.5), amplitude: float = 0.5,
                  scale: float = 1.0) -> np.ndarray:

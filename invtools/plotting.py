@@ -1,5 +1,6 @@
 """Figures of reconstructions: a grid of samples (rows) x methods (columns), drawn as
-tripcolor on the mesh for EIT, as images for 2-D inputs and as curves for 1-D signals."""
+tripcolor on the mesh for 2-D EIT, as a horizontal slice for 3-D EIT, as images for 2-D inputs
+and as curves for 1-D signals; and slices of 3-D element values at several heights."""
 
 from __future__ import annotations
 
@@ -18,6 +19,42 @@ def colour_limits(values: list[np.ndarray], diverging: bool = False) -> tuple[fl
         m = max(abs(lo), abs(hi)) or 1.0
         return -m, m
     return lo, hi
+
+
+def volume_slice(points: np.ndarray, elements: np.ndarray, values: np.ndarray, z: float,
+                 n: int = 96) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """Element values (ne,) of a tetrahedral mesh (points (3, N), elements (4, ne)) sampled on
+    an n x n grid over the mesh's x-y extent at height z: the image (row 0 at the top, NaN
+    outside the mesh) and its extent (x0, x1, y0, y1) for ``imshow``."""
+    from scipy.spatial import Delaunay
+    from skfem import MeshTet
+
+    lo, hi = points[:2].min(axis=1), points[:2].max(axis=1)
+    xs = lo[0] + (np.arange(n) + 0.5) / n * (hi[0] - lo[0])
+    ys = hi[1] - (np.arange(n) + 0.5) / n * (hi[1] - lo[1])
+    X, Y = np.meshgrid(xs, ys)
+    pts = np.stack([X.ravel(), Y.ravel(), np.full(X.size, float(z))])
+    inside = Delaunay(points.T).find_simplex(pts.T) >= 0  # the convex hull (a cylinder is convex)
+    image = np.full(X.size, np.nan)
+    if inside.any():
+        which = MeshTet(points, elements).element_finder()(*pts[:, inside])
+        image[inside] = np.asarray(values, dtype=np.float64)[which]
+    return image.reshape(n, n), (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+
+
+def _draw(ax, mesh, v, lo, hi, cmap):
+    """One panel: tripcolor on a triangle mesh, the mid-height slice of a tetrahedral one, or
+    an image."""
+    if mesh is not None and np.asarray(mesh[1]).shape[0] == 4:
+        z = 0.5 * (mesh[0][2].min() + mesh[0][2].max())
+        image, extent = volume_slice(mesh[0], mesh[1], v, z)
+        ax.set_xlabel(f"slice z = {z:.3g}", fontsize=7)
+        return ax.imshow(image, vmin=lo, vmax=hi, cmap=cmap, extent=extent)
+    if mesh is not None:
+        im = ax.tripcolor(mesh[0][0], mesh[0][1], mesh[1].T, facecolors=v, vmin=lo, vmax=hi, cmap=cmap)
+        ax.set_aspect("equal")
+        return im
+    return ax.imshow(v, vmin=lo, vmax=hi, cmap=cmap)
 
 
 def plot_grid(columns: dict[str, np.ndarray], path: str | Path,
@@ -54,12 +91,7 @@ def plot_grid(columns: dict[str, np.ndarray], path: str | Path,
             lo, hi = colour_limits(values, diverging)
             for j, (name, v) in enumerate(zip(names, values, strict=True)):
                 ax = axes[i, j]
-                if mesh is not None:
-                    im = ax.tripcolor(mesh[0][0], mesh[0][1], mesh[1].T, facecolors=v, vmin=lo, vmax=hi,
-                                      cmap=cmap)
-                    ax.set_aspect("equal")
-                else:
-                    im = ax.imshow(v, vmin=lo, vmax=hi, cmap=cmap)
+                im = _draw(ax, mesh, v, lo, hi, cmap)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if i == 0:
@@ -67,6 +99,37 @@ def plot_grid(columns: dict[str, np.ndarray], path: str | Path,
             fig.colorbar(im, ax=list(axes[i]), shrink=0.8, label=units)
     if title:
         fig.suptitle(title)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+
+
+def plot_slices(columns: dict[str, np.ndarray], mesh: tuple[np.ndarray, np.ndarray], heights: list[float],
+                path: str | Path, title: str = "", units: str = "") -> None:
+    """One 3-D sample: ``columns`` name -> element values (ne,) on the tetrahedral ``mesh``
+    (points (3, n), elements (4, ne)), drawn as horizontal slices at ``heights`` (rows) for
+    every column, on one colour scale. Writes a PNG atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(columns)
+    lo, hi = colour_limits([np.asarray(columns[k]) for k in names])
+    fig, axes = plt.subplots(len(heights), len(names), figsize=(2.6 * len(names), 2.5 * len(heights)),
+                             squeeze=False)
+    for i, z in enumerate(heights):
+        for j, name in enumerate(names):
+            image, extent = volume_slice(mesh[0], mesh[1], np.asarray(columns[name]), z)
+            im = axes[i, j].imshow(image, vmin=lo, vmax=hi, extent=extent)
+            axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=9)
+            if j == 0:
+                axes[i, j].set_ylabel(f"z = {z:.2g}", fontsize=8)
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label=units)
+    if title:
+        fig.suptitle(title, fontsize=9)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)

@@ -28,15 +28,20 @@ RANGES: dict[tuple[str, str], tuple[float, bool]] = {
     ("x0", "iterations"): (1, False), ("noise", "relative"): (0.0, False),
     ("operator", "simulation_mesh_size"): (0.0, False), ("operator", "current"): (0.0, True),
     ("phantom", "n_inclusions"): (0, False), ("phantom", "size"): (0.0, True),
-    ("phantom", "levels"): (0.0, True),
+    ("phantom", "levels"): (0.0, True), ("operator", "semi_axes"): (0.0, True),
+    ("operator", "ring_heights"): (0.0, False), ("operator", "height"): (0.0, False),
+    ("operator", "electrode_height"): (0.0, False), ("operator", "edge_levels"): (0, False),
     ("phantom", "conductive"): (0.0, True), ("phantom", "resistive"): (0.0, True),
 }
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("operator", "boundary"): ("zero", "periodic"), ("operator", "solver"): ("auto", "direct", "amg"),
     ("x0", "prior"): ("laplacian", "tikhonov"),
+    ("operator", "domain"): ("disk", "ellipse", "outline", "mesh", "cylinder"),
 }
 MAXIMA: dict[tuple[str, str], float] = {("operator", "coverage"): 1.0}
-FREE_LISTS = {("phantom", "levels")}  # lists of numbers of any length (not [low, high] pairs)
+UNORDERED_PAIRS = ("arc", "semi_axes")  # pairs that are not [low, high] ranges
+# lists of numbers of any length (not [low, high] pairs)
+FREE_LISTS = {("phantom", "levels"), ("operator", "ring_heights")}
 
 
 def check_table(table: str, values: dict[str, Any], defaults: dict[str, Any]) -> None:
@@ -83,6 +88,6 @@ def _check_list(name: str, value: Any, default: list, minimum: float, strict: bo
                 check_int(name, v, int(max(minimum, -2**62)) + (1 if strict else 0))
             else:
                 check_float(name, v, minimum, strict=strict)
-    if not pair_ok or (value[0] > value[1] and name.split()[-1] != "arc"):
+    if not pair_ok or (value[0] > value[1] and name.split()[-1] not in UNORDERED_PAIRS):
         kind = "integers" if integer else "numbers"
         raise ValueError(f"{name} = {value!r}: must be a pair [low, high] of {kind} with low <= high")

@@ -22,12 +22,16 @@ import numpy as np
 import torch
 
 from invtools import plugins
+from invtools.geometry import boundary_loop
 from invtools.operators import Operator
 from invtools.parametrization import from_net, net_operator, to_net
 from invtools.phantoms import (
+    ball_phantom,
     disc_phantom,
     inclusion_phantom,
+    random_balls,
     random_discs,
+    random_discs_in,
     random_inclusions,
     random_shapes_image,
     random_walk_signals,
@@ -135,7 +139,14 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not a valid TOML recipe ({err})") from None
+    operator = data.get("operator")
+    for key in FILE_KEYS if isinstance(operator, dict) else ():
+        if isinstance(operator.get(key), str) and operator[key]:  # relative to the recipe's folder
+            operator[key] = str((path.resolve().parent / operator[key]).resolve())
     return Recipe.from_dict(data)
+
+
+FILE_KEYS = ("outline", "mesh_file")  # [operator] keys naming files
 
 
 # --- building the forward model ------------------------------------------------------------------
@@ -196,6 +207,11 @@ class Problem:
         if self.difference and "background" not in recipe.phantom:
             raise ValueError("recipe [operator] difference = true needs a phantom with a background")
         self._references: tuple[np.ndarray, np.ndarray] | None = None
+        # phantoms on 2-D domains other than the disk are placed inside the outer boundary
+        self.boundary, self.scale = None, 1.0
+        if recipe.operator.get("domain", "disk") in ("ellipse", "outline", "mesh"):
+            self.boundary = self.op.mesh.p[:, boundary_loop(self.op.mesh)]
+            self.scale = 0.5 * float(np.ptp(self.boundary, axis=1).max())
 
     def phantom(self, rng: np.random.Generator, points: np.ndarray | None = None) -> np.ndarray:
         """One ground truth; on a mesh, evaluated at ``points`` (default: the element centroids)."""
@@ -212,17 +228,27 @@ class Problem:
             raise ValueError(f"phantom {p['type']!r} needs a mesh operator (type = 'eit')")
         radius = self.recipe.operator["radius"]
         if p["type"] == "ktc_inclusions":
+            if self.boundary is not None or points.shape[0] != 2:
+                raise ValueError("phantom ktc_inclusions is for the disk tank; use discs or smooth")
             inclusions = random_inclusions(rng, _count(rng, p["n_inclusions"]), radius, tuple(p["size"]),
                                            tuple(p["kinds"]), tuple(p["conductive"]), tuple(p["resistive"]))
             values = inclusion_phantom(points, inclusions, p["background"])
             return values.reshape(shape) if points is self.points else values
-        discs = random_discs(rng, _count(rng, p["n_discs"]), radius, tuple(p["radius"]),
-                             tuple(p["values"]))
-        if p["type"] == "discs":
-            return disc_phantom(points, discs, p["background"])
-        log_sigma = smooth_field(points, rng, p["n_bumps"], tuple(p["width"]), p["amplitude"], radius)
+        count, sizes, values = _count(rng, p["n_discs"]), tuple(p["radius"]), tuple(p["values"])
+        if points.shape[0] == 3:  # a 3-D tank: balls
+            balls = random_balls(rng, count, radius, self.recipe.operator["height"], sizes, values)
+            if p["type"] == "discs":
+                return ball_phantom(points, balls, p["background"])
+            inside = ball_phantom(points, balls, 0.0)
+        else:
+            discs = (random_discs(rng, count, radius, sizes, values) if self.boundary is None
+                     else random_discs_in(rng, count, self.boundary, self.scale, sizes, values))
+            if p["type"] == "discs":
+                return disc_phantom(points, discs, p["background"])
+            inside = disc_phantom(points, discs, 0.0)
+        log_sigma = smooth_field(points, rng, p["n_bumps"], tuple(p["width"]), p["amplitude"],
+                                 radius if self.boundary is None else self.scale)
         sigma = p["background"] * np.exp(log_sigma)
-        inside = disc_phantom(points, discs, 0.0)
         return np.where(inside > 0, inside, sigma)
 
     def samples(self, indices: np.ndarray, seed: int) -> dict[str, np.ndarray]:

@@ -1,4 +1,5 @@
-"""Assembly of the complete electrode model (CEM) on P1 triangles, P0 conductivity.
+"""Assembly of the complete electrode model (CEM): P1 potentials on triangles (2-D) or
+tetrahedra (3-D), P0 conductivity.
 
 Weak form, for nodal potentials u and electrode potentials U (L,):
 
@@ -9,6 +10,9 @@ Grounding ``sum_l U_l = 0`` is imposed by writing ``U = Q U~`` with the (L, L-1)
 solves an SPD system ``K(sigma) [u; U~] = [0; Q^T I]``, affine in sigma:
 
     K(sigma) = K0 + sum_e sigma_e K_e,     K_e = |T_e| G_e^T G_e  (P1 stiffness of element e).
+
+In 3-D, z_l is in Ohm m^2 and the electrodes are patches of boundary triangles; in 2-D, z_l is in
+Ohm m and the problem is per metre of depth.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from skfem import Basis, BilinearForm, ElementTriP1, FacetBasis, LinearForm, MeshTri, asm
+from skfem import Basis, BilinearForm, ElementTetP1, ElementTriP1, FacetBasis, LinearForm, Mesh, MeshTet, asm
 
 
 @BilinearForm
@@ -35,22 +39,28 @@ def ground_basis(L: int) -> np.ndarray:
     return np.vstack([np.eye(L - 1), -np.ones((1, L - 1))])
 
 
-def p1_local_gradients(mesh: MeshTri) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients (3, 2, ne) of the three local P1 basis functions and element areas (ne,)."""
-    basis = Basis(mesh, ElementTriP1(), intorder=1)
-    grads = np.stack([basis.basis[i][0].grad[:, :, 0] for i in range(3)])
+def p1_element(mesh: Mesh):
+    """The P1 element of a triangle or tetrahedral mesh."""
+    return ElementTetP1() if isinstance(mesh, MeshTet) else ElementTriP1()
+
+
+def p1_local_gradients(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients (d+1, d, ne) of the local P1 basis functions and element measures (ne,):
+    areas (m^2) in 2-D, volumes (m^3) in 3-D."""
+    basis = Basis(mesh, p1_element(mesh), intorder=1)
+    grads = np.stack([basis.basis[i][0].grad[:, :, 0] for i in range(mesh.t.shape[0])])
     return grads, basis.dx.sum(axis=1)
 
 
-def gradient_matrix(mesh: MeshTri, local_grads: np.ndarray) -> sp.csr_matrix:
-    """Sparse (2 ne, N) ``G``: ``(G @ u).reshape(2, ne)`` is grad u on each element."""
-    ne, N = mesh.t.shape[1], mesh.p.shape[1]
-    rows = np.arange(2 * ne).reshape(2, ne)[None].repeat(3, axis=0)  # (3, 2, ne)
-    cols = mesh.t[:, None, :].repeat(2, axis=1)                       # (3, 2, ne)
-    return sp.csr_matrix((local_grads.ravel(), (rows.ravel(), cols.ravel())), shape=(2 * ne, N))
+def gradient_matrix(mesh: Mesh, local_grads: np.ndarray) -> sp.csr_matrix:
+    """Sparse (d ne, N) ``G``: ``(G @ u).reshape(d, ne)`` is grad u on each element."""
+    (k, d, ne), N = local_grads.shape, mesh.p.shape[1]
+    rows = np.arange(d * ne).reshape(d, ne)[None].repeat(k, axis=0)  # (d+1, d, ne)
+    cols = mesh.t[:, None, :].repeat(d, axis=1)                       # (d+1, d, ne)
+    return sp.csr_matrix((local_grads.ravel(), (rows.ravel(), cols.ravel())), shape=(d * ne, N))
 
 
-def electrode_forms(mesh: MeshTri, facets: list[np.ndarray],
+def electrode_forms(mesh: Mesh, facets: list[np.ndarray],
                     z: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
     """CEM boundary terms: ``B = sum_l 1/z_l M_l`` (N, N), ``C`` (N, L) with columns
     ``-1/z_l int_{e_l} phi_i``, and ``d_l = |e_l| / z_l`` (L,)."""
@@ -58,7 +68,7 @@ def electrode_forms(mesh: MeshTri, facets: list[np.ndarray],
     B = sp.csr_matrix((N, N))
     cols, d = [], []
     for f, zl in zip(facets, z, strict=True):
-        fb = FacetBasis(mesh, ElementTriP1(), facets=np.asarray(f))
+        fb = FacetBasis(mesh, p1_element(mesh), facets=np.asarray(f))
         B = B + asm(_facet_mass, fb) / zl
         load = asm(_facet_load, fb)
         cols.append(-load / zl)
@@ -75,8 +85,8 @@ class CEMSystem:
 
     n_nodes: int
     n_electrodes: int
-    G: sp.csr_matrix          # (2 ne, N) element gradients
-    areas: np.ndarray         # (ne,)
+    G: sp.csr_matrix          # (d ne, N) element gradients
+    areas: np.ndarray         # (ne,) element measures (areas in 2-D, volumes in 3-D)
     data0: np.ndarray         # (nnz,)
     data_map: sp.csr_matrix   # (nnz, ne)
     indices: np.ndarray
@@ -107,19 +117,23 @@ class CEMSystem:
         U = self.electrode_potentials(solution)
         return self.d[None, :] * U + (self.C.T @ solution[: self.n_nodes]).T
 
+    @property
+    def dim(self) -> int:
+        return self.G.shape[0] // self.areas.size
+
     def element_gradients(self, solution: np.ndarray) -> np.ndarray:
-        """(2, ne, P) gradients of the nodal parts of solutions (size, P)."""
-        return (self.G @ solution[: self.n_nodes]).reshape(2, self.areas.size, -1)
+        """(d, ne, P) gradients of the nodal parts of solutions (size, P)."""
+        return (self.G @ solution[: self.n_nodes]).reshape(self.dim, self.areas.size, -1)
 
     def stiffness_action(self, weights: np.ndarray, gradients: np.ndarray) -> np.ndarray:
-        """``sum_e weights_e K_e x`` for fields with element gradients (2, ne, P) -> (size, P)."""
+        """``sum_e weights_e K_e x`` for fields with element gradients (d, ne, P) -> (size, P)."""
         flux = (self.areas * weights)[None, :, None] * gradients
         out = np.zeros((self.size, gradients.shape[2]))
-        out[: self.n_nodes] = self.G.T @ flux.reshape(2 * self.areas.size, -1)
+        out[: self.n_nodes] = self.G.T @ flux.reshape(self.dim * self.areas.size, -1)
         return out
 
 
-def cem_system(mesh: MeshTri, facets: list[np.ndarray], z: np.ndarray) -> CEMSystem:
+def cem_system(mesh: Mesh, facets: list[np.ndarray], z: np.ndarray) -> CEMSystem:
     """Precompute the sparsity pattern and the affine map sigma -> K(sigma)."""
     N, L = mesh.p.shape[1], len(facets)
     grads, areas = p1_local_gradients(mesh)
@@ -134,12 +148,12 @@ def cem_system(mesh: MeshTri, facets: list[np.ndarray], z: np.ndarray) -> CEMSys
     const_rows = np.concatenate([Bc.row, CQ.row, N + CQ.col, N + ir])
     const_cols = np.concatenate([Bc.col, N + CQ.col, CQ.row, N + ic])
     const_vals = np.concatenate([Bc.data, CQ.data, CQ.data, QDQ[ir, ic]])
-    # element stiffness entries K_e[i, j] = |T_e| grad phi_i . grad phi_j, shape (ne, 3, 3)
-    dofs = mesh.t
+    # element stiffness entries K_e[i, j] = |T_e| grad phi_i . grad phi_j, shape (ne, d+1, d+1)
+    dofs, k = mesh.t, mesh.t.shape[0]
     ke = areas[:, None, None] * np.einsum("idn,jdn->nij", grads, grads)
-    el_rows = np.repeat(dofs.T, 3, axis=1).ravel()
-    el_cols = np.tile(dofs.T, (1, 3)).ravel()
-    el_idx = np.repeat(np.arange(ne), 9)
+    el_rows = np.repeat(dofs.T, k, axis=1).ravel()
+    el_cols = np.tile(dofs.T, (1, k)).ravel()
+    el_idx = np.repeat(np.arange(ne), k * k)
     size = N + L - 1
     key = np.concatenate([const_cols, el_cols]).astype(np.int64) * size + np.concatenate(
         [const_rows, el_rows])

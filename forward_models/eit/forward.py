@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
-from skfem import MeshTri
+from skfem import MeshTet, MeshTri
 
 from forward_models.eit.cem import CEMSystem, cem_system, ground_basis
 from forward_models.eit.electrodes import Electrodes
@@ -57,9 +57,9 @@ class Linearization:
         self.U = system.electrode_potentials(self.X)  # (P, L)
 
     def _combine_units(self, coeff: np.ndarray) -> np.ndarray:
-        """Element gradients (2, ne, k) of ``Psi @ coeff`` for coeff (L-1, k), as one GEMM."""
+        """Element gradients (d, ne, k) of ``Psi @ coeff`` for coeff (L-1, k), as one GEMM."""
         g = self._unit_grads
-        return (g.reshape(-1, g.shape[2]) @ coeff).reshape(2, g.shape[1], -1)
+        return (g.reshape(-1, g.shape[2]) @ coeff).reshape(g.shape[0], g.shape[1], -1)
 
     def _unit_rhs(self) -> np.ndarray:
         n, L = self.system.n_nodes, self.system.n_electrodes
@@ -68,13 +68,13 @@ class Linearization:
         return rhs
 
     def unit_gradients(self) -> np.ndarray:
-        """Element gradients (2, ne, L-1) of the unit fields (solved for on first use)."""
+        """Element gradients (d, ne, L-1) of the unit fields (solved for on first use)."""
         if self._unit_grads is None:
             self._unit_grads = self.system.element_gradients(self.solver.solve(self._unit_rhs()))
         return self._unit_grads
 
     def adjoint_gradients(self, W: np.ndarray) -> np.ndarray:
-        """Element gradients (2, ne, P) of ``K^{-1} [0; Q^T W_p]`` for electrode weights W (P, L)."""
+        """Element gradients (d, ne, P) of ``K^{-1} [0; Q^T W_p]`` for electrode weights W (P, L)."""
         coeff = ground_basis(self.system.n_electrodes).T @ W.T  # (L-1, P)
         if self._unit_grads is not None:
             return self._combine_units(coeff)
@@ -90,12 +90,14 @@ def _pairwise_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @register_operator
 class CEMForward(Operator):
-    """Complete-electrode-model forward operator (2-D, P1 potentials, P0 conductivity).
+    """Complete-electrode-model forward operator (P1 potentials, P0 conductivity) on a triangle
+    (2-D) or tetrahedral (3-D) mesh. Domains: :meth:`on_disk`, and in :mod:`.domains` any
+    outline, a mesh file, or a 3-D cylinder tank.
 
     Args:
-        mesh: scikit-fem triangle mesh (coordinates in metres).
+        mesh: scikit-fem ``MeshTri`` or ``MeshTet`` (coordinates in metres).
         facets: per electrode, the indices of its boundary facets.
-        contact_impedance: z_l > 0, scalar or (L,).
+        contact_impedance: z_l > 0, scalar or (L,) (Ohm m in 2-D, Ohm m^2 in 3-D).
         currents: (P, L) injected currents (A), each pattern summing to zero.
         measurements: None (raw grounded potentials), an (m, L) matrix used for every
             pattern, or a list of P matrices (m_p, L).
@@ -140,7 +142,8 @@ class CEMForward(Operator):
         self.blas_threads = blas_threads
         self.system: CEMSystem = cem_system(mesh, self.facets, self.z)
         self.in_shape, self.out_shape = (mesh.t.shape[1],), (self.S.shape[0],)
-        self._recipe: dict[str, Any] | None = None
+        self._recipe: dict[str, Any] | None = None  # the disk's construction
+        self._domain: dict[str, Any] | None = None  # another domain's (forward_models.eit.domains)
 
     # --- construction helpers -------------------------------------------------------------
     @classmethod
@@ -210,7 +213,7 @@ class CEMForward(Operator):
         return self._torch([lin.U for lin in lins], sigma)
 
     def _adjoint_fields(self, lin: Linearization, w: np.ndarray) -> np.ndarray:
-        """Element gradients (2, ne, P) of Lambda = K^{-1} [0; Q^T W], W = S^T w as (P, L)."""
+        """Element gradients (d, ne, P) of Lambda = K^{-1} [0; Q^T W], W = S^T w as (P, L)."""
         return lin.adjoint_gradients((self.S.T @ w).reshape(self.n_patterns, self.n_electrodes))
 
     def _tangent_fields(self, lin: Linearization, v: np.ndarray, grad_fields: np.ndarray):
@@ -260,17 +263,18 @@ class CEMForward(Operator):
 
         def one(sigma, J):
             lin = self.linearize(sigma)
-            g_psi = lin.unit_gradients()  # (2, ne, L-1)
-            g_u = np.ascontiguousarray(lin.grad_X.transpose(0, 2, 1))  # (2, P, ne)
+            g_psi = lin.unit_gradients()  # (d, ne, L-1)
+            g_u = np.ascontiguousarray(lin.grad_X.transpose(0, 2, 1))  # (d, P, ne)
             g_u *= -self.system.areas
             row, tmp = 0, None
             for p, MQ in enumerate(self._measurements_q):
                 if p == 0 or not self._shared_measurements:
-                    adj = (MQ @ g_psi[0].T, MQ @ g_psi[1].T)  # measurement adjoint fields
+                    adj = [MQ @ g.T for g in g_psi]  # measurement adjoint fields, per component
                     tmp = np.empty_like(adj[0])
                 block = J[row: row + MQ.shape[0]]
                 np.multiply(adj[0], g_u[0, p], out=block)
-                block += np.multiply(adj[1], g_u[1, p], out=tmp)
+                for c in range(1, len(adj)):
+                    block += np.multiply(adj[c], g_u[c, p], out=tmp)
                 row += MQ.shape[0]
 
         self._map(one, self._np(x), out.numpy())
@@ -283,6 +287,8 @@ class CEMForward(Operator):
                                "contact_impedance": self.z.tolist(), "solver": self.solver_kind}
         if self._recipe is not None:
             cfg["disk"] = self._recipe
+        elif self._domain is not None:
+            cfg.update(self._domain)
         else:
             cfg["mesh"] = {"p": self.mesh.p.T.tolist(), "t": self.mesh.t.T.tolist(),
                            "facets": [f.tolist() for f in self.facets]}
@@ -306,7 +312,12 @@ class CEMForward(Operator):
             el = Electrodes(el.centers, el.widths, np.asarray(cfg["contact_impedance"]))
             return cls.on_disk(el, d["h"], d["radius"], currents, meas,
                                edge_levels=d["edge_levels"], solver=cfg["solver"])
+        if "outline" in cfg or "cylinder" in cfg:
+            from forward_models.eit.domains import from_domain_config
+
+            return from_domain_config(cfg)
         m = cfg["mesh"]
-        mesh = MeshTri(np.asarray(m["p"]).T, np.asarray(m["t"]).T)
+        t = np.asarray(m["t"]).T
+        mesh = (MeshTet if t.shape[0] == 4 else MeshTri)(np.asarray(m["p"]).T, t)
         return cls(mesh, [np.asarray(f) for f in m["facets"]], np.asarray(cfg["contact_impedance"]),
                    currents, meas, solver=cfg["solver"])

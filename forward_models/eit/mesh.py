@@ -21,20 +21,22 @@ def _boundary_angles(electrodes: Electrodes, h: float, radius: float) -> np.ndar
 
 
 def refine_near_points(mesh: MeshTri, points: np.ndarray, levels: int, h: float,
-                       radius: float, reach: float = 3.0) -> MeshTri:
+                       radius: float | None = None, reach: float = 3.0) -> MeshTri:
     """Refine elements within ``reach * h / 2^k`` of ``points`` (2, n), k = 0..levels-1.
 
-    New boundary nodes are projected onto the circle of ``radius`` (centred at the origin), so
-    the mesh keeps approximating the disk and existing boundary nodes stay where they are.
+    With ``radius``, new boundary nodes are projected onto the circle of ``radius`` (centred at
+    the origin), so the mesh keeps approximating the disk; without, they stay at the midpoints
+    of the boundary edges (a polygonal domain keeps its shape). Existing boundary nodes stay.
     """
     for level in range(levels):
         centroids = mesh.p[:, mesh.t].mean(axis=1)
         dist = np.linalg.norm(centroids[:, :, None] - points[:, None, :], axis=0).min(axis=1)
         mesh = mesh.refined(np.nonzero(dist < reach * h / 2**level)[0])
-        b = mesh.boundary_nodes()
-        p = mesh.p.copy()
-        p[:, b] *= radius / np.linalg.norm(p[:, b], axis=0)
-        mesh = MeshTri(p, mesh.t)
+        if radius is not None:
+            b = mesh.boundary_nodes()
+            p = mesh.p.copy()
+            p[:, b] *= radius / np.linalg.norm(p[:, b], axis=0)
+            mesh = MeshTri(p, mesh.t)
     return mesh
 
 

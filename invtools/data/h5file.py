@@ -2,7 +2,8 @@
 
 Datasets: ``x`` (N, *in_shape) ground truths, ``y`` (N, *out_shape) noisy data, ``x0``
 (N, *in_shape) initial guesses, all float32, physical units, chunked and gzip-compressed;
-optional group ``mesh`` with ``points`` (2, n_nodes) and ``triangles`` (3, n_elements) for EIT.
+optional group ``mesh`` with ``points`` (d, n_nodes) and ``triangles`` (3, n_elements) in 2-D or
+``tetrahedra`` (4, n_elements) in 3-D, for EIT.
 Attributes (JSON strings unless noted): ``schema`` (int), ``recipe``, ``operator`` (the
 forward model's full config), ``parametrization`` (str), ``seed`` (int), ``sample_offset``
 and ``total_samples`` (ints: this file holds samples offset .. offset + N - 1 of a data set of
@@ -40,11 +41,24 @@ def write_attrs(f: h5py.File, attrs: dict[str, Any]) -> None:
         f.attrs[key] = json.dumps(value) if key in JSON_ATTRS else value
 
 
+def element_name(elements: np.ndarray) -> str:
+    """The mesh group's element dataset: ``triangles`` (3, ne) in 2-D, ``tetrahedra`` (4, ne) in 3-D."""
+    return "tetrahedra" if np.asarray(elements).shape[0] == 4 else "triangles"
+
+
+def read_mesh(f: h5py.File) -> tuple[np.ndarray, np.ndarray] | None:
+    """(points (d, N), elements (d+1, ne)) of a file's ``mesh`` group, or None."""
+    if "mesh" not in f:
+        return None
+    name = "tetrahedra" if "mesh/tetrahedra" in f else "triangles"
+    return f["mesh/points"][()], f[f"mesh/{name}"][()]
+
+
 def write_mesh(f: h5py.File, mesh) -> None:
     if mesh is not None:
         g = f.create_group("mesh")
         g.create_dataset("points", data=np.asarray(mesh.p, dtype=np.float64))
-        g.create_dataset("triangles", data=np.asarray(mesh.t, dtype=np.int64))
+        g.create_dataset(element_name(mesh.t), data=np.asarray(mesh.t, dtype=np.int64))
 
 
 def read_attrs(path: str | Path) -> dict[str, Any]:
@@ -92,7 +106,8 @@ def open_data_file(path: str | Path, require: tuple[str, ...] = ("x", "y", "x0")
                                     f"expected {n}")
             n = f[name].shape[0]
         if f.get("mesh", getlink=True) is not None:
-            for name in ("mesh/points", "mesh/triangles"):
+            elements = "mesh/tetrahedra" if "mesh/tetrahedra" in f else "mesh/triangles"
+            for name in ("mesh/points", elements):
                 safe_dataset(path, f, name)
     except Exception:
         f.close()

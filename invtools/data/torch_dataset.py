@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from invtools.data.h5file import DataFileError, decode_attrs, open_data_file
+from invtools.data.h5file import DataFileError, decode_attrs, open_data_file, read_mesh
 from invtools.operators import Operator, operator_from_config
 from invtools.parametrization import net_operator, to_net
 
@@ -30,7 +30,7 @@ class H5Dataset(Dataset):
         with open_data_file(self.path) as f:
             self.attrs: dict[str, Any] = decode_attrs(f)
             self.n_rows = f["x"].shape[0]
-            self.mesh = (f["mesh/points"][()], f["mesh/triangles"][()]) if "mesh" in f else None
+            self.mesh = read_mesh(f)
         self.indices = np.arange(self.n_rows) if indices is None else np.asarray(indices)
         if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= self.n_rows):
             raise DataFileError(f"{self.path}: indices out of range 0..{self.n_rows - 1}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from invtools.data.h5file import DataFileError
+from invtools.data.h5file import DataFileError, element_name
 from invtools.data.readers import Measurements
 from invtools.operators import Operator
 
@@ -65,7 +65,7 @@ def write_reconstruction(rec: Reconstruction, out: str | Path) -> Path:
         if rec.mesh is not None:
             g = f.create_group("mesh")
             g.create_dataset("points", data=rec.mesh[0])
-            g.create_dataset("triangles", data=rec.mesh[1])
+            g.create_dataset(element_name(rec.mesh[1]), data=rec.mesh[1])
         f.attrs["kind"] = "reconstruction"
         f.attrs["method"] = rec.method
         f.attrs["source"] = str(rec.source)
@@ -94,6 +94,8 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
     n_pixels = getattr(rec.operator, "n_pixels", None)
     if rec.mesh is None and n_pixels is None:
         raise ValueError("--segment needs an EIT reconstruction (on a mesh or a pixel image of one)")
+    if rec.mesh is not None and np.asarray(rec.mesh[1]).shape[0] != 3:
+        raise ValueError("--segment writes 2-D label images; this reconstruction is 3-D")
     def frame(values: np.ndarray) -> np.ndarray:
         if n_pixels is not None:
             return grid_to_pixels(values.reshape(n_pixels, n_pixels), n)
