@@ -1,8 +1,11 @@
 """CEM forward, forward+Jacobian and forward+VJP timings against the solver floor and pyEIT.
 
-    python benchmarks/eit.py [--sizes 2k 10k 50k] [--repeats 5] [--no-pyeit]
+    python benchmarks/eit.py [--sizes 2k 10k 50k 3d-10k 3d-50k] [--repeats 5] [--no-pyeit]
 
-For each mesh (16 electrodes, 40% coverage, adjacent currents, adjacent differences):
+2-D meshes (``2k`` ... ``50k`` nodes): the unit disk, 16 electrodes, 40% coverage. 3-D meshes
+(``3d-10k``, ``3d-50k`` nodes): the cylinder of radius 1 and height 1, two rings of 8
+electrodes (heights 0.3 and 0.7, 0.2 tall, half the circumference), tetrahedra by extrusion.
+All: adjacent currents, adjacent differences (256 measurements). For each mesh:
 - ours: ``op(sigma)``, ``op.jacobian(sigma)``, ``op(sigma)`` + ``backward()`` (VJP);
 - floor: one sparse factorisation of the same CEM system plus 2 x n_patterns triangular solves;
 - pyEIT 1.2.4 (``pip install pyeit``): ``solve_eit`` and ``compute_jac`` on a pyEIT mesh with
@@ -28,8 +31,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import interleaved_times, peak_memory, print_table  # noqa: E402
 
 from forward_models.eit import CEMForward, Electrodes  # noqa: E402
+from forward_models.eit.cylinder import CylinderElectrodes  # noqa: E402
+from forward_models.eit.domains import on_cylinder  # noqa: E402
 
-SIZES = {"2k": 0.04, "10k": 0.019, "50k": 0.0085}
+
+def operator(size: str, electrodes: Electrodes) -> CEMForward:
+    if size.startswith("3d"):
+        rings = CylinderElectrodes(Electrodes.equally_spaced(8, 0.5, 0.01), (0.3, 0.7), 0.2)
+        return on_cylinder(rings, 1.0, 1.0, SIZES[size], n_threads=1)
+    return CEMForward.on_disk(electrodes, SIZES[size], n_threads=1)
+
+SIZES = {"2k": 0.04, "10k": 0.019, "50k": 0.0085, "3d-10k": 0.08, "3d-50k": 0.045}
 PYEIT_MAX_NODES = 20_000
 
 
@@ -63,7 +75,7 @@ def main() -> None:
     electrodes = Electrodes.equally_spaced(16, coverage=0.4, z=0.01)
     rows, mem_rows = [], []
     for size in args.sizes:
-        op = CEMForward.on_disk(electrodes, SIZES[size], n_threads=1)
+        op = operator(size, electrodes)
         rng = np.random.default_rng(0)
         sigma_np = np.exp(0.3 * rng.standard_normal(op.n_in))
         sigma = torch.as_tensor(sigma_np)[None]
@@ -89,20 +101,21 @@ def main() -> None:
         n_nodes = op.mesh.p.shape[1]
         t_pyeit_fwd = t_pyeit_jac = float("nan")
         m_pyeit_jac = float("nan")
-        if not args.no_pyeit and n_nodes <= PYEIT_MAX_NODES:
+        if not args.no_pyeit and n_nodes <= PYEIT_MAX_NODES and not size.startswith("3d"):
             fwd = pyeit_forward(op, electrodes)
             t_pyeit_fwd, t_pyeit_jac = interleaved_times(
                 [lambda f=fwd, s=sigma_np: f.solve_eit(s), lambda f=fwd, s=sigma_np: f.compute_jac(s)],
                 repeats=1 if n_nodes > 5000 else 3, warmup=0)
             m_pyeit_jac = peak_memory(lambda f=fwd, s=sigma_np: f.compute_jac(s))
-        rows.append([f"{n_nodes} nodes / {op.n_in} elements", t["floor"], t["forward"],
+        dim = "3-D" if size.startswith("3d") else "2-D"
+        rows.append([f"{dim}: {n_nodes} nodes / {op.n_in} elements", t["floor"], t["forward"],
                      t["forward+Jacobian"], t["forward+Jacobian"] / t["floor"],
                      t["forward+VJP"], t_pyeit_fwd, t_pyeit_jac,
                      t_pyeit_jac / t["forward+Jacobian"]])
-        mem_rows.append([f"{n_nodes} nodes", mem["floor"], mem["forward"],
+        mem_rows.append([f"{dim}: {n_nodes} nodes", mem["floor"], mem["forward"],
                          mem["forward+Jacobian"], mem["forward+VJP"], m_pyeit_jac])
         print(f"done {size}", file=sys.stderr)
-    print(f"CEM, 16 electrodes, adjacent/adjacent (256 measurements), 1 thread, "
+    print(f"CEM, 16 electrodes, adjacent/adjacent (256 measurements; pyEIT: 2-D only), 1 thread, "
           f"torch {torch.__version__}")
     print_table(["mesh", "floor (s)", "forward (s)", "fwd+Jacobian (s)", "Jacobian / floor",
                  "fwd+VJP (s)", "pyEIT fwd (s)", "pyEIT Jacobian (s)", "pyEIT / ours (Jacobian)"],

@@ -132,9 +132,17 @@ def _reconstruct(args: argparse.Namespace) -> int:
         tank_pixels = getattr(rec.operator, "n_pixels", None) is not None  # rows grow with y
         columns = {k: np.asarray(v)[..., ::-1, :] if tank_pixels else np.asarray(v)
                    for k, v in columns.items()}
-        plot_grid(columns, args.plot, rec.mesh, title=Path(args.measurements).name,
-                  units="S/m" if (rec.mesh is not None or tank_pixels) and not log_contrast else "",
-                  diverging=difference)
+        units = "S/m" if (rec.mesh is not None or tank_pixels) and not log_contrast else ""
+        if rec.mesh is not None and rec.mesh[1].shape[0] == 4:  # 3-D: slices of the first sample
+            from invtools.plotting import plot_slices
+
+            z = rec.mesh[0][2]
+            heights = list(z.min() + np.array([0.25, 0.5, 0.75]) * np.ptp(z))
+            plot_slices({k: v[0] for k, v in columns.items()}, rec.mesh, heights, args.plot,
+                        title=f"{Path(args.measurements).name}, sample 0", units=units)
+        else:
+            plot_grid(columns, args.plot, rec.mesh, title=Path(args.measurements).name, units=units,
+                      diverging=difference)
         print(f"wrote {args.plot}")
     return 0
 

@@ -20,3 +20,20 @@ def test_plot_grid_writes_a_png_on_a_mesh(tmp_path, diverging):
     plot_grid({"change": values}, out, (points, triangles), diverging=diverging)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list(tmp_path.iterdir()) == [out]  # no temporary left behind
+
+
+def test_volume_slice_samples_the_elements_at_that_height(tmp_path):
+    from forward_models.eit import Electrodes
+    from forward_models.eit.cylinder import CylinderElectrodes, cylinder_mesh
+    from invtools.plotting import plot_slices, volume_slice
+
+    mesh = cylinder_mesh(CylinderElectrodes(Electrodes.equally_spaced(8, 0.5), (0.5,), 0.2), 1.0, 1.0, 0.25)
+    centroid_z = mesh.p[2, mesh.t].mean(axis=0)
+    values = np.where(centroid_z < 0.5, 1.0, 2.0)
+    for z, expected in ((0.2, 1.0), (0.8, 2.0)):
+        image, extent = volume_slice(mesh.p, mesh.t, values, z, n=40)
+        inside = np.isfinite(image)
+        assert np.all(image[inside] == expected) and 0.6 < inside.mean() < 0.8  # pi / 4 of the square
+        assert extent == pytest.approx((-1.0, 1.0, -1.0, 1.0), abs=1e-9)
+    plot_slices({"a": values, "b": 3 - values}, (mesh.p, mesh.t), [0.25, 0.75], tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 1000

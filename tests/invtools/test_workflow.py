@@ -20,6 +20,8 @@ def test_workflow(tmp_path, recipe, arch, n_val, capsys, train_config):
                  "--quiet"]) == 0
     assert main(["generate", recipe, "--out", str(tmp_path / "val.h5"), "-n", str(n_val), "--seed", "1",
                  "--quiet"]) == 0
+    with h5py.File(tmp_path / "train.h5", "r") as f:  # 3-D meshes are stored as tetrahedra
+        assert ("mesh/tetrahedra" in f) == (recipe == "eit-cylinder")
     (tmp_path / "train.toml").write_text(train_config(arch))
     assert main(["train", str(tmp_path / "train.toml"), "--quiet"]) == 0
     run = tmp_path / "run"

@@ -160,3 +160,45 @@ def test_bad_geometry_is_refused(tmp_path):
         CylinderElectrodes(EL, (0.3, 0.4), 0.2)
     with pytest.raises(ValueError, match="within the wall"):
         cylinder_mesh(CylinderElectrodes(EL, (0.95,), 0.2), 1.0, 1.0, 0.2)
+
+
+def test_3d_amg_solver_equals_direct(tank3d):
+    amg = on_cylinder(CylinderElectrodes(Electrodes.equally_spaced(8, 0.5, 0.01), (0.3, 0.7), 0.2), 1.0, 1.0,
+                      0.25, solver="amg")
+    sigma = torch.exp(0.3 * torch.randn(1, tank3d.n_in, generator=torch.Generator().manual_seed(3),
+                                        dtype=torch.float64))
+    np.testing.assert_allclose(voltages(amg, sigma), voltages(tank3d, sigma), rtol=1e-6, atol=1e-8)
+
+
+def test_tetrahedra_neighbours_share_a_face():
+    from invtools.geometry import element_adjacency
+
+    mesh = cylinder_mesh(CylinderElectrodes(Electrodes.equally_spaced(8, 0.5), (0.5,), 0.2), 1.0, 1.0, 0.3)
+    A = element_adjacency(mesh.t).tocoo()
+    shared = [len(set(mesh.t[:, i]) & set(mesh.t[:, j])) for i, j in zip(A.row, A.col, strict=True)]
+    assert set(shared) == {3}
+    assert np.asarray((A > 0).sum(axis=1)).max() == 4
+
+
+def test_user_recipe_names_its_outline_and_mesh_files_relative_to_itself(tmp_path):
+    from invtools.recipes import Problem, load_recipe
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    np.savetxt(folder / "tank.csv", 0.1 * ellipse_outline(1.0, 0.7, 60), delimiter=",", header="x, y")
+    (folder / "outline.toml").write_text(
+        'name = "my-tank"\nparametrization = "log"\n[operator]\ntype = "eit"\ndomain = "outline"\n'
+        'outline = "tank.csv"\nh = 0.015\n[phantom]\ntype = "discs"\nn_discs = 1\nradius = [0.2, 0.3]\n'
+        '[x0]\nmethod = "constant"\nvalue = 1.0\n')
+    problem = Problem(load_recipe(folder / "outline.toml"))
+    x = problem.samples(np.arange(2), seed=0)["x"]
+    assert x.shape == (2, problem.op.n_in) and set(np.unique(x[0])) > {1.0}  # a disc inside the outline
+    meshio = pytest.importorskip("meshio")
+    mesh = problem.op.mesh
+    meshio.write_points_cells(str(folder / "tank.msh"), mesh.p.T, [("triangle", mesh.t.T)], file_format="gmsh22",
+                              binary=False)
+    (folder / "mesh.toml").write_text((folder / "outline.toml").read_text().replace(
+        'domain = "outline"\noutline = "tank.csv"', 'domain = "mesh"\nmesh_file = "tank.msh"'))
+    from_file = Problem(load_recipe(folder / "mesh.toml")).op
+    sigma = torch.exp(torch.as_tensor(np.log(x[:1])))
+    np.testing.assert_allclose(voltages(from_file, sigma), voltages(problem.op, sigma), rtol=1e-10)
