@@ -6,6 +6,7 @@ refinement at a rate in a two-sided band; a 3-D cylinder whose electrodes span t
 height equals the 2-D disk (exact extrusion) to the discretisation error, falling with the mesh
 size; reciprocity and the operator contract on random conductivities in 3-D."""
 
+import meshio
 import numpy as np
 import pytest
 import torch
@@ -32,7 +33,6 @@ def rel(a, b):
 
 
 def test_disk_through_a_mesh_file_equals_disk_mesh(tmp_path):
-    meshio = pytest.importorskip("meshio")
     mesh = disk_mesh(EL, 0.1)
     meshio.write_points_cells(str(tmp_path / "disk.msh"), mesh.p.T, [("triangle", mesh.t.T)],
                               file_format="gmsh22", binary=False)
@@ -193,10 +193,9 @@ def test_user_recipe_names_its_outline_and_mesh_files_relative_to_itself(tmp_pat
     problem = Problem(load_recipe(folder / "outline.toml"))
     x = problem.samples(np.arange(2), seed=0)["x"]
     assert x.shape == (2, problem.op.n_in) and set(np.unique(x[0])) > {1.0}  # a disc inside the outline
-    meshio = pytest.importorskip("meshio")
     mesh = problem.op.mesh
-    meshio.write_points_cells(str(folder / "tank.msh"), mesh.p.T, [("triangle", mesh.t.T)], file_format="gmsh22",
-                              binary=False)
+    meshio.write_points_cells(str(folder / "tank.msh"), mesh.p.T, [("triangle", mesh.t.T)],
+                              file_format="gmsh22", binary=False)
     (folder / "mesh.toml").write_text((folder / "outline.toml").read_text().replace(
         'domain = "outline"\noutline = "tank.csv"', 'domain = "mesh"\nmesh_file = "tank.msh"'))
     from_file = Problem(load_recipe(folder / "mesh.toml")).op
