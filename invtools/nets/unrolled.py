@@ -21,6 +21,7 @@ from torch import nn
 from invtools.nets.base import UnrolledNet, _rms
 from invtools.nets.blocks import ResidualBlock, spatial_kind
 from invtools.nets.directions import DIRECTIONS, direction_channels, make_direction
+from invtools.nets.output_layers import LABEL_TYPES, PROJECTION_TYPES, check_layer_config
 from invtools.nets.postprocess import PostProcessUNet
 from invtools.operators import Operator
 from invtools.validation import check_choice, check_int
@@ -215,9 +216,10 @@ def net_config(config: dict[str, Any]) -> dict[str, Any]:
             check_int(key, merged[key], 0)
     if "direction" in merged:
         check_choice("direction", merged["direction"], tuple(DIRECTIONS))
-    for key in ("output_layer", "step_constraint"):
-        if merged.get(key) is not None and not isinstance(merged[key], dict):
-            raise ValueError(f"{key} must be a table, e.g. [net.{key}] type = ...")
+    layers = {"output_layer": LABEL_TYPES + PROJECTION_TYPES, "step_constraint": PROJECTION_TYPES}
+    for key, allowed in layers.items():
+        if key in merged:
+            check_layer_config(merged[key], allowed, key)  # refused here, before any data is read
     for key in ("shared_weights", "detach_physics", "checkpointing"):
         if key in merged and not isinstance(merged[key], bool):
             raise ValueError(f"{key} = {merged[key]!r}: must be true or false")
