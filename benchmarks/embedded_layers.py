@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import print_table  # noqa: E402
@@ -182,6 +183,7 @@ def run(args) -> dict:
 
 
 def table(rows: dict[str, list[dict]]) -> None:
+    """Mean ± std over the seeds; then each method minus the post-hoc rules, paired by seed."""
     def ms(values):
         return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
@@ -191,6 +193,44 @@ def table(rows: dict[str, list[dict]]) -> None:
                     *(ms([r[f"dice_{k}"] for r in rs]) for k in range(3)),
                     f"{np.mean([r['seconds_per_epoch'] for r in rs]):.1f}"])
     print_table(["method", "score at start", "score", "Dice 0", "Dice 1", "Dice 2", "s/epoch"], out)
+    baselines = [b for b in ("regression + Otsu", "regression + levels") if b in rows]
+    print()
+    print("Score minus the post-hoc rules', paired by seed (mean ± std over seeds)")
+    print_table(["method", *(f"minus {b}" for b in baselines)],
+                [[name, *(ms([r["score"] - q["score"] for r, q in zip(rs, rows[b], strict=True)])
+                          for b in baselines)] for name, rs in rows.items()])
+
+
+def timing(args) -> None:
+    """Seconds per training batch of every method, on one seed's nets (for an idle machine:
+    the study's own s/epoch include validation and whatever else ran beside it)."""
+    blur = args.problem == "blur"
+    levels = BLUR_LEVELS if blur else TANK_LEVELS
+    data = Path(args.work) / "blur_train.h5" if blur else Path(args.data) / "ktc_train.h5"
+    train = H5Dataset(data, indices=np.arange(args.batch * (args.timing_batches + 1)))
+    op = train.operator()
+    adjacency = input_adjacency(op)
+    backbone = backbone_net(args, train, train, op, 0) if not blur else build_net_from_config(
+        {"arch": "lpgd", "steps": args.steps, "hidden": args.hidden}, op.in_shape)
+    arch = {k: v for k, v in backbone.arch.items() if k not in ("net", "in_shape", "output_layer")}
+    rows = []
+    for name, m in methods(args.taus, args.centred_tau).items():
+        layer = m["layer"] and {**m["layer"], "levels": levels}
+        if layer and layer["type"] == "labeling":
+            layer["beta"] = args.beta
+        net = build_net_from_config({"arch": "lpgd", **arch, "output_layer": layer}, op.in_shape,
+                                    adjacency=adjacency)
+        net.load_state_dict(backbone.state_dict(), strict=False)
+        config = TrainConfig(batch_size=args.batch, loss=m["loss"], device="cpu")
+        trainer = Trainer(net, op, train, train, config, progress=False)
+        batches = list(DataLoader(train, batch_size=args.batch))
+        trainer.train_step(*batches[0])  # warm-up
+        t0 = time.perf_counter()
+        for batch in batches[1:]:
+            trainer.train_step(*batch)
+        rows.append([name, (time.perf_counter() - t0) / (len(batches) - 1)])
+    print(f"Seconds per training batch of {args.batch} ({args.problem}, {torch.get_num_threads()} threads)")
+    print_table(["method", "s / batch"], rows)
 
 
 def main(argv=None) -> None:
@@ -213,8 +253,17 @@ def main(argv=None) -> None:
     p.add_argument("--data", default="data", help="tank: folder of ktc_{train,val,test}.h5")
     p.add_argument("--work", default="data/embedded", help="blur: where its data sets are made")
     p.add_argument("--json", help="write the per-seed results here")
+    p.add_argument("--from-json", help="print the tables of a --json file instead of running")
+    p.add_argument("--timing-batches", type=int, default=0,
+                   help="only time this many training batches of every method (idle machine)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
+    if args.from_json:
+        table(json.loads(Path(args.from_json).read_text())["rows"])
+        return
+    if args.timing_batches:
+        timing(args)
+        return
     rows = run(args)
     table(rows)
     if args.json:

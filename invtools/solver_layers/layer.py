@@ -86,7 +86,9 @@ def implicit_gradients(problem: QPBatch, sol: Solution, g: np.ndarray,
         Ga = G[active]
         K = sp.bmat([[P, A.T, Ga.T @ sp.diags(mu[active])],
                      [A, None, None], [Ga, None, None]], format="csc")
-        v = _least_squares(K, np.concatenate([g[i], r_lam, r_mu[active]]))
+        # an LP's KKT matrix is singular unless exactly n constraints are active (degenerate vertex)
+        regular = problem.P is not None or m_eq + int(active.sum()) == n
+        v = _least_squares(K, np.concatenate([g[i], r_lam, r_mu[active]]), try_lu=regular)
         vx, vl = v[:n], v[n:n + m_eq]
         vm = np.zeros(m_in)
         vm[active] = v[n + m_eq:]
@@ -98,10 +100,12 @@ def implicit_gradients(problem: QPBatch, sol: Solution, g: np.ndarray,
 ACTIVE_SLACK = 1e-9  # an inequality whose slack is below this is active
 
 
-def _least_squares(K: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray:
+def _least_squares(K: sp.csc_matrix, rhs: np.ndarray, try_lu: bool = True) -> np.ndarray:
     """``K v = rhs``: a sparse LU solve, or where K is singular the least-squares solution of
     least norm, from the normal equations regularised by 1e-12 of K's scale."""
     try:
+        if not try_lu:
+            raise RuntimeError("known to be singular")
         lu = spla.splu(K)
         pivots = np.abs(lu.U.diagonal())
         if pivots.min() > 1e-12 * max(pivots.max(), 1.0):
