@@ -161,6 +161,8 @@ def run(args) -> dict:
         arch = {k: v for k, v in backbone.arch.items() if k not in ("net", "in_shape", "output_layer")}
         print(f"seed {seed}: backbone ready ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
         for name, m in methods(args.taus, args.centred_tau).items():
+            if any(word in name for word in args.skip):
+                continue
             layer = m["layer"] and {**m["layer"], "levels": levels}
             if layer and layer["type"] == "labeling":
                 layer["beta"] = args.beta
@@ -252,6 +254,7 @@ def main(argv=None) -> None:
     p.add_argument("--backbone", default="runs/ktc-lpgd/best.pt", help="tank: the regression checkpoint")
     p.add_argument("--data", default="data", help="tank: folder of ktc_{train,val,test}.h5")
     p.add_argument("--work", default="data/embedded", help="blur: where its data sets are made")
+    p.add_argument("--skip", nargs="*", default=[], help="leave out methods whose name contains a word (DBB)")
     p.add_argument("--json", help="write the per-seed results here")
     p.add_argument("--from-json", help="print the tables of a --json file instead of running")
     p.add_argument("--timing-batches", type=int, default=0,

@@ -93,13 +93,15 @@ def test_step_constraint_keeps_every_iterate_in_the_box(net_cls):
     net = cls(op.in_shape, steps=3, hidden=8, step_constraint=box, **kw)
     original = net.constrain
     net.constrain = lambda v: seen.append(original(v)) or seen[-1]
-    out = net(y.float(), op, x0.float())
+    with torch.no_grad():
+        out = net(y.float(), op, x0.float())
     assert len(seen) == 3
     assert all(float(s.min()) >= 0.0 and float(s.max()) <= 0.002 + 1e-7 for s in seen)
     assert float(out.min()) >= 0.0 and float(out.max()) <= 0.002 + 1e-7
     unconstrained = cls(op.in_shape, steps=3, hidden=8, **kw)
     unconstrained.load_state_dict(net.state_dict())
-    free = unconstrained(y.float(), op, x0.float())
+    with torch.no_grad():
+        free = unconstrained(y.float(), op, x0.float())
     assert float(free.max()) > 0.002 or float(free.min()) < 0.0  # the constraint is active
 
 
