@@ -181,6 +181,9 @@ def run(args) -> dict:
             rows.setdefault(name, []).append(result)
             print(f"seed {seed} {name}: score {start['score']:.3f} -> {result['score']:.3f} "
                   f"({result['seconds_per_epoch']:.1f} s/epoch)", file=sys.stderr)
+        if args.json:  # after every seed: a long run that is stopped keeps its finished seeds
+            with atomic_path(Path(args.json)) as tmp:
+                tmp.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
     return rows
 
 
@@ -256,22 +259,22 @@ def main(argv=None) -> None:
     p.add_argument("--work", default="data/embedded", help="blur: where its data sets are made")
     p.add_argument("--skip", nargs="*", default=[], help="leave out methods whose name contains a word (DBB)")
     p.add_argument("--json", help="write the per-seed results here")
-    p.add_argument("--from-json", help="print the tables of a --json file instead of running")
+    p.add_argument("--from-json", nargs="+", help="print the tables of --json files instead of running")
     p.add_argument("--timing-batches", type=int, default=0,
                    help="only time this many training batches of every method (idle machine)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
-    if args.from_json:
-        table(json.loads(Path(args.from_json).read_text())["rows"])
+    if args.from_json:  # several files (e.g. seeds run in parallel processes): rows joined per method
+        rows: dict[str, list[dict]] = {}
+        for path in args.from_json:
+            for name, rs in json.loads(Path(path).read_text())["rows"].items():
+                rows.setdefault(name, []).extend(rs)
+        table(rows)
         return
     if args.timing_batches:
         timing(args)
         return
-    rows = run(args)
-    table(rows)
-    if args.json:
-        with atomic_path(Path(args.json)) as tmp:
-            tmp.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+    table(run(args))
 
 
 if __name__ == "__main__":
