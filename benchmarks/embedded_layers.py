@@ -133,6 +133,19 @@ def backbone_net(args, train: H5Dataset, val: H5Dataset, op, seed: int):
     return net
 
 
+def method_net(method: dict, backbone, levels: list[float], beta: float, op, adjacency):
+    """The backbone's architecture and weights under the method's output layer (fresh)."""
+    layer = method["layer"] and {**method["layer"], "levels": levels}
+    if layer and layer["type"] == "labeling":
+        layer["beta"] = beta
+    arch = {k: v for k, v in backbone.arch.items() if k not in ("net", "in_shape", "output_layer")}
+    net = build_net_from_config({"arch": "lpgd", **arch, "output_layer": layer}, op.in_shape,
+                                adjacency=adjacency)
+    keys = net.load_state_dict(backbone.state_dict(), strict=False)
+    assert not keys.unexpected_keys and all(k.startswith("output_layer") for k in keys.missing_keys)
+    return net
+
+
 def run(args) -> dict:
     blur = args.problem == "blur"
     levels = BLUR_LEVELS if blur else TANK_LEVELS
@@ -158,19 +171,12 @@ def run(args) -> dict:
     for seed in args.seeds:
         t0 = time.perf_counter()
         backbone = backbone_net(args, train, val, op, seed)
-        arch = {k: v for k, v in backbone.arch.items() if k not in ("net", "in_shape", "output_layer")}
         print(f"seed {seed}: backbone ready ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
         for name, m in methods(args.taus, args.centred_tau).items():
             if any(word in name for word in args.skip):
                 continue
-            layer = m["layer"] and {**m["layer"], "levels": levels}
-            if layer and layer["type"] == "labeling":
-                layer["beta"] = args.beta
             torch.manual_seed(seed)
-            net = build_net_from_config({"arch": "lpgd", **arch, "output_layer": layer}, op.in_shape,
-                                        adjacency=adjacency)
-            keys = net.load_state_dict(backbone.state_dict(), strict=False)
-            assert not keys.unexpected_keys and all(k.startswith("output_layer") for k in keys.missing_keys)
+            net = method_net(m, backbone, levels, args.beta, op, adjacency)
             start = evaluate(net, op, test, args.problem, levels, m.get("rule"))
             cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, seed=seed,
                               loss=m["loss"], device="cpu", lr_schedule="constant")
@@ -217,15 +223,11 @@ def timing(args) -> None:
     adjacency = input_adjacency(op)
     backbone = backbone_net(args, train, train, op, 0) if not blur else build_net_from_config(
         {"arch": "lpgd", "steps": args.steps, "hidden": args.hidden}, op.in_shape)
-    arch = {k: v for k, v in backbone.arch.items() if k not in ("net", "in_shape", "output_layer")}
     rows = []
     for name, m in methods(args.taus, args.centred_tau).items():
-        layer = m["layer"] and {**m["layer"], "levels": levels}
-        if layer and layer["type"] == "labeling":
-            layer["beta"] = args.beta
-        net = build_net_from_config({"arch": "lpgd", **arch, "output_layer": layer}, op.in_shape,
-                                    adjacency=adjacency)
-        net.load_state_dict(backbone.state_dict(), strict=False)
+        if any(word in name for word in args.skip):
+            continue
+        net = method_net(m, backbone, levels, args.beta, op, adjacency)
         config = TrainConfig(batch_size=args.batch, loss=m["loss"], device="cpu")
         trainer = Trainer(net, op, train, train, config, progress=False)
         batches = list(DataLoader(train, batch_size=args.batch))

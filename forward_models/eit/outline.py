@@ -60,10 +60,14 @@ def boundary_points(outline: np.ndarray, electrodes: Electrodes, h: float) -> np
     fill = [b + a * np.arange(n) / n for b, a in zip(breaks, arcs, strict=True)
             for n in [max(1, int(np.ceil(a / h)))]]
     t = np.unique(np.concatenate(fill))
-    t = t[np.concatenate([[True], np.diff(t) > 1e-9 * length])]
-    closed = np.concatenate([outline, outline[:1]])
-    sc = np.append(s, length)
-    return np.stack([np.interp(t, sc, closed[:, 0]), np.interp(t, sc, closed[:, 1])], axis=1)
+    return points_at(outline, t[np.concatenate([[True], np.diff(t) > 1e-9 * length])])
+
+
+def points_at(outline: np.ndarray, arcs: np.ndarray) -> np.ndarray:
+    """Points (k, 2) at arc-length positions ``arcs`` (k,) along the closed outline (n, 2)."""
+    s, length = arc_positions(outline.T)
+    closed, sc = np.concatenate([outline, outline[:1]]), np.append(s, length)
+    return np.stack([np.interp(arcs, sc, closed[:, 0]), np.interp(arcs, sc, closed[:, 1])], axis=1)
 
 
 def outline_mesh(outline, electrodes: Electrodes, mesh_size: float, edge_levels: int = 0) -> MeshTri:
@@ -106,12 +110,9 @@ def outline_mesh(outline, electrodes: Electrodes, mesh_size: float, edge_levels:
     renumber[used] = np.arange(used.size)
     p = coords.reshape(-1, 3)[used, :2].T.copy()
     mesh = MeshTri(p, renumber[triangles].T.copy())
-    s, length = arc_positions(outline.T)
-    ends = electrodes.intervals().ravel() % TWO_PI / TWO_PI * length
-    closed = np.concatenate([outline, outline[:1]])
-    sc = np.append(s, length)
-    end_points = np.stack([np.interp(ends, sc, closed[:, 0]), np.interp(ends, sc, closed[:, 1])])
-    return refine_near_points(mesh, end_points, edge_levels, mesh_size)
+    length = arc_positions(outline.T)[1]
+    ends = points_at(outline, electrodes.intervals().ravel() % TWO_PI / TWO_PI * length)
+    return refine_near_points(mesh, ends.T, edge_levels, mesh_size)
 
 
 def load_mesh(path: str | Path) -> MeshTri:
