@@ -108,8 +108,8 @@ def cylinder_mesh(electrodes: CylinderElectrodes, radius: float, height: float, 
     return extrude(base.p, base.t, z_levels(height, breaks, mesh_size))
 
 
-def cylinder_electrode_facets(mesh: MeshTet, electrodes: CylinderElectrodes, radius: float,
-                              height: float) -> list[np.ndarray]:
+def cylinder_electrode_facets(mesh: MeshTet, electrodes: CylinderElectrodes,
+                              radius: float) -> list[np.ndarray]:
     """Boundary facets (triangles) of each electrode patch: on the wall, centroid angle and
     height inside the patch. Raises ValueError if a patch holds no facet."""
     bf = mesh.boundary_facets()

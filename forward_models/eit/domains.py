@@ -22,7 +22,7 @@ from forward_models.eit.cylinder import CylinderElectrodes, cylinder_electrode_f
 from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.forward import CEMForward
 from forward_models.eit.outline import check_outline, load_mesh, outline_mesh
-from forward_models.eit.patterns import current_patterns, measurement_patterns
+from forward_models.eit.patterns import resolve_patterns
 
 
 def mesh_digest(mesh) -> str:
@@ -30,13 +30,6 @@ def mesh_digest(mesh) -> str:
     h = hashlib.sha256(np.round(mesh.p, 12).tobytes())
     h.update(np.ascontiguousarray(mesh.t, dtype=np.int64).tobytes())
     return h.hexdigest()[:16]
-
-
-def _patterns(L: int, currents, measurements, exclude_driving: bool):
-    I = current_patterns(currents, L) if isinstance(currents, str) else np.asarray(currents, dtype=np.float64)
-    M = (measurement_patterns(measurements, I, exclude_driving=exclude_driving)
-         if isinstance(measurements, str) else measurements)
-    return I, M
 
 
 def on_outline(outline, electrodes: Electrodes, mesh_size: float, currents="adjacent",
@@ -51,7 +44,7 @@ def on_outline(outline, electrodes: Electrodes, mesh_size: float, currents="adja
         raise ValueError("this gmsh version meshes the outline differently from the one the model or data "
                          "were made with; use the gmsh version of their provenance")
     facets, _ = arc_electrode_facets(mesh, electrodes)
-    I, M = _patterns(electrodes.L, currents, measurements, exclude_driving)
+    I, M = resolve_patterns(electrodes.L, currents, measurements, exclude_driving)
     op = CEMForward(mesh, facets, electrodes.contact_impedance, I, M, solver=solver, n_threads=n_threads)
     op._domain = {"outline": {"points": outline.tolist(), "electrodes": electrodes.config(),
                               "h": mesh_size, "edge_levels": edge_levels, "digest": mesh_digest(mesh)}}
@@ -67,7 +60,7 @@ def from_mesh_file(path: str | Path, electrodes: Electrodes, currents="adjacent"
     itself, so models and data sets do not depend on the file afterwards."""
     mesh = load_mesh(path)
     facets, extents = arc_electrode_facets(mesh, electrodes, snap=True)
-    I, M = _patterns(electrodes.L, currents, measurements, exclude_driving)
+    I, M = resolve_patterns(electrodes.L, currents, measurements, exclude_driving)
     op = CEMForward(mesh, facets, electrodes.contact_impedance, I, M, solver=solver, n_threads=n_threads)
     return op, extents
 
@@ -78,8 +71,8 @@ def on_cylinder(electrodes: CylinderElectrodes, radius: float, height: float, me
     """The 3-D CEM in a cylinder tank (m) with electrode rings (:class:`CylinderElectrodes`),
     P1 tetrahedra, P0 conductivity per tetrahedron, insulated top and bottom."""
     mesh = cylinder_mesh(electrodes, radius, height, mesh_size, edge_levels)
-    facets = cylinder_electrode_facets(mesh, electrodes, radius, height)
-    I, M = _patterns(electrodes.L, currents, measurements, exclude_driving)
+    facets = cylinder_electrode_facets(mesh, electrodes, radius)
+    I, M = resolve_patterns(electrodes.L, currents, measurements, exclude_driving)
     op = CEMForward(mesh, facets, electrodes.z, I, M, solver=solver, n_threads=n_threads)
     op._domain = {"cylinder": {"electrodes": electrodes.config(), "radius": radius, "height": height,
                                "h": mesh_size, "edge_levels": edge_levels}}

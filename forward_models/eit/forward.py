@@ -24,7 +24,7 @@ from skfem import MeshTet, MeshTri
 from forward_models.eit.cem import CEMSystem, cem_system, ground_basis
 from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.mesh import disk_mesh, electrode_facets
-from forward_models.eit.patterns import current_patterns, measurement_patterns
+from forward_models.eit.patterns import resolve_patterns
 from forward_models.eit.solvers import blas_threads, make_solver, worker_pool
 from invtools.deprecation import renamed_keyword
 from invtools.operators import Operator, OperatorInputError, register_operator
@@ -157,9 +157,7 @@ class CEMForward(Operator):
         ``h`` is its deprecated former name) with named or explicit patterns."""
         h = renamed_keyword(mesh_size, h, "h", "mesh_size")
         mesh = disk_mesh(electrodes, h, radius, edge_levels)
-        I = current_patterns(currents, electrodes.L) if isinstance(currents, str) else currents
-        M = (measurement_patterns(measurements, I, exclude_driving=exclude_driving)
-             if isinstance(measurements, str) else measurements)
+        I, M = resolve_patterns(electrodes.L, currents, measurements, exclude_driving)
         op = cls(mesh, electrode_facets(mesh, electrodes), electrodes.contact_impedance, I, M,
                  solver=solver, n_threads=n_threads, blas_threads=blas_threads)
         op._recipe = {"electrodes": electrodes.config(), "h": h, "radius": radius,

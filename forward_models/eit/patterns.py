@@ -67,3 +67,13 @@ def measurement_patterns(kind: str, currents: np.ndarray, skip: int = 0,
             keep = ~np.any((base != 0) & (np.abs(I) > 0)[None, :], axis=1)
         out.append(base[keep])
     return out
+
+
+def resolve_patterns(L: int, currents: str | np.ndarray, measurements: str | np.ndarray | list | None,
+                     exclude_driving: bool = False) -> tuple[np.ndarray, np.ndarray | list | None]:
+    """(currents (P, L), measurements) from names (:func:`current_patterns`,
+    :func:`measurement_patterns`) or explicit arrays, as every CEM constructor takes them."""
+    I = current_patterns(currents, L) if isinstance(currents, str) else np.asarray(currents, dtype=np.float64)
+    M = (measurement_patterns(measurements, I, exclude_driving=exclude_driving)
+         if isinstance(measurements, str) else measurements)
+    return I, M
