@@ -46,12 +46,16 @@ def element_name(elements: np.ndarray) -> str:
     return "tetrahedra" if np.asarray(elements).shape[0] == 4 else "triangles"
 
 
+def _elements_path(f: h5py.File) -> str:
+    """Where a file's mesh elements are: ``mesh/tetrahedra`` (3-D) or ``mesh/triangles``."""
+    return "mesh/tetrahedra" if "mesh/tetrahedra" in f else "mesh/triangles"
+
+
 def read_mesh(f: h5py.File) -> tuple[np.ndarray, np.ndarray] | None:
     """(points (d, N), elements (d+1, ne)) of a file's ``mesh`` group, or None."""
     if "mesh" not in f:
         return None
-    name = "tetrahedra" if "mesh/tetrahedra" in f else "triangles"
-    return f["mesh/points"][()], f[f"mesh/{name}"][()]
+    return f["mesh/points"][()], f[_elements_path(f)][()]
 
 
 def write_mesh(f: h5py.File, mesh) -> None:
@@ -106,8 +110,7 @@ def open_data_file(path: str | Path, require: tuple[str, ...] = ("x", "y", "x0")
                                     f"expected {n}")
             n = f[name].shape[0]
         if f.get("mesh", getlink=True) is not None:
-            elements = "mesh/tetrahedra" if "mesh/tetrahedra" in f else "mesh/triangles"
-            for name in ("mesh/points", elements):
+            for name in ("mesh/points", _elements_path(f)):
                 safe_dataset(path, f, name)
     except Exception:
         f.close()
