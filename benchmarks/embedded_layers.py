@@ -52,6 +52,7 @@ from invtools.metrics import dice, ktc_score  # noqa: E402
 from invtools.nets import build_net_from_config  # noqa: E402
 from invtools.nets.output_layers import level_labels  # noqa: E402
 from invtools.segmentation import grid_to_pixels, otsu_thresholds, segment_three_classes  # noqa: E402
+from invtools.train_config import fit_backbone  # noqa: E402
 from invtools.training import TrainConfig, Trainer  # noqa: E402
 
 TANK_LEVELS = [float(np.log(0.8)), float(np.log(0.0158)), float(np.log(15.8))]
@@ -141,8 +142,7 @@ def method_net(method: dict, backbone, levels: list[float], beta: float, op, adj
     arch = {k: v for k, v in backbone.arch.items() if k not in ("net", "in_shape", "output_layer")}
     net = build_net_from_config({"arch": "lpgd", **arch, "output_layer": layer}, op.in_shape,
                                 adjacency=adjacency)
-    keys = net.load_state_dict(backbone.state_dict(), strict=False)
-    assert not keys.unexpected_keys and all(k.startswith("output_layer") for k in keys.missing_keys)
+    fit_backbone(net, backbone.state_dict(), "the backbone")
     return net
 
 

@@ -138,17 +138,23 @@ def build_from_config(cfg: dict[str, Any], progress: bool = True) -> Trainer:
 
 def load_backbone(net: torch.nn.Module, path: str | Path) -> None:
     """Start ``net`` from the weights of the checkpoint at ``path`` (read without running code
-    from it): every weight of the checkpoint must fit, and only ``net``'s output layer may be
-    missing from it (it keeps its fresh start), e.g. a regression net under a labelling head."""
+    from it), by :func:`fit_backbone`."""
     from invtools.checkpoint import load_checkpoint, malformed_record
 
     ckpt = load_checkpoint(path)
     with malformed_record(path, "network weights"):
-        weights = {k: v for k, v in ckpt["model"].items() if not k.startswith("output_layer.")}
-        keys = net.load_state_dict(weights, strict=False)
+        fit_backbone(net, ckpt["model"], f"[train] init_from = {path}")
+
+
+def fit_backbone(net: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``weights`` (a state dict) into ``net``: every weight must fit, and only ``net``'s
+    output layer may be missing (it keeps its fresh start), e.g. a regression net under a
+    labelling head; ``source`` names the weights in the error."""
+    keys = net.load_state_dict({k: v for k, v in weights.items() if not k.startswith("output_layer.")},
+                               strict=False)
     missing = [k for k in keys.missing_keys if not k.startswith("output_layer.")]
     if missing or keys.unexpected_keys:
-        raise ValueError(f"[train] init_from = {path}: its network does not fit this one "
+        raise ValueError(f"{source}: its network does not fit this one "
                          f"(missing {missing[:3]}, unexpected {keys.unexpected_keys[:3]})")
 
 
