@@ -80,11 +80,12 @@ def random_discs_in(rng: np.random.Generator, n_discs: int, boundary: np.ndarray
 
     polygon = PolygonPath(boundary.T)
     lo, hi = boundary.min(axis=1), boundary.max(axis=1)
-    a, b = boundary, np.roll(boundary, -1, axis=1)
+    a = boundary
+    d = np.roll(boundary, -1, axis=1) - a  # the boundary's segments, a -> a + d
+    d2 = np.maximum((d * d).sum(axis=0), 1e-300)
 
     def clearance(c: np.ndarray) -> float:  # distance from c to the boundary's segments
-        d = b - a
-        t = np.clip(((c[:, None] - a) * d).sum(axis=0) / np.maximum((d * d).sum(axis=0), 1e-300), 0, 1)
+        t = np.clip(((c[:, None] - a) * d).sum(axis=0) / d2, 0, 1)
         return float(np.linalg.norm(a + t * d - c[:, None], axis=0).min())
 
     discs: list[tuple[float, float, float, float]] = []
