@@ -9,7 +9,8 @@ chosen independently of the solver back-end (cvxpylayers-style separation):
                 ``centered`` (both, divided by 2 tau).  tau -> 0 recovers the implicit gradient
                 where it exists; for LPs (zero derivative almost everywhere) it stays
                 informative.
-- ``implicit``  differentiation of the KKT conditions (OptNet-style), for comparison.
+- ``implicit``  differentiation of the KKT conditions (OptNet-style) on the active set read
+                from complementarity (:mod:`invtools.solver_layers.implicit`).
 - ``dbb``       blackbox differentiation (Vlastelica et al. 2020) for the cost only:
                 ``dq = (x(q + lambda dL/dx) - x(q)) / lambda``.
 
@@ -24,12 +25,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 import torch
 from torch import nn
 
 from invtools.deprecation import renamed_function
+from invtools.solver_layers.implicit import implicit_gradients
 from invtools.solver_layers.problems import QPBatch, Solution
 
 Tensor = torch.Tensor
@@ -61,62 +61,6 @@ def lagrangian_gradients(solver, problem: QPBatch, sol: Solution, g: np.ndarray,
     width = 2 * tau if variant == "centered" else tau
     return ((plus.x - minus.x) / width, -(plus.lam - minus.lam) / width,
             -(plus.mu - minus.mu) / width)
-
-
-def implicit_gradients(problem: QPBatch, sol: Solution, g: np.ndarray,
-                       g_lam: np.ndarray | None = None,
-                       g_mu: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """KKT implicit-differentiation gradients (dq, db, dh) for dL/dx (and dL/dlam, dL/dmu).
-
-    Solves the transposed KKT system ``[P A^T G^T D(mu); A 0 0; G 0 D(s)] v = [g; g_lam; g_mu]``
-    (s the slacks) sparsely: the inactive inequalities (s > 0) decouple and are solved for last;
-    the rest is factorised where it is regular and solved in the least-squares sense where it
-    is singular, as at the degenerate vertices of an LP (regularised normal equations)."""
-    n, m_eq, m_in = problem.n, problem.m_eq, problem.m_in
-    P = sp.csr_matrix(problem.P) if problem.P is not None else sp.csr_matrix((n, n))
-    A = sp.csr_matrix(problem.A) if m_eq else sp.csr_matrix((0, n))
-    G = sp.csr_matrix(problem.G) if m_in else sp.csr_matrix((0, n))
-    B = problem.batch_size
-    dq, db, dh = np.zeros_like(problem.q), np.zeros((B, m_eq)), np.zeros((B, m_in))
-    for i in range(B):
-        mu, slack = sol.mu[i], (G @ sol.x[i] - problem.h[i]) if m_in else np.zeros(0)
-        r_lam = np.zeros(m_eq) if g_lam is None else g_lam[i]
-        r_mu = np.zeros(m_in) if g_mu is None else g_mu[i]
-        active = slack > -ACTIVE_SLACK
-        Ga = G[active]
-        K = sp.bmat([[P, A.T, Ga.T @ sp.diags(mu[active])],
-                     [A, None, None], [Ga, None, None]], format="csc")
-        # an LP's KKT matrix is singular unless exactly n constraints are active (degenerate vertex)
-        regular = problem.P is not None or m_eq + int(active.sum()) == n
-        v = _least_squares(K, np.concatenate([g[i], r_lam, r_mu[active]]), try_lu=regular)
-        vx, vl = v[:n], v[n:n + m_eq]
-        vm = np.zeros(m_in)
-        vm[active] = v[n + m_eq:]
-        vm[~active] = (r_mu[~active] - G[~active] @ vx) / slack[~active]
-        dq[i], db[i], dh[i] = -vx, vl, mu * vm
-    return dq, db, dh
-
-
-ACTIVE_SLACK = 1e-9  # an inequality whose slack is below this is active
-
-
-def _least_squares(K: sp.csc_matrix, rhs: np.ndarray, try_lu: bool = True) -> np.ndarray:
-    """``K v = rhs``: a sparse LU solve, or where K is singular the least-squares solution of
-    least norm, from the normal equations regularised by 1e-12 of K's scale."""
-    try:
-        if not try_lu:
-            raise RuntimeError("known to be singular")
-        lu = spla.splu(K)
-        pivots = np.abs(lu.U.diagonal())
-        if pivots.min() > 1e-12 * max(pivots.max(), 1.0):
-            v = lu.solve(rhs)
-            if np.all(np.isfinite(v)) and np.linalg.norm(K @ v - rhs) <= 1e-8 * (1 + np.linalg.norm(rhs)):
-                return v
-    except RuntimeError:  # exactly singular
-        pass
-    KtK = (K.T @ K).tocsc()
-    eps = 1e-12 * max(abs(KtK).max(), 1.0)
-    return spla.splu((KtK + eps * sp.eye(K.shape[1])).tocsc()).solve(K.T @ rhs)
 
 
 class _OptLayerFunction(torch.autograd.Function):
