@@ -6,11 +6,17 @@ block is written atomically to ``OUT.parts/`` and, when all are there, assembled
 an interrupted command with the same settings skips the finished blocks, so a resumed run
 loses and duplicates nothing; sample i depends only on (seed, i), so the result is
 bit-for-bit the same as an uninterrupted run, with any number of workers or shards.
+
+Every block records what made it (:func:`block_stamp`: block format, recipe hash, seed and
+sample range). A resumed run checks each finished block against its own stamp; one that does not
+match (another seed or recipe, another sample range, an older format, or unreadable) is
+discarded and regenerated, with a line on stderr naming it and saying why.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import multiprocessing as mp
 import shutil
@@ -52,11 +58,73 @@ def _block_path(parts: Path, start: int, stop: int) -> Path:
     return parts / f"block_{start:010d}_{stop:010d}.npz"
 
 
+BLOCK_FORMAT = 2  # 1: blocks without a stamp
+
+
+def recipe_hash(recipe: Recipe) -> str:
+    """A short hash of the recipe's canonical JSON."""
+    return hashlib.sha256(json.dumps(recipe.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def block_stamp(recipe: Recipe, seed: int, start: int, stop: int) -> dict[str, Any]:
+    """What a block of samples start..stop-1 of (recipe, seed) records about its making."""
+    return {"format": BLOCK_FORMAT, "recipe": recipe_hash(recipe), "seed": seed,
+            "start": start, "stop": stop}
+
+
 def _write_block(problem: Problem, parts: Path, start: int, stop: int, seed: int) -> int:
     arrays = problem.samples(np.arange(start, stop), seed)
+    stamp = json.dumps(block_stamp(problem.recipe, seed, start, stop))
     with atomic_path(_block_path(parts, start, stop)) as tmp:
-        np.savez(tmp, index=np.arange(start, stop), **{k: v.astype(np.float32) for k, v in arrays.items()})
+        np.savez(tmp, stamp=np.array(stamp), index=np.arange(start, stop),
+                 **{k: v.astype(np.float32) for k, v in arrays.items()})
     return stop - start
+
+
+def _read_stamp(path: Path) -> dict[str, Any] | None:
+    """A block's stamp; None for a block without one (format 1). Raises ValueError if the
+    block cannot be read."""
+    try:
+        with np.load(path) as z:
+            if "stamp" not in z.files:
+                return None
+            stamp = json.loads(str(z["stamp"]))
+    except Exception as err:  # noqa: BLE001 (zip, npy, JSON and OS errors of a damaged block)
+        raise ValueError(f"unreadable ({type(err).__name__}: truncated or corrupt)") from None
+    if not isinstance(stamp, dict):
+        raise ValueError("unreadable (its stamp is not a JSON object)")
+    return stamp
+
+
+def stamp_mismatch(path: Path, expected: dict[str, Any]) -> str | None:
+    """Why the finished block at ``path`` is not one of this run's blocks, or None if it is."""
+    try:
+        stamp = _read_stamp(path)
+    except ValueError as err:
+        return str(err)
+    if stamp is None:
+        return f"it has no stamp (block format 1; this run writes format {BLOCK_FORMAT})"
+    names = {"format": "block format", "recipe": "recipe hash", "seed": "seed"}
+    for key, name in names.items():
+        if stamp.get(key) != expected[key]:
+            return f"made with {name} {stamp.get(key)!r}, this run has {expected[key]!r}"
+    if (stamp.get("start"), stamp.get("stop")) != (expected["start"], expected["stop"]):
+        return (f"holds samples {stamp.get('start')!r}..{stamp.get('stop')!r} (exclusive), its "
+                f"name says {expected['start']}..{expected['stop']}")
+    return None
+
+
+def _finished(problem: Problem, parts: Path, a: int, b: int, seed: int) -> bool:
+    """Whether block a..b is finished and this run's; a foreign one is discarded, with a message."""
+    path = _block_path(parts, a, b)
+    if not path.exists():
+        return False
+    why = stamp_mismatch(path, block_stamp(problem.recipe, seed, a, b))
+    if why is None:
+        return True
+    print(f"invtools generate: discarding {path}: {why}; regenerating it", file=sys.stderr)
+    path.unlink()
+    return False
 
 
 _WORKER: dict[str, Any] = {}
@@ -152,7 +220,7 @@ def _exclusive(out: Path) -> Iterator[None]:
 def _generate_blocks(problem: Problem, parts: Path, blocks: list[tuple[int, int]], seed: int,
                      workers: int, progress: bool) -> None:
     recipe = problem.recipe
-    todo = [b for b in blocks if not _block_path(parts, *b).exists()]
+    todo = [(a, b) for a, b in blocks if not _finished(problem, parts, a, b, seed)]
     total = blocks[-1][1] - blocks[0][0]
     bar = tqdm(total=total, initial=total - sum(b - a for a, b in todo),
                disable=not progress, desc=f"generate {recipe.name}", unit="sample")
@@ -169,14 +237,17 @@ def _generate_blocks(problem: Problem, parts: Path, blocks: list[tuple[int, int]
     bar.close()
 
 
-def _read_block(parts: Path, a: int, b: int) -> dict[str, np.ndarray]:
+def _read_block(problem: Problem, parts: Path, a: int, b: int, seed: int) -> dict[str, np.ndarray]:
     path = _block_path(parts, a, b)
+    why = stamp_mismatch(path, block_stamp(problem.recipe, seed, a, b))
+    if why is not None:  # changed after it was checked
+        raise ValueError(f"{path}: {why}; delete it and re-run the same command to regenerate it")
     try:
         with np.load(path) as z:
             arrays = {k: z[k] for k in ("index", "x", "y", "x0")}
     except Exception as err:  # noqa: BLE001 (zip, npy and OS errors of a damaged block)
-        raise ValueError(f"{path}: unreadable block ({type(err).__name__}: truncated or corrupt); "
-                         "delete it and re-run the same command to regenerate it") from None
+        raise ValueError(f"{path}: unreadable block ({type(err).__name__}: truncated or "
+                         "corrupt); delete it and re-run the same command to regenerate it") from None
     if not np.array_equal(arrays["index"], np.arange(a, b)):
         raise ValueError(f"{path}: holds samples other than {a}..{b - 1}; delete it and re-run")
     return arrays
@@ -193,7 +264,7 @@ def _assemble(problem: Problem, out: Path, parts: Path, blocks: list[tuple[int, 
         shapes = {"x": problem_op.in_shape, "y": problem_op.out_shape, "x0": problem_op.in_shape}
         create_arrays(f, n, shapes)
         for a, b in blocks:
-            z = _read_block(parts, a, b)
+            z = _read_block(problem, parts, a, b, meta["seed"])
             for name in shapes:
                 f[name][a - meta["start"]: b - meta["start"]] = z[name]
         write_mesh(f, getattr(problem_op, "mesh", None))

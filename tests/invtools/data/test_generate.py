@@ -1,4 +1,5 @@
 import importlib
+import json
 
 import h5py
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 
 from invtools.data import H5Dataset, generate, merge, read_attrs
 from invtools.data.h5file import DataFileError
-from invtools.recipes import load_recipe
+from invtools.recipes import Recipe, load_recipe
 
 
 def arrays(path):
@@ -62,23 +63,81 @@ def test_shards_merge_to_the_unsharded_data_set(eit_full, tmp_path):
         merge([shards[0], other], tmp_path / "mixed.h5")
 
 
-def test_resume_reuses_finished_blocks(eit_full, tmp_path):
-    import json
+def interrupted(recipe, out, n, seed, block, monkeypatch):
+    """A run killed after its blocks were written (before the assembly): the .parts folder."""
+    gen = importlib.import_module("invtools.data.generate")
+    real = gen._assemble
+    monkeypatch.setattr(gen, "_assemble", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        generate(recipe, out, n, seed=seed, block=block, progress=False)
+    monkeypatch.setattr(gen, "_assemble", real)
+    return out.with_name(out.name + ".parts")
 
-    # an interrupted run: 2 of 5 blocks finished, a third one half written
-    parts = tmp_path / "again.h5.parts"
-    parts.mkdir()
-    meta = {"recipe": load_recipe("eit-discs2").to_dict(), "seed": 5, "n_samples": 40, "start": 0,
-            "stop": 40, "block": 8}
-    (parts / "meta.json").write_text(json.dumps(meta))
-    generate(load_recipe("eit-discs2"), tmp_path / "seed.h5", 16, seed=5, block=8, progress=False)
-    with h5py.File(tmp_path / "seed.h5", "r") as f:
-        for a in (0, 8):
-            np.savez(parts / f"block_{a:010d}_{a + 8:010d}.npz", index=np.arange(a, a + 8),
-                     **{k: f[k][a:a + 8] for k in ("x", "y", "x0")})
+
+def test_resume_reuses_finished_blocks(eit_full, tmp_path, monkeypatch):
+    gen = importlib.import_module("invtools.data.generate")
+    r = load_recipe("eit-discs2")
+    parts = interrupted(r, tmp_path / "again.h5", 40, 5, 8, monkeypatch)
+    for a in (16, 24, 32):  # two of five blocks finished
+        (parts / f"block_{a:010d}_{a + 8:010d}.npz").unlink()
     (parts / ".block_0000000016_0000000024.npz.xyz.tmp.npz").write_bytes(b"half a blo")  # killed write
-    generate(load_recipe("eit-discs2"), tmp_path / "again.h5", 40, seed=5, block=8, progress=False)
+    written = []
+    real = gen._write_block
+    monkeypatch.setattr(gen, "_write_block", lambda p, d, a, b, s: written.append(a) or real(p, d, a, b, s))
+    generate(r, tmp_path / "again.h5", 40, seed=5, block=8, progress=False)
+    assert written == [16, 24, 32]
     assert same(tmp_path / "again.h5", eit_full) and not parts.exists()
+
+
+def foreign_blocks(tmp_path, monkeypatch):
+    """Kinds of block that are not a blur1d-rma seed-5 run's block 4..8, each with a word of
+    the message that must name it."""
+    r = load_recipe("blur1d-rma")
+    seed6 = interrupted(r, tmp_path / "seed6.h5", 8, 6, 4, monkeypatch)
+    noisier = {**r.to_dict(), "noise": {"relative": 0.02, "absolute": 0.0}}
+    recipe2 = interrupted(Recipe.from_dict(noisier), tmp_path / "r2.h5", 8, 5, 4, monkeypatch)
+    shifted = interrupted(r, tmp_path / "shift.h5", 12, 5, 4, monkeypatch)
+    own = interrupted(r, tmp_path / "own.h5", 8, 5, 4, monkeypatch)
+    name = "block_0000000004_0000000008.npz"
+    with np.load(own / name) as z:
+        fields = {k: z[k] for k in z.files}
+    np.savez(tmp_path / "format1.npz", **{k: v for k, v in fields.items() if k != "stamp"})
+    stamp = json.loads(str(fields["stamp"]))
+    np.savez(tmp_path / "format3.npz", **{**fields, "stamp": np.array(json.dumps({**stamp, "format": 3}))})
+    (tmp_path / "truncated.npz").write_bytes((own / name).read_bytes()[:100])
+    return {"seed": seed6 / name, "recipe hash": recipe2 / name,
+            "holds samples 8..12": shifted / "block_0000000008_0000000012.npz",
+            "no stamp": tmp_path / "format1.npz", "block format 3": tmp_path / "format3.npz",
+            "unreadable": tmp_path / "truncated.npz"}
+
+
+def test_resume_discards_and_regenerates_foreign_blocks(tmp_path, monkeypatch, capsys):
+    """A block of another seed, recipe, sample range or format version (or an unreadable one)
+    left in the .parts folder is named on stderr, discarded and regenerated: the file is the
+    clean run's, bit for bit."""
+    r = load_recipe("blur1d-rma")
+    clean = generate(r, tmp_path / "clean.h5", 8, seed=5, block=4, progress=False)
+    for i, (why, block) in enumerate(foreign_blocks(tmp_path, monkeypatch).items()):
+        out = tmp_path / f"resumed{i}.h5"
+        parts = interrupted(r, out, 8, 5, 4, monkeypatch)
+        target = parts / "block_0000000004_0000000008.npz"
+        target.write_bytes(block.read_bytes())
+        capsys.readouterr()
+        generate(r, out, 8, seed=5, block=4, progress=False)
+        err = capsys.readouterr().err
+        assert f"discarding {target}" in err and why in err and "regenerating it" in err, (why, err)
+        assert len(err.strip().splitlines()) == 1
+        assert same(out, clean), why
+
+
+def test_resume_message_names_the_seed_of_a_foreign_block(tmp_path, monkeypatch, capsys):
+    r = load_recipe("blur1d-rma")
+    parts = interrupted(r, tmp_path / "a.h5", 8, 5, 4, monkeypatch)
+    other = interrupted(r, tmp_path / "b.h5", 8, 6, 4, monkeypatch)
+    (parts / "block_0000000000_0000000004.npz").write_bytes(
+        (other / "block_0000000000_0000000004.npz").read_bytes())
+    generate(r, tmp_path / "a.h5", 8, seed=5, block=4, progress=False)
+    assert "made with seed 6, this run has 5" in capsys.readouterr().err
 
 
 def test_refuses_to_mix_settings_or_overwrite(tmp_path):
@@ -124,22 +183,23 @@ def test_second_run_on_the_same_output_stops_at_once(tmp_path):
         assert not out.exists() and not (tmp_path / "e.h5.parts").exists()
 
 
-def test_corrupt_block_is_named(tmp_path, monkeypatch):
-    r = load_recipe("blur1d-rma")
+def test_block_changed_after_its_check_is_named(tmp_path, monkeypatch):
     gen = importlib.import_module("invtools.data.generate")
-
+    r = load_recipe("blur1d-rma")
+    parts = interrupted(r, tmp_path / "f.h5", 8, 0, 4, monkeypatch)
+    block = parts / "block_0000000004_0000000008.npz"
     real = gen._assemble
-    monkeypatch.setattr(gen, "_assemble", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
-    with pytest.raises(KeyboardInterrupt):  # interrupted after the blocks were written
+
+    def truncate_then_assemble(*args):
+        block.write_bytes(block.read_bytes()[:100])
+        return real(*args)
+
+    monkeypatch.setattr(gen, "_assemble", truncate_then_assemble)
+    with pytest.raises(ValueError, match="block_0000000004_0000000008.npz: unreadable"):
         generate(r, tmp_path / "f.h5", 8, seed=0, block=4, progress=False)
     monkeypatch.setattr(gen, "_assemble", real)
-    block = tmp_path / "f.h5.parts" / "block_0000000004_0000000008.npz"
-    block.write_bytes(block.read_bytes()[:100])  # truncated
-    with pytest.raises(ValueError, match="block_0000000004_0000000008.npz: unreadable block"):
-        generate(r, tmp_path / "f.h5", 8, seed=0, block=4, progress=False)
-    block.unlink()
-    generate(r, tmp_path / "f.h5", 8, seed=0, block=4, progress=False)  # regenerated
-    assert not (tmp_path / "f.h5.parts").exists()
+    generate(r, tmp_path / "f.h5", 8, seed=0, block=4, progress=False)  # discarded, regenerated
+    assert not parts.exists()
 
 
 def test_torch_dataset_reads_lazily_in_the_network_variable(eit_full):
