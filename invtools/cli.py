@@ -38,6 +38,13 @@ re-running an interrupted command with the same arguments resumes it.""",
 }
 
 
+def _inputs_exist(named: dict[str, str | Path | None]) -> None:
+    """A missing input, named before anything else (before an existing output is refused)."""
+    for option, path in named.items():
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(f"{option} {path}: no such file")
+
+
 def _generate(args: argparse.Namespace) -> int:
     from invtools.data import generate, parse_shard
     from invtools.recipes import list_presets, load_recipe
@@ -51,6 +58,7 @@ def _generate(args: argparse.Namespace) -> int:
     if args.out is None or args.n is None:
         raise ValueError("generate needs --out FILE.h5 and -n N")
     recipe_file = args.recipe if Path(args.recipe).suffix == ".toml" else None
+    _inputs_exist({"RECIPE": recipe_file})
     check_outputs({"--out": args.out}, [recipe_file], overwrite=True)  # generate checks existing
     out = generate(load_recipe(args.recipe), args.out, args.n, args.seed, args.workers,
                    parse_shard(args.shard), args.block, progress=not args.quiet, overwrite=args.overwrite)
@@ -61,6 +69,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _merge(args: argparse.Namespace) -> int:
     from invtools.data import merge
 
+    _inputs_exist({f"shard {i + 1}": p for i, p in enumerate(args.shards)})
     print(f"wrote {merge(args.shards, args.out, args.overwrite, args.materialize)}")
     return 0
 
@@ -79,6 +88,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from invtools.evaluate import evaluate, format_table
 
+    _inputs_exist({"--model": args.model, "--data": args.data})
     if args.out:
         out = Path(args.out)
         check_outputs({"metrics.json": out / "metrics.json", "examples.png": out / "examples.png"},
@@ -102,7 +112,9 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
     if args.model is None and args.method in (None, "model"):
         raise ValueError("pass --model CKPT, or --method gn / linearized for a classical reconstruction")
+    _inputs_exist({"--measurements": args.measurements, "--reference": args.reference})
     model = resolve_model(args.model) if args.model is not None else None
+    _inputs_exist({"--model": model})
     inputs = [args.measurements, model, args.reference, Path(args.measurements).parent / "ref.mat"]
     if args.recipe is not None and Path(args.recipe).suffix == ".toml":
         inputs.append(args.recipe)
@@ -232,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(top = electrode 1): .mat (challenge layout), .npz and/or .png")
     r.add_argument("--model", help="checkpoint of a trained network, or a shipped model's name "
                    "(ktc2023: the KTC2023 tank)")
-    r.add_argument("--method", choices=["model", "gn", "linearized"],
+    r.add_argument("--method", choices=["model", "gn", "linearized", "baseline"],
                    help="default: model if --model is given, else gn")
     r.add_argument("--recipe", help="forward model for files that carry none (NPZ/CSV)")
     r.add_argument("--reference", help="reference data for difference imaging (default: ref.mat beside)")

@@ -38,6 +38,9 @@ def evaluate(model: str | Path, data: str | Path, baseline: str = "gn", baseline
              max_samples: int | None = None, batch_size: int = 64, out_dir: str | Path | None = None,
              n_plot: int = 4) -> dict[str, Any]:
     """Score ``model`` (and the classical ``baseline``: gn, linearized or none) on ``data``."""
+    if baseline != "none" and baseline_samples < 1:
+        raise ValueError(f"--baseline-samples {baseline_samples}: the {baseline} baseline needs at "
+                         "least 1 sample (or pass --baseline none)")
     trained = load_model(model)
     test = H5Dataset(data)
     trained.check_operator_config(test.attrs["operator"], str(data))

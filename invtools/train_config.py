@@ -95,6 +95,13 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: [{section}] {err}") from None
     if not cfg["data"]["train"]:
         raise ValueError(f"{path}: [data] train (an HDF5 data set) is required")
+    for section, key, what in (("data", "train", "an HDF5 data set"), ("data", "val", "an HDF5 data set"),
+                               ("train", "init_from", "a checkpoint"), (None, "out", "a folder")):
+        value = (raw if section is None else cfg[section]).get(key)
+        if value is not None and not isinstance(value, str):
+            where = key if section is None else f"[{section}] {key}"
+            raise ValueError(f"{path}: {where} = {value!r}: expected the path of {what} "
+                             "(a quoted string)")
     base = path.resolve().parent
     for key in ("train", "val"):
         if cfg["data"][key]:
@@ -167,11 +174,18 @@ def run_training(config_path: str | Path, resume: bool = False,
     check_outputs({name: out / name for name in written},
                   [config_path, cfg["data"]["train"], cfg["data"]["val"], cfg["train"]["init_from"]],
                   overwrite=True)
+    for key in ("train", "val"):  # a missing input is named before an existing output
+        if cfg["data"][key] and not Path(cfg["data"][key]).is_file():
+            raise DataFileError(f"{cfg['data'][key]}: no such file ([data] {key} of {config_path})")
     if resume:
         saved = out / "run_config.json"
         if not saved.exists():
             raise FileNotFoundError(f"nothing to resume in {out} (no run_config.json)")
-        old = json.loads(saved.read_text())
+        try:
+            old = json.loads(saved.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ValueError(f"{saved}: not valid JSON (truncated?), so the run cannot be checked "
+                             "against the config; train into another out instead of --resume") from None
         if old != cfg:
             raise ValueError(f"{config_path} differs from the run saved in {out}; --resume needs the "
                              "same config")

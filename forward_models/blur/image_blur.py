@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from forward_models.blur.config_check import config_array, config_value
 from invtools.deprecation import renamed_keyword
 from invtools.operators import Operator, register_operator
 
@@ -118,6 +119,13 @@ class ImageBlur2D(Operator):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ImageBlur2D:
-        kernel = np.asarray(cfg["kernel"]) if "kernel" in cfg else None
-        return cls(shape=tuple(cfg["shape"]), a=cfg["a"], blur_width=cfg["sigma"], kernel=kernel,
-                   boundary=cfg["boundary"])
+        kernel = config_array(cfg, "kernel", ndim=2) if "kernel" in cfg else None
+        shape = cfg.get("shape")
+        if not (isinstance(shape, list) and len(shape) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)):
+            raise ValueError(f"operator config 'shape' = {shape!r}: expected [H, W], two integers >= 1")
+        boundary = config_value(cfg, "boundary", str)
+        if boundary not in ("periodic", "zero"):
+            raise ValueError(f"operator config 'boundary' = {boundary!r}: expected 'zero' or 'periodic'")
+        return cls(shape=tuple(shape), a=config_value(cfg, "a", float, 0),
+                   blur_width=config_value(cfg, "sigma", float, 0), kernel=kernel, boundary=boundary)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from forward_models.blur.config_check import config_array, config_value
 from invtools.operators import Operator, register_operator
 
 Tensor = torch.Tensor
@@ -121,5 +122,8 @@ class QuadraticWindowBlur(Operator):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> QuadraticWindowBlur:
-        return cls(n=cfg["n"], window=cfg["window"], stride=cfg["stride"], a=cfg["a"],
-                   seed=cfg.get("seed", 0), W1=np.asarray(cfg["W1"]), W2=np.asarray(cfg["W2"]))
+        window = config_value(cfg, "window", int, 1)
+        return cls(n=config_value(cfg, "n", int, 1), window=window,
+                   stride=config_value(cfg, "stride", int, 1), a=config_value(cfg, "a", float, 0),
+                   seed=config_value(cfg, "seed", int, 0, default=0),
+                   W1=config_array(cfg, "W1", (window, window)), W2=config_array(cfg, "W2", (window,)))

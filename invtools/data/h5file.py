@@ -28,6 +28,21 @@ class DataFileError(ValueError):
     """A data or measurement file is missing, malformed or does not match what is expected."""
 
 
+def operator_of(cfg: Any, path: str | Path):
+    """The forward model that a file's ``operator`` attribute describes; a config that does not
+    build one is a :class:`DataFileError` naming the file, the attribute and what is wrong."""
+    from invtools.operators import operator_from_config
+
+    try:
+        return operator_from_config(cfg)
+    except DataFileError:
+        raise
+    except (ValueError, TypeError, KeyError) as err:
+        what = f"key {err} is missing" if isinstance(err, KeyError) else str(err).splitlines()[0]
+        what = what.removeprefix("operator config ")
+        raise DataFileError(f"{path}: attribute 'operator': {what}") from None
+
+
 def create_arrays(f: h5py.File, n: int, shapes: dict[str, tuple[int, ...]], chunk: int = 64) -> None:
     """Empty float32 datasets ``x``, ``y``, ``x0`` of n samples, chunked by samples, compressed."""
     for name, shape in shapes.items():
@@ -89,6 +104,13 @@ def open_data_file(path: str | Path, require: tuple[str, ...] = ("x", "y", "x0")
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: no such file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:  # permissions, a device error: not the file's content
+        reason = ("permission denied" if isinstance(err, PermissionError)
+                  else err.strerror or type(err).__name__)
+        raise DataFileError(f"{path}: cannot be read ({reason})") from None
     try:
         f = h5py.File(path, "r")
     except OSError:

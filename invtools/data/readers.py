@@ -175,13 +175,18 @@ def _ktc_patterns(d: dict[str, Any], path: Path, inj_key: str) -> tuple[np.ndarr
     return inj.T, mpat.T
 
 
-def _read_mat(path: Path, reference: Path | None = None) -> Measurements:
+def _read_mat(path: Path, reference: Path | None = None, is_reference: bool = False) -> Measurements:
     d = _loadmat(path)
+    found = sorted(k for k in d if not k.startswith("_"))
+    if is_reference and "Uelref" not in d:
+        hint = " (a measurement file's layout, not ref.mat's)" if "Uel" in d else ""
+        raise DataFileError(f"{path}: a KTC2023 reference needs 'Uelref' and 'Injref', found "
+                            f"{found}{hint}")
     if "y" in d and "Uel" not in d:
         return Measurements(_as_rows(_numeric(d["y"], path, "y"), path), path)
     key, inj_key = ("Uel", "Inj") if "Uel" in d else ("Uelref", "Injref")
     if key not in d:
-        raise DataFileError(f"{path}: no 'Uel'/'Uelref' (KTC2023) or 'y' variable")
+        raise DataFileError(f"{path}: no 'Uel'/'Uelref' (KTC2023) or 'y' variable, found {found}")
     u = _numeric(d[key], path, key, allow_nan=True).ravel()
     currents, meas = _ktc_patterns(d, path, inj_key)
     m_expected = currents.shape[0] * meas.shape[0]
@@ -194,11 +199,17 @@ def _read_mat(path: Path, reference: Path | None = None) -> Measurements:
         if not ref_path.is_file():
             raise DataFileError(f"{path}: difference imaging needs the reference {ref_path} "
                                 "(pass --reference)")
-        ref = _read_mat(ref_path)
-        if ref.ktc is None or ref.y.shape[1] != u.size:
-            raise DataFileError(f"{ref_path}: reference does not match {path} ({ref.y.shape[1]} values)")
+        ref = _read_mat(ref_path, is_reference=True)
+        shapes = [(m.ktc["currents"].shape[1], m.ktc["currents"].shape[0], m.ktc["measurement"].shape[0])
+                  for m in (ref, out)]
+        if shapes[0] != shapes[1]:
+            (lr, pr, kr), (ld, pd, kd) = shapes
+            raise DataFileError(f"{ref_path}: the reference is for {lr} electrodes ({pr} injections x "
+                                f"{kr} measurements), {path} for {ld} ({pd} x {kd}); pass the "
+                                "reference of the same tank (--reference)")
         if not (np.allclose(ref.ktc["currents"], currents) and np.array_equal(ref.ktc["measurement"], meas)):
-            raise DataFileError(f"{ref_path}: injection or measurement patterns differ from {path}")
+            raise DataFileError(f"{ref_path}: Injref or Mpat differ from {path}'s Inj or Mpat; pass "
+                                "the reference measured with the same patterns (--reference)")
         out.reference = ref.y[0]
     mask = np.isfinite(u) & (np.isfinite(out.reference) if out.reference is not None else True)
     if not mask.any():

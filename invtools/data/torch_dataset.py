@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from invtools.data.h5file import DataFileError, decode_attrs, open_data_file, read_mesh
-from invtools.operators import Operator, operator_from_config
+from invtools.data.h5file import DataFileError, decode_attrs, open_data_file, operator_of, read_mesh
+from invtools.operators import Operator
 from invtools.parametrization import net_operator, to_net
 
 
@@ -58,7 +58,7 @@ class H5Dataset(Dataset):
         return {**self.__dict__, "_file": None, "_pid": None}
 
     def physical_operator(self) -> Operator:
-        return operator_from_config(self.attrs["operator"])
+        return operator_of(self.attrs["operator"], self.path)
 
     def operator(self) -> Operator:
         """The operator the networks use (on the network variable)."""

@@ -10,9 +10,10 @@ import numpy as np
 import torch
 
 from invtools.classical import ClassicalConfig, gauss_newton
+from invtools.data.h5file import operator_of
 from invtools.data.readers import Measurements
 from invtools.model import TrainedModel
-from invtools.operators import Operator, operator_from_config
+from invtools.operators import Operator
 from invtools.parametrization import from_net, net_operator, to_net
 from invtools.reconstruct.result import Reconstruction, check_width
 
@@ -25,7 +26,7 @@ def forward_model(meas: Measurements, trained: TrainedModel | None,
             trained.check_operator_config(meas.operator, str(meas.path))
         return trained.operator, trained.parametrization, "the model", trained.noise_level
     if meas.operator is not None:
-        return (operator_from_config(meas.operator), meas.parametrization or "identity",
+        return (operator_of(meas.operator, meas.path), meas.parametrization or "identity",
                 "its forward model", meas.extra.get("noise"))
     if recipe is not None:
         from invtools.recipes import Problem, load_recipe
