@@ -118,7 +118,9 @@ def _reconstruct(args: argparse.Namespace) -> int:
     inputs = [args.measurements, model, args.reference, Path(args.measurements).parent / "ref.mat"]
     if args.recipe is not None and Path(args.recipe).suffix == ".toml":
         inputs.append(args.recipe)
-    segments = {f"--segment {p}": p for p in args.segment or []}
+    several = len(args.segment or []) > 1
+    segments = {f"--segment ({i + 1})" if several else "--segment": p
+                for i, p in enumerate(args.segment or [])}
     check_label_paths(args.segment or [])
     check_outputs({"--out": args.out, "--plot": args.plot, **segments}, inputs, args.overwrite)
     ccfg = ClassicalConfig(prior=args.prior, lam=args.lam, iterations=args.iterations,
@@ -191,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="invtools", description="Learned reconstruction for nonlinear inverse problems.",
         epilog="Run 'invtools COMMAND --help' for examples. Example: invtools demo --out demo_out")
+    from invtools import __version__
+
+    parser.add_argument("--version", action="version", version=f"invtools {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help: str, func) -> argparse.ArgumentParser:
@@ -245,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", help="checkpoint of a trained network, or a shipped model's name "
                    "(ktc2023: the KTC2023 tank)")
     r.add_argument("--method", choices=["model", "gn", "linearized", "baseline"],
-                   help="default: model if --model is given, else gn")
+                   help="model (the default when --model is given); without --model one of the "
+                        "classical methods must be named")
     r.add_argument("--recipe", help="forward model for files that carry none (NPZ/CSV)")
     r.add_argument("--reference", help="reference data for difference imaging (default: ref.mat beside)")
     r.add_argument("--prior", default="laplacian", choices=["laplacian", "tikhonov", "tv"],
