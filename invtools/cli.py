@@ -34,7 +34,8 @@ re-running an interrupted command with the same arguments resumes it.""",
   invtools reconstruct --method gn --measurements ../shared/ktc2023/data1.mat --out ktc1.h5 --plot ktc1.png
   invtools reconstruct --method gn --recipe blur1d-rma --measurements y.csv --out rec.h5""",
     "demo": """examples:
-  invtools demo --out demo_out""",
+  invtools demo --out demo_out
+  invtools demo --out demo_out --overwrite       # replace the folder of an earlier run""",
 }
 
 
@@ -164,7 +165,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from invtools.demo import run_demo
 
-    m = run_demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.quiet, ktc=args.ktc)
+    m = run_demo(args.out, n_train=args.n, epochs=args.epochs, seed=args.seed, progress=not args.quiet,
+                 ktc=args.ktc, overwrite=args.overwrite)
     print(f"test MSE: {m['test_mse']:.4g} (x0: {m['test_mse_x0']:.4g}, "
           f"Gauss-Newton: {m['test_mse_gn']:.4g}); "
           f"trained in {m['train_seconds']:.1f} s; figures and files in {args.out}/")
@@ -268,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = add("demo", "small end-to-end run: generate, train, evaluate, reconstruct, plot", _demo)
     d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
+    d.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (whole)")
+    d.add_argument("-n", type=positive_int, default=1024, help="training signals (default 1024)")
     d.add_argument("--epochs", type=positive_int, default=20)
     d.add_argument("--seed", type=nonnegative_int, default=0)
     d.add_argument("--quiet", action="store_true", help="no progress bars")

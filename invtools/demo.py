@@ -8,13 +8,17 @@
 5. the real KTC2023 water tank, if its measurements are found: the four targets by the
    organisers' baseline (one linearised step + Otsu), Gauss-Newton and the shipped tank model
    (``--model ktc2023``), side by side in ``tank.png`` (about a minute).
-Everything goes into one folder; re-running the demo replaces it.
+Everything goes into one folder. An existing folder is refused unless ``overwrite``; then the
+old folder is moved aside while the new one is built, and removed once it is complete (an error
+or Ctrl-C puts the old one back), so the folder is never a mix of two runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from invtools.atomic import atomic_path
@@ -48,17 +52,52 @@ seed = {seed}
 
 
 def run_demo(out_dir: str | Path, n_train: int = 1024, n_test: int = 128, epochs: int = 20,
-             seed: int = 0, progress: bool = True, ktc: str | Path | None = None) -> dict:
+             seed: int = 0, progress: bool = True, ktc: str | Path | None = None,
+             overwrite: bool = False) -> dict:
     """Generate, train, evaluate, reconstruct; then the real tank (``ktc``: its folder, default
     found by :func:`find_ktc_folder`, ``"none"`` to skip). Returns the summary written to
-    ``metrics.json``."""
+    ``metrics.json``. An existing ``out_dir`` is refused unless ``overwrite`` (module docstring)."""
     out_dir = Path(out_dir)
-    for name in ("data", "run", "eval"):
-        shutil.rmtree(out_dir / name, ignore_errors=True)
-    (out_dir / "tank.png").unlink(missing_ok=True)
+    with replacing(out_dir, overwrite):
+        return _run(out_dir, n_train, n_test, epochs, seed, progress, ktc)
+
+
+@contextlib.contextmanager
+def replacing(folder: Path, overwrite: bool) -> Iterator[None]:
+    """Build ``folder`` anew: an existing one is refused without ``overwrite``, else moved aside
+    (``.NAME.replaced``) and removed once the body completes; on an error the partial folder is
+    removed and the old one put back."""
+    backup = folder.with_name(f".{folder.name}.replaced")
+    if backup.exists():
+        raise FileExistsError(f"{backup} holds the folder an interrupted demo was replacing; move it "
+                              f"back to {folder} or delete it")
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise ValueError(f"--out {folder} exists and is not a folder; refusing to replace it")
+    existed = folder.is_dir()
+    old = existed and any(folder.iterdir())
+    if old and not overwrite:
+        raise FileExistsError(f"--out {folder} exists; pass --overwrite to replace the whole folder")
+    if old:
+        folder.rename(backup)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        yield
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        if old:
+            backup.rename(folder)
+        elif existed:
+            folder.mkdir()
+        raise
+    if old:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def _run(out_dir: Path, n_train: int, n_test: int, epochs: int, seed: int, progress: bool,
+         ktc: str | Path | None) -> dict:
     recipe = load_recipe("blur1d-rma")
-    generate(recipe, out_dir / "data/train.h5", n_train, seed=2 * seed, progress=progress, overwrite=True)
-    generate(recipe, out_dir / "data/test.h5", n_test, seed=2 * seed + 1, progress=progress, overwrite=True)
+    generate(recipe, out_dir / "data/train.h5", n_train, seed=2 * seed, progress=progress)
+    generate(recipe, out_dir / "data/test.h5", n_test, seed=2 * seed + 1, progress=progress)
     config = out_dir / "train.toml"
     with atomic_path(config) as tmp:
         tmp.write_text(TRAIN_CONFIG.format(path=config, epochs=epochs, seed=seed))
@@ -72,7 +111,7 @@ def run_demo(out_dir: str | Path, n_train: int = 1024, n_test: int = 128, epochs
     m = result["metrics"]
     summary = {"test_mse": m["model"]["mse"], "test_psnr": m["model"]["psnr"],
                "test_mse_x0": m["x0"]["mse"], "test_mse_gn": m["gn"]["mse"],
-               "test_mse_model_on_gn_subset": m["model (first 32)"]["mse"],
+               "test_mse_model_on_gn_subset": m[f"model (first {m['gn']['n']})"]["mse"],
                "train_seconds": sum(h["seconds"] for h in history), "seed": seed, "epochs": epochs,
                "files": ["data/train.h5", "data/test.h5", "train.toml", "run/best.pt", "run/loss.png",
                          "run/history.csv", "eval/metrics.json", "eval/examples.png",
