@@ -157,7 +157,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
                         title=f"{Path(args.measurements).name}, sample 0", units=units)
         else:
             plot_grid(columns, args.plot, rec.mesh, title=Path(args.measurements).name, units=units,
-                      diverging=difference)
+                      diverging=difference, tank=tank_pixels)
         print(f"wrote {args.plot}")
     return 0
 

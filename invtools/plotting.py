@@ -59,11 +59,12 @@ def _draw(ax, mesh, v, lo, hi, cmap):
 
 def plot_grid(columns: dict[str, np.ndarray], path: str | Path,
               mesh: tuple[np.ndarray, np.ndarray] | None = None, n_rows: int = 4, title: str = "",
-              units: str = "", diverging: bool = False) -> None:
+              units: str = "", diverging: bool = False, tank: bool = False) -> None:
     """``columns``: name -> (N, *shape) arrays (e.g. truth, x0, model, gn); ``mesh``:
     (points (2, n), triangles (3, ne)) for element values; ``diverging``: values are changes
-    (e.g. sigma - sigma0), drawn on a blue-white-red scale centred at zero. Writes a PNG
-    atomically."""
+    (e.g. sigma - sigma0), drawn on a blue-white-red scale centred at zero; ``tank``: square
+    images of the KTC2023 tank (row 0 at the top), drawn with its wall and electrode 1.
+    Writes a PNG atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,7 +75,7 @@ def plot_grid(columns: dict[str, np.ndarray], path: str | Path,
     n_rows = min(n_rows, first.shape[0])
     signal = first.ndim == 2 and mesh is None
     if signal:  # 1-D: one panel per sample, all methods overlaid
-        fig, axes = plt.subplots(1, n_rows, figsize=(4 * n_rows, 3), squeeze=False)
+        fig, axes = plt.subplots(1, n_rows, figsize=(4 * n_rows, 3.2), squeeze=False, layout="constrained")
         for i in range(n_rows):
             ax = axes[0, i]
             for k, name in enumerate(names):
@@ -85,13 +86,15 @@ def plot_grid(columns: dict[str, np.ndarray], path: str | Path,
         panel = 4.0 if len(names) == 1 else 2.8
         cmap = "RdBu_r" if diverging else "viridis"
         fig, axes = plt.subplots(n_rows, len(names), figsize=(panel * len(names), 0.93 * panel * n_rows),
-                                 squeeze=False)
+                                 squeeze=False, layout="constrained")
         for i in range(n_rows):
             values = [np.asarray(columns[name])[i] for name in names]
             lo, hi = colour_limits(values, diverging)
             for j, (name, v) in enumerate(zip(names, values, strict=True)):
                 ax = axes[i, j]
                 im = _draw(ax, mesh, v, lo, hi, cmap)
+                if tank:
+                    draw_tank(ax, np.asarray(v).shape[-1])
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if i == 0:
@@ -148,19 +151,72 @@ def plot_label_grid(rows: dict[str, dict[str, np.ndarray]], path: str | Path, ti
     from invtools.segmentation import LABEL_COLOURS
 
     columns = list(next(iter(rows.values())))
-    fig, axes = plt.subplots(len(rows), len(columns), figsize=(2.2 * len(columns), 2.2 * len(rows)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(2.2 * len(columns), 2.2 * len(rows) + 0.5),
+                             squeeze=False, layout="constrained")
     cmap = ListedColormap(LABEL_COLOURS)
     for i, (row, images) in enumerate(rows.items()):
         for j, column in enumerate(columns):
             ax = axes[i, j]
             ax.imshow(images[column], cmap=cmap, vmin=0, vmax=2, interpolation="nearest")
+            draw_tank(ax, np.asarray(images[column]).shape[-1])
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 ax.set_title(column, fontsize=8)
             if j == 0:
                 ax.set_ylabel(row, fontsize=8)
-    fig.suptitle(title or "water (light), resistive (blue), conductive (red)", fontsize=9)
+    label_key(fig)
+    fig.suptitle(title or "KTC2023 tank: three-class segmentation", fontsize=9)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
+
+
+def plot_label_images(labels: np.ndarray, out) -> None:
+    """Label images (N, n, n) in the organisers' pixel frame side by side, with the tank's wall,
+    electrode 1 and a colour key, as a PNG into ``out`` (a path or a binary file object)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    from invtools.segmentation import LABEL_COLOURS
+
+    fig, axes = plt.subplots(1, len(labels), figsize=(3 * len(labels), 3.5), squeeze=False,
+                             layout="constrained")
+    for k, (ax, image) in enumerate(zip(axes[0], labels, strict=True)):
+        ax.imshow(image, cmap=ListedColormap(LABEL_COLOURS), vmin=0, vmax=2, interpolation="nearest")
+        draw_tank(ax, np.asarray(image).shape[-1])
+        ax.set_xticks([]), ax.set_yticks([])
+        if len(labels) > 1:
+            ax.set_title(f"image {k}", fontsize=8)
+    label_key(fig)
+    fig.savefig(out, format="png", dpi=90)
+    plt.close(fig)
+
+
+LABEL_NAMES = ("0 water", "1 resistive", "2 conductive")
+
+
+def label_key(fig) -> None:
+    """A colour key of the three classes below the panels."""
+    from matplotlib.patches import Patch
+
+    from invtools.segmentation import LABEL_COLOURS
+
+    fig.legend(handles=[Patch(facecolor=c, edgecolor="0.4", label=name)
+                        for c, name in zip(LABEL_COLOURS, LABEL_NAMES, strict=True)],
+               loc="outside lower center", ncol=3, fontsize=7, frameon=False)
+
+
+def draw_tank(ax, n: int) -> None:
+    """The KTC2023 tank's wall (the circle inscribed in an n x n image in the organisers' frame,
+    row 0 at the top) and electrode 1, at the top (90 degrees), marked and numbered."""
+    from matplotlib.patches import Circle
+
+    c, r = (n - 1) / 2, n / 2
+    ax.add_patch(Circle((c, c), r, fill=False, edgecolor="0.25", lw=0.8))
+    ax.plot([c], [c - r], marker="v", color="k", ms=5, clip_on=False)
+    ax.annotate("1", (c, c - r), xytext=(0, -6), textcoords="offset points", ha="center",
+                va="top", fontsize=7, annotation_clip=False)
+    ax.set_xlim(-0.5, n - 0.5), ax.set_ylim(n - 0.5, -0.5)

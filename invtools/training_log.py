@@ -30,6 +30,7 @@ def plot_loss(history: list[dict[str, float]], path: str | Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
     fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -38,7 +39,8 @@ def plot_loss(history: list[dict[str, float]], path: str | Path) -> None:
         ax.semilogy(epochs, [row["val_mse"] for row in history], "s-", ms=3, label="validation MSE")
     if "val_mse_x0" in history[0]:
         ax.axhline(history[-1]["val_mse_x0"], color="gray", ls=":", label="x0 MSE")
-    ax.set(xlabel="epoch", title="training")
+    ax.set(xlabel="epoch", ylabel="loss, MSE (log scale)", title="training")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend()
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -143,21 +143,8 @@ def write_labels(labels: np.ndarray, out: str | Path) -> Path:
     elif out.suffix == ".npz":
         np.savez_compressed(buffer, labels=labels)
     elif out.suffix == ".png":
-        import matplotlib
+        from invtools.plotting import plot_label_images
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.colors import ListedColormap
-
-        from invtools.segmentation import LABEL_COLOURS
-
-        fig, axes = plt.subplots(1, len(labels), figsize=(3 * len(labels), 3), squeeze=False)
-        cmap = ListedColormap(LABEL_COLOURS)
-        for ax, image in zip(axes[0], labels, strict=True):
-            ax.imshow(image, cmap=cmap, vmin=0, vmax=2, interpolation="nearest")
-            ax.set_xticks([]), ax.set_yticks([])
-        axes[0][0].set_title("0 water, 1 resistive, 2 conductive", fontsize=8)
-        fig.savefig(buffer, format="png", dpi=90)
-        plt.close(fig)
+        plot_label_images(labels, buffer)  # with the tank's wall, electrode 1 and a colour key
     write_bytes_atomic(out, buffer.getvalue())
     return out
