@@ -1,25 +1,28 @@
-"""KTC2023 tank: the challenge score of every reconstruction method on held-out simulated tank
-phantoms (preset ``ktc2023``), and figures of the four real targets.
+"""KTC2023 tank at every difficulty level: the challenge score of every reconstruction method on
+held-out simulated tank phantoms, per level, with paired 95% intervals, and a figure of the
+four real targets at all seven levels.
 
-    invtools generate ktc2023 --out data/ktc_test.h5 -n 200 --seed 2
-    python benchmarks/ktc.py --test data/ktc_test.h5 \\
-        --models U-Net=runs/ktc-unet/best.pt LPGD=runs/ktc-lpgd/best.pt LPGD-RMA=runs/ktc-lpgd-rma/best.pt \\
-        --figure docs/ktc_real.png
+    python benchmarks/ktc.py --samples 100 --methods baseline linearized gn \\
+        --models shipped=invtools/models/ktc2023.pt --json benchmarks/results/ktc_levels.json
+    python benchmarks/ktc.py --from-json benchmarks/results/ktc_levels.json --figure docs/ktc_levels_real.png
 
-Score: the challenge's (mean over the conductive and resistive classes of the SSIM of the
-class indicators, 256 x 256, 1 = perfect), per target; the truth's labels are its pixels'
-contrast. Segmentation: three-class Otsu on sigma - sigma0 (the organisers' baseline; what
-``reconstruct --segment`` uses for the linearised step) and fixed levels
-|log(sigma / sigma0)| > 1 (what it uses for Gauss-Newton and trained models, whose images are
-calibrated log-conductivities). Relative error: of log-conductivity inside the tank. Time:
-per reconstruction, one at a time for the classical methods, in batches for the networks. The
-last table compares the best learned row with linearised + Otsu, paired over the same
-phantoms (mean difference, 95% interval by the t distribution).
+Phantoms: preset ``ktc2023`` with complete data (its ``[mask]`` off), seed 2 (training used 1,
+validation 3); every mask is applied to the same phantoms, so differences are paired. Rows:
+levels 1-7 (the challenge's rule), and ``broken``: for each phantom its own random set of 1-8
+broken electrodes (seed 99), none of them a level's mask (asserted) nor one of the training
+set's masks (asserted when ``--train`` names it).
+
+Truth: the phantom evaluated at the 256 x 256 pixel centres of the organisers' frame (exact,
+not the 32 x 32 image), water outside the tank. Methods: ``baseline`` (the organisers' own:
+J at 1 S/m, their smoothness prior and noise model, Otsu2 on their 256 x 256 interpolation;
+:mod:`invtools.classical.ktc_baseline`), ``linearized`` + Otsu, ``gn`` + levels, and each model
++ levels (or its own classes), as ``invtools reconstruct --segment`` does.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -31,141 +34,222 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import print_table  # noqa: E402
 
-from invtools.data import H5Dataset  # noqa: E402
+from forward_models.eit.missing import level_mask, random_electrode_mask  # noqa: E402
 from invtools.metrics import ktc_score  # noqa: E402
-from invtools.model import load_model  # noqa: E402
-from invtools.reconstruct.ktc2023 import classical_difference, predict_difference  # noqa: E402
-from invtools.segmentation import contrast_labels, grid_to_pixels, segment_conductivity  # noqa: E402
+from invtools.missing_data import cem_patterns  # noqa: E402
+from invtools.recipes import Problem, Recipe, load_recipe  # noqa: E402
+from invtools.segmentation import grid_to_pixels, segment_conductivity  # noqa: E402
 
-SEGMENTATIONS = ("Otsu", "levels")
-TRUTH_MARGIN = 0.1  # relative contrast below which a truth's pixel is water (inclusions: > 5x)
-
-
-def labels(x: np.ndarray, sigma0: float, rule: str) -> np.ndarray:
-    """Label image (256, 256) in the organisers' frame of a 32 x 32 tank image (S/m)."""
-    return segment_conductivity(grid_to_pixels(x), sigma0, rule.lower())
+LEVELS = tuple(range(1, 8))
+BROKEN = (1, 8)  # electrodes of the random-broken-electrodes row
+BROKEN_SEED = 99
 
 
-def log_error(x: np.ndarray, truth: np.ndarray) -> float:
-    inside = np.isfinite(grid_to_pixels(truth, 32))
-    a, b = np.log(np.clip(x, 1e-12, None))[inside], np.log(truth)[inside]
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+def complete_problem() -> Problem:
+    """The ``ktc2023`` preset with complete data: masks are applied here, to the same phantoms."""
+    d = load_recipe("ktc2023").to_dict()
+    d["mask"] = {"type": "none"}
+    return Problem(Recipe.from_dict(d))
 
 
-def simulated(args) -> dict[str, dict[str, np.ndarray]]:
-    test = H5Dataset(args.test)
-    n = min(len(test), args.samples)
-    items = [test[i] for i in range(n)]
-    truth = np.exp(torch.stack([it[0] for it in items]).double().numpy())  # the preset is in log
-    y = torch.stack([it[1] for it in items]).double()
-    sigma0 = float(test.attrs["recipe"]["phantom"]["background"])
-    op = test.physical_operator()
-    # the files store float32: water pixels are sigma0 only to 1e-7, so the classes need a margin
-    truth_labels = [contrast_labels(np.nan_to_num(grid_to_pixels(t - sigma0)), TRUTH_MARGIN * sigma0)
-                    for t in truth]
-    images: dict[str, tuple[np.ndarray, float]] = {}
-    for method in ("linearized", "gn"):
-        k = n if method == "linearized" else min(n, args.gn_samples)
-        t0 = time.perf_counter()
-        x = np.concatenate([classical_difference(op, y[i:i + 1], sigma0, method)[0] for i in range(k)])
-        images[method] = (x, (time.perf_counter() - t0) / k)
-        print(f"done {method}", file=sys.stderr)
-    for name, path in args.models:
-        trained = load_model(path, device=args.device)
-        predict_difference(trained, y[:2], sigma0)  # warm-up (CUDA context, kernels)
-        t0 = time.perf_counter()
-        x = predict_difference(trained, y, sigma0)
-        images[name] = (x, (time.perf_counter() - t0) / n)
-        print(f"done {name}", file=sys.stderr)
-    results = {}
-    for name, (x, seconds) in images.items():
-        for rule in SEGMENTATIONS:
-            scores = np.array([ktc_score(truth_labels[i], labels(x[i], sigma0, rule))
-                               for i in range(len(x))])
-            errors = np.array([log_error(x[i], truth[i]) for i in range(len(x))])
-            results[f"{name} + {rule}"] = {"score": scores, "error": errors, "seconds": seconds}
-    return results
+def frame_points(n: int = 256, radius: float = 0.115) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (2, n*n) of the organisers' n x n frame (row 0 at the top) and which are in the tank."""
+    c = -radius + (np.arange(n) + 0.5) * (2 * radius / n)
+    x, y = np.meshgrid(c, c[::-1])
+    points = np.stack([x.ravel(), y.ravel()])
+    return points, (points**2).sum(axis=0) < radius**2
+
+
+def truth_labels(problem: Problem, seed: int, index: int) -> np.ndarray:
+    """The exact label image (256, 256) of sample ``index`` of ``seed``: its phantom's draws
+    replayed at the frame's pixel centres (the same draws as the sample's; water outside)."""
+    points, inside = frame_points()
+    values = np.full(points.shape[1], float(problem.recipe.phantom["background"]))
+    values[inside] = problem.phantom(np.random.default_rng([seed, index]), points[:, inside])
+    labels = np.zeros(values.size, dtype=np.uint8)
+    bg = float(problem.recipe.phantom["background"])
+    labels[values > 1.1 * bg], labels[values < bg / 1.1] = 2, 1
+    return labels.reshape(256, 256)
+
+
+def masks_of(problem: Problem, n: int) -> dict[str, np.ndarray]:
+    """Row name -> masks (n, m): the seven levels (the same for every phantom) and ``broken``."""
+    currents, measurement = cem_patterns(problem.op.config())
+    out = {f"L{v}": np.tile(level_mask(currents, measurement, v), (n, 1)) for v in LEVELS}
+    rng = np.random.default_rng(BROKEN_SEED)
+    levels = {m.tobytes() for m in (out[f"L{v}"][0] for v in LEVELS)}
+    broken = []
+    while len(broken) < n:
+        mask, _ = random_electrode_mask(currents, measurement, rng, BROKEN)
+        if mask.tobytes() not in levels:
+            broken.append(mask)
+    out["broken"] = np.stack(broken)
+    return out
+
+
+def label_of(x: np.ndarray, sigma0: float, rule: str) -> np.ndarray:
+    return segment_conductivity(grid_to_pixels(x), sigma0, rule)
+
+
+def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarray],
+                truth: list[np.ndarray]) -> dict[str, dict[str, list[float]]]:
+    """scores[method][row] = per-phantom scores; plus seconds per reconstruction per method."""
+    from invtools.classical.ktc_baseline import organisers_baseline, prepare_baseline
+    from invtools.model import load_model
+    from invtools.reconstruct.ktc2023 import classical_difference, predict_difference
+
+    sigma0 = float(problem.recipe.phantom["background"])
+    op, n = problem.op, len(truth)
+    y = sample["y"]
+    water = problem.references()[1]
+    scores: dict[str, dict[str, list[float]]] = {}
+    seconds: dict[str, float] = {}
+
+    def record(name: str, row: str, labels: list[np.ndarray], t: float, count: int) -> None:
+        scores.setdefault(name, {})[row] = [ktc_score(truth[i], labels[i]) for i in range(len(labels))]
+        seconds[name] = seconds.get(name, 0.0) + t / count / len(masks)
+        print(f"done {name} {row}: {np.mean(scores[name][row]):.3f}", file=sys.stderr, flush=True)
+
+    step = prepare_baseline(op, water) if "baseline" in args.methods else None
+    for row, mask in masks.items():
+        y_nan = np.where(mask, y, np.nan)
+        if "baseline" in args.methods:
+            t0 = time.perf_counter()
+            labels = [organisers_baseline(y[i], water, mask[i], op, step=step)[1] for i in range(n)]
+            record("baseline", row, labels, time.perf_counter() - t0, n)
+        for method, rule in (("linearized", "otsu"), ("gn", "levels")):
+            if method not in args.methods:
+                continue
+            k = n if method == "linearized" else min(n, args.gn_samples)
+            t0 = time.perf_counter()
+            x = [classical_difference(op, torch.as_tensor(y_nan[i:i + 1]), sigma0, method)[0][0]
+                 for i in range(k)]
+            record(method, row, [label_of(xi, sigma0, rule) for xi in x], time.perf_counter() - t0, k)
+        for name, path in args.models:
+            trained = load_model(path, device=args.device)
+            if trained.fewest_values() > int(mask.sum(axis=1).min()):
+                continue  # e.g. a model trained on complete data, at the higher levels
+            t0 = time.perf_counter()
+            x = predict_difference(trained, torch.as_tensor(y_nan), sigma0)
+            t = time.perf_counter() - t0
+            cls = trained.labels(x)
+            labels = ([label_of(xi, sigma0, "levels") for xi in x] if cls is None else
+                      [np.nan_to_num(grid_to_pixels(c.astype(np.float64))).astype(np.uint8) for c in cls])
+            record(name, row, labels, t, n)
+    return {"scores": scores, "seconds": seconds}
+
+
+def interval(d: np.ndarray) -> tuple[float, float, float]:
+    """Mean and paired 95% interval (t distribution) of differences d."""
+    half = scipy.stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
+
+
+def report(results: dict, reference: str | None) -> None:
+    scores, seconds = results["scores"], results["seconds"]
+    rows = list(next(iter(scores.values())))
+    methods = list(scores)
+    table = []
+    for m in methods:
+        cells = [f"{np.mean(scores[m][r]):.3f}" if r in scores[m] else "-" for r in rows]
+        levels = [np.mean(scores[m][f"L{v}"]) for v in LEVELS if f"L{v}" in scores[m]]
+        total = f"{sum(levels):.2f}" if len(levels) == len(LEVELS) else "-"
+        table.append([m, *cells, total, f"{seconds.get(m, float('nan')):.3f}"])
+    n = len(next(iter(scores[methods[0]].values())))
+    print(f"KTC2023 simulated tank, {n} phantoms (seed 2) per row: mean challenge score per target "
+          "(1 = perfect); total = sum over the seven levels (of 7)")
+    print_table(["method", *rows, "total L1-L7", "s / reconstruction"], table)
+    if reference is None or reference not in scores:
+        return
+    print()
+    diff_rows = []
+    for m in methods:
+        if m == reference:
+            continue
+        for r in rows:
+            if r not in scores[m]:
+                continue
+            a, b = np.array(scores[reference][r]), np.array(scores[m][r])
+            k = min(len(a), len(b))
+            mean, lo, hi = interval(a[:k] - b[:k])
+            diff_rows.append([f"{reference} - {m}", r, k, f"{mean:+.3f}", f"[{lo:+.3f}, {hi:+.3f}]"])
+    print_table(["paired difference in score", "row", "phantoms", "mean", "95% interval"], diff_rows)
+
+
+def check_unseen(train_path: str, broken: np.ndarray) -> None:
+    """Assert that no broken-electrode mask of the benchmark is among the training set's masks."""
+    import h5py
+
+    with h5py.File(train_path, "r") as f:
+        seen = {np.isfinite(row).tobytes() for row in f["y"][:]}
+    repeats = sum(m.tobytes() in seen for m in broken)
+    print(f"broken-electrode masks also in {train_path}: {repeats} of {len(broken)}", file=sys.stderr)
+    if repeats:
+        raise SystemExit(f"{repeats} of the benchmark's broken-electrode masks occur in the training set")
 
 
 def real_figure(args, path: Path) -> None:
-    """Rows: the four real targets; columns: every method's label image."""
+    """Rows: the four real targets at each level; columns: every method's label image."""
     from invtools.plotting import plot_label_grid
-    from invtools.reconstruct.ktc2023 import reconstruct_targets
+    from invtools.reconstruct import reconstruct
+    from invtools.reconstruct.result import label_images
 
-    methods = {"linearized + Otsu": "linearized", "GN + levels": "gn", **{n: p for n, p in args.models}}
-    labels, seconds = reconstruct_targets(args.ktc, methods)
-    print()
-    print_table(["real targets: method", "s / file (incl. reading and the water fit)"],
+    folder = Path(args.ktc)
+    methods = {"baseline (organisers')": ("baseline", None), "linearized": ("linearized", None),
+               "GN": ("gn", None), **{n: ("model", p) for n, p in args.models}}
+    rows, seconds = {}, dict.fromkeys(methods, 0.0)
+    for target in range(1, 5):
+        for level in LEVELS:
+            sub = folder if level == 1 else folder / "levels" / f"level{level}"
+            file = sub / f"data{target}.mat"
+            rows[f"target {target}, L{level}"] = {}
+            for name, (method, model) in methods.items():
+                t0 = time.perf_counter()
+                rec = reconstruct(file, model=model, method=method)
+                rows[f"target {target}, L{level}"][name] = label_images(rec)[0]
+                seconds[name] += (time.perf_counter() - t0) / 28
+    print_table(["real files: method", "s / file (reading, water fit, segmentation included)"],
                 [[m, f"{s:.2f}"] for m, s in seconds.items()])
-    plot_label_grid(labels, path, "KTC2023 tank, real data: water (light), resistive (blue), "
-                    "conductive (red)")
-
-
-def calibrate(n: int, seed: int = 123) -> None:
-    """Mean score over n samples of a training seed (not the test seed) for each prior weight:
-    how the tank's weights (invtools.reconstruct.ktc2023) and the preset's x0 weight were chosen."""
-    from invtools.classical import ClassicalConfig
-    from invtools.recipes import Problem, load_recipe
-
-    problem = Problem(load_recipe("ktc2023"))
-    s = problem.samples(np.arange(n), seed)
-    sigma0 = float(problem.recipe.phantom["background"])
-    truth = [contrast_labels(np.nan_to_num(grid_to_pixels(x - sigma0))) for x in s["x"]]
-    y = torch.as_tensor(s["y"])
-    rows = []
-    for method, rule, lams, k in (("linearized", "Otsu", (1e-6, 1e-5, 1e-4, 1e-3), n),
-                                  ("x0 (log step)", "levels", (1e-5, 1e-4, 1e-3), n),
-                                  ("gn", "Otsu", (1e-5, 1e-4, 1e-3), min(n, 20)),
-                                  ("gn", "levels", (1e-6, 1e-5, 1e-4), min(n, 20))):
-        for lam in lams:
-            if method == "x0 (log step)":
-                x0 = dict(problem.recipe.x0, lam=lam)
-                from invtools.recipes import initial_guess
-                x = initial_guess(problem.net_op, "log", x0, 0.0, s["y"][:k])
-            else:
-                x = np.concatenate([classical_difference(problem.op, y[i:i + 1], sigma0, method,
-                                                         ClassicalConfig(lam=lam))[0] for i in range(k)])
-            scores = [ktc_score(truth[i], labels(x[i], sigma0, rule)) for i in range(k)]
-            rows.append([method, rule, f"{lam:g}", k, f"{np.mean(scores):.3f}"])
-            print(f"done {method} {lam:g}", file=sys.stderr)
-    print(f"calibration: {n} samples of the ktc2023 preset, seed {seed}")
-    print_table(["method", "segmentation", "prior weight", "samples", "mean score"], rows)
+    plot_label_grid(rows, path, "KTC2023 tank, real data at every level (electrodes 1..2(L-1) removed): "
+                    "water (light), resistive (blue), conductive (red)")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--test", default="data/ktc_test.h5")
-    p.add_argument("--samples", type=int, default=200)
-    p.add_argument("--gn-samples", type=int, default=200, help="GN is the slow one")
+    p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--gn-samples", type=int, default=100, help="GN is the slow one (~1.5 s each)")
+    p.add_argument("--methods", nargs="*", default=["baseline", "linearized", "gn"],
+                   choices=["baseline", "linearized", "gn"])
     p.add_argument("--models", nargs="*", default=[], metavar="NAME=CHECKPOINT")
+    p.add_argument("--reference", default=None, help="the method whose paired differences are shown")
+    p.add_argument("--train", help="training data set: assert the broken masks are not among its masks")
+    p.add_argument("--json", help="write the per-phantom scores here")
+    p.add_argument("--from-json", nargs="*", default=[], help="combine earlier --json results")
     p.add_argument("--ktc", default=str(Path(__file__).parents[1].parent / "shared" / "ktc2023"))
-    p.add_argument("--figure", help="PNG of the four real targets by every method")
-    p.add_argument("--device", default="cpu", help="where the networks run (cpu, cuda)")
-    p.add_argument("--calibrate", type=int, metavar="N", help="only the prior-weight sweep on N samples")
+    p.add_argument("--figure", help="PNG of the four real targets at every level by every method")
+    p.add_argument("--device", default="cpu")
     args = p.parse_args()
-    if args.calibrate:
-        calibrate(args.calibrate)
-        return
     args.models = [tuple(m.split("=", 1)) for m in args.models]
-    results = simulated(args)
-    rows = [[name, len(r["score"]), f"{r['score'].mean():.3f} ± {r['score'].std(ddof=1):.3f}",
-             f"{r['error'].mean():.3f}", f"{r['seconds']:.3f}"] for name, r in results.items()]
-    print(f"KTC2023 simulated tank ({args.test}): challenge score per target (mean ± std over phantoms)")
-    print_table(["method + segmentation", "phantoms", "score", "relative error (log sigma)",
-                 "s / reconstruction"], rows)
-    base = results["linearized + Otsu"]["score"]
-    learned = [k for k in results if not k.startswith(("linearized", "gn"))]
-    if learned:
-        best = max(learned, key=lambda k: results[k]["score"].mean())
-        d = results[best]["score"] - base
-        half = scipy.stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-        gn = results["gn + levels"]["score"]
-        dg = gn - base[:len(gn)]
-        print()
-        print_table(["paired difference in score", "phantoms", "mean", "95% interval"],
-                    [[f"{best} - linearized + Otsu", len(d), f"{d.mean():+.3f}",
-                      f"[{d.mean() - half:+.3f}, {d.mean() + half:+.3f}]"],
-                     ["gn + levels - linearized + Otsu", len(dg), f"{dg.mean():+.3f}", ""]])
+    results: dict = {"scores": {}, "seconds": {}}
+    for path in args.from_json:
+        old = json.loads(Path(path).read_text())
+        results["scores"].update(old["scores"])
+        results["seconds"].update(old["seconds"])
+    if args.methods or args.models:
+        problem = complete_problem()
+        sample = problem.samples(np.arange(args.samples), 2)
+        truth = [truth_labels(problem, 2, i) for i in range(args.samples)]
+        masks = masks_of(problem, args.samples)
+        if args.train:
+            check_unseen(args.train, masks["broken"])
+        new = run_methods(args, problem, sample, masks, truth)
+        results["scores"].update(new["scores"])
+        results["seconds"].update(new["seconds"])
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(results))
+    if results["scores"]:
+        report(results, args.reference)
     if args.figure:
         real_figure(args, Path(args.figure))
         print(f"\nwrote {args.figure}")

@@ -25,6 +25,7 @@ from invtools.operators import Operator, operator_from_config
 from invtools.parametrization import from_net, net_operator, to_net
 
 Tensor = torch.Tensor
+MIN_KEPT_FRACTION = 0.8  # of the fewest values the training masks keep: what a model accepts
 
 
 @dataclass
@@ -84,16 +85,55 @@ class TrainedModel:
         return initial_guess(self.net_operator, self.parametrization, self.recipe["x0"],
                              self.noise_level or 0.0, y)
 
+    @property
+    def mask_table(self) -> dict[str, Any]:
+        """The ``[mask]`` table of the training data's recipe (``{"type": "none"}``: complete data)."""
+        from invtools.missing_data import check_mask_table
+
+        return check_mask_table(dict((self.recipe or {}).get("mask") or {"type": "none"}))
+
+    def fewest_values(self) -> int:
+        """The fewest data values this model accepts in a sample: all of them for a model
+        trained on complete data, else :data:`MIN_KEPT_FRACTION` of the fewest its training
+        masks keep (:func:`invtools.missing_data.fewest_kept`)."""
+        from invtools.missing_data import cem_patterns, fewest_kept
+
+        table, m = self.mask_table, self.operator.n_out
+        if table["type"] == "none":
+            return m
+        return int(np.ceil(MIN_KEPT_FRACTION * fewest_kept(table, cem_patterns(self.operator.config()), m)))
+
+    def check_mask(self, keep: np.ndarray, what: str) -> None:
+        """Raise :class:`DataFileError` (one line) if a sample keeping the values ``keep``
+        ((m,) or (B, m) bool) has too few for this model, or any missing for a model trained
+        on complete data."""
+        keep = np.atleast_2d(np.asarray(keep, dtype=bool))
+        fewest, m = self.fewest_values(), keep.shape[1]
+        worst = int(keep.sum(axis=1).min())
+        if worst >= fewest:
+            return
+        name = self.path or "the model"
+        if fewest == m:
+            raise DataFileError(f"{what}: {m - worst} of {m} values are missing, but {name} was trained "
+                                "on complete data (use a model trained with missing data, e.g. "
+                                "--model ktc2023, or --method gn)")
+        raise DataFileError(f"{what}: keeps {worst} of {m} values; {name} needs at least {fewest} "
+                            "(its training data kept no fewer)")
+
     @torch.no_grad()
     def predict(self, y: Tensor | np.ndarray, x0: Tensor | np.ndarray | None = None,
                 batch_size: int = 64) -> Tensor:
-        """Reconstructions (B, *in_shape) in physical units (float64) from data y (B, *out_shape);
-        ``x0`` (physical units) defaults to :meth:`initial_guess`."""
+        """Reconstructions (B, *in_shape) in physical units (float64) from data y (B, *out_shape),
+        NaN where a value is missing (refused by :meth:`check_mask` if too many are);
+        ``x0`` (physical units) defaults to :meth:`initial_guess`, made from the kept values."""
         y = torch.as_tensor(np.asarray(y.detach().cpu() if isinstance(y, Tensor) else y),
                             dtype=torch.float64)
         if y.shape[1:] != tuple(self.operator.out_shape):
             raise ValueError(f"data of shape {tuple(y.shape[1:])} per sample, but the model expects "
                              f"{tuple(self.operator.out_shape)}")
+        if bool(torch.isinf(y).any()):
+            raise ValueError("data contain Inf")
+        self.check_mask(torch.isfinite(y).reshape(y.shape[0], -1).numpy(), "the data")
         start = self.initial_guess(y) if x0 is None else np.asarray(x0, dtype=np.float64)
         s0 = torch.as_tensor(to_net(start, self.parametrization), dtype=torch.float64)
         param = next(self.net.parameters())

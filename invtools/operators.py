@@ -91,7 +91,8 @@ class Operator:
     def n_out(self) -> int:
         return math.prod(self.out_shape)
 
-    def _check(self, x: Tensor, shape: tuple[int, ...], name: str) -> None:
+    def _check(self, x: Tensor, shape: tuple[int, ...], name: str, missing: bool = False) -> None:
+        """``missing``: NaN (a missing value) is allowed, Inf is not."""
         if not isinstance(x, torch.Tensor):
             raise OperatorInputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != tuple(shape):
@@ -101,8 +102,12 @@ class Operator:
             )
         if not x.is_floating_point():
             raise OperatorInputError(f"{name} must be a floating-point tensor, got {x.dtype}")
-        if not bool(torch.isfinite(x).all()):
-            raise OperatorInputError(f"{type(self).__name__}: {name} contains NaN or Inf")
+        bad = torch.isinf(x) if missing else ~torch.isfinite(x)
+        if bool(bad.any()):
+            raise OperatorInputError(f"{type(self).__name__}: {name} contains "
+                                     f"{'Inf' if missing else 'NaN or Inf'}")
+        if missing and not bool(torch.isfinite(x).reshape(x.shape[0], -1).any(dim=1).all()):
+            raise OperatorInputError(f"{type(self).__name__}: a sample of {name} has every value missing")
 
     def check_input(self, x: Tensor) -> None:
         """Raise :class:`OperatorInputError` unless ``x`` is a valid batch of inputs."""
@@ -146,11 +151,16 @@ class Operator:
 
         Both outputs are differentiable w.r.t. ``x`` (and ``y``); second-order terms need
         ``has_hvp``.  Shapes: residual ``(B, *out_shape)``, gradient ``(B, *in_shape)``.
+        NaN in y marks a missing value: its residual is 0, so the fit uses the kept values only.
         """
         self.check_input(x)
-        self._check(y, self.out_shape, "y")
+        self._check(y, self.out_shape, "y", missing=True)
         holder: dict[str, Any] = {}
-        residual = _ForwardFunction.apply(x, self, holder) - y
+        kept = torch.isfinite(y)
+        if bool(kept.all()):
+            residual = _ForwardFunction.apply(x, self, holder) - y
+        else:
+            residual = (_ForwardFunction.apply(x, self, holder) - torch.nan_to_num(y)) * kept
         return residual, _VJPFunction.apply(x, residual, self, holder["state"])
 
     def jacobian(self, x: Tensor) -> Tensor:

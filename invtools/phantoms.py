@@ -187,17 +187,21 @@ def random_shapes_image(shape: tuple[int, int], rng: np.random.Generator, n_shap
     return img
 
 
-INCLUSION_KINDS = ("disc", "polygon", "rectangle", "star")
+INCLUSION_KINDS = ("disc", "polygon", "rectangle", "star", "blob", "freehand")
 
 
 def random_inclusions(rng: np.random.Generator, n: int, domain_radius: float,
                       size: tuple[float, float], kinds: tuple[str, ...],
                       conductive: tuple[float, float], resistive: tuple[float, float],
-                      margin: float = 0.01, tries: int = 500) -> list[dict]:
+                      margin: float = 0.01, tries: int = 500, wall: float = 0.0) -> list[dict]:
     """``n`` non-overlapping inclusions in the disk of ``domain_radius`` (KTC2023-like targets):
     shape from ``kinds``, circumradius uniform in ``size``, conductive or resistive with equal
     probability, value log-uniform in that class's range. Each is a dict with ``outline``
-    (k, 2) vertices (None for a disc), ``centre``, ``radius``, ``value``, ``label`` (1 or 2)."""
+    (k, 2) vertices (None for a disc), ``centre``, ``radius``, ``value``, ``label`` (1 or 2).
+
+    With probability ``wall`` an inclusion touches the tank's wall: its centre sits between
+    0.3 and 1 circumradius inside the wall, so that it is cut by it (the part outside the tank
+    does not exist)."""
     bad = sorted(set(kinds) - set(INCLUSION_KINDS))
     if bad:
         raise ValueError(f"unknown inclusion kind(s) {bad}; choose from {list(INCLUSION_KINDS)}")
@@ -208,6 +212,8 @@ def random_inclusions(rng: np.random.Generator, n: int, domain_radius: float,
         r = rng.uniform(*size)
         reach = domain_radius - margin - r
         rho, phi = reach * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
+        if wall > 0 and rng.uniform() < wall:
+            rho = domain_radius - r * rng.uniform(0.3, 1.0)
         centre = np.array([rho * np.cos(phi), rho * np.sin(phi)])
         if any(np.linalg.norm(centre - o["centre"]) < r + o["radius"] + margin for o in out):
             continue
@@ -233,11 +239,33 @@ def _outline(kind: str, r: float, rng: np.random.Generator) -> np.ndarray | None
         k = int(rng.integers(3, 8))
         angles = np.sort(rng.uniform(0, 2 * np.pi, k)) + turn
         radii = r * rng.uniform(0.7, 1.0, k)
+    elif kind in ("blob", "freehand"):
+        return _wavy_outline(kind, r, rng, turn)
     else:  # star (4 to 6 points; 4 is a cross-like shape)
         k = int(rng.integers(4, 7))
         angles = np.arange(2 * k) * np.pi / k + turn
         radii = np.where(np.arange(2 * k) % 2 == 0, r, r * rng.uniform(0.35, 0.55))
     return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+
+
+def _wavy_outline(kind: str, r: float, rng: np.random.Generator, turn: float) -> np.ndarray:
+    """A star-shaped closed curve of circumradius ``r``: radius ``1 + sum_k a_k cos(k t + p_k)``
+    scaled to max r. ``blob``: smooth (orders 2-4, mostly convex-ish, sometimes kidney-like);
+    ``freehand``: hand-drawn-like (orders 2-7 with larger amplitudes, so dents and lobes, plus a
+    small jitter of the pen), often non-convex."""
+    t = np.linspace(0, 2 * np.pi, 96, endpoint=False)
+    orders = np.arange(2, 5) if kind == "blob" else np.arange(2, 8)
+    scale = 0.18 if kind == "blob" else 0.32
+    amps = scale * rng.uniform(0, 1, orders.size) / np.sqrt(orders - 1)
+    phases = rng.uniform(0, 2 * np.pi, orders.size)
+    radius = 1 + (amps[:, None] * np.cos(orders[:, None] * t + phases[:, None])).sum(axis=0)
+    if kind == "freehand":
+        jitter = np.fft.irfft(np.fft.rfft(rng.standard_normal(t.size)) * (np.arange(t.size // 2 + 1) < 12))
+        radius += 0.03 * jitter / max(np.abs(jitter).max(), 1e-12)
+    radius = np.clip(radius, 0.25, None)
+    radius *= r / radius.max()
+    angles = t + turn
+    return np.stack([radius * np.cos(angles), radius * np.sin(angles)], axis=1)
 
 
 def inclusion_phantom(points: np.ndarray, inclusions: list[dict], background: float) -> np.ndarray:

@@ -2,7 +2,8 @@
 guess make up a synthetic data set, and :class:`Problem`, which draws samples from one.
 
 A recipe has top-level ``name``, ``description``, ``parametrization`` (``identity`` or ``log``)
-and the tables ``[operator]``, ``[phantom]``, ``[noise]``, ``[x0]``; every key is checked
+and the tables ``[operator]``, ``[phantom]``, ``[noise]``, ``[x0]`` and optionally ``[mask]``
+(missing data: :mod:`invtools.missing_data`); every key is checked
 against the defaults (below, and the ``[operator]`` kinds' own from their plug-ins), so a typo
 is an error that names it. Built-in presets live in
 ``invtools/presets/*.toml`` (``invtools generate --list``). Sample ``i`` of a data set with
@@ -23,6 +24,7 @@ import torch
 
 from invtools import plugins
 from invtools.geometry import boundary_loop
+from invtools.missing_data import MASK_STREAM, cem_patterns, check_mask_table, draw_mask
 from invtools.operators import Operator
 from invtools.parametrization import from_net, net_operator, to_net
 from invtools.phantoms import (
@@ -54,12 +56,13 @@ PHANTOM_DEFAULTS: dict[str, dict[str, Any]] = {
     "discs": {"n_discs": [2, 2], "radius": [0.1, 0.3], "values": [0.2, 5.0], "background": 1.0},
     "ktc_inclusions": {"n_inclusions": [1, 3], "kinds": ["disc", "polygon", "rectangle", "star"],
                        "size": [0.012, 0.035], "background": 0.8, "conductive": [5.0, 50.0],
-                       "resistive": [0.005, 0.05]},
+                       "resistive": [0.005, 0.05], "wall": 0.0},
     "smooth": {"n_bumps": 6, "width": [0.2, 0.5], "amplitude": 0.4, "n_discs": [0, 2],
                "radius": [0.1, 0.25], "values": [0.3, 3.0], "background": 1.0},
 }
 NOISE_DEFAULTS = {"relative": 0.01, "absolute": 0.0}  # std: relative x rms(y), plus absolute (data unit)
-X0_DEFAULTS = {"method": "constant", "value": 0.0, "prior": "laplacian", "iterations": 5, "lam": -1.0}
+X0_DEFAULTS = {"method": "constant", "value": 0.0, "prior": "laplacian", "iterations": 5, "lam": -1.0,
+               "clip": 0.0}  # clip > 0: the start's change per unknown, in the network variable, at most clip
 X0_METHODS = ("constant", "linearized", "gn")
 
 
@@ -92,11 +95,12 @@ class Recipe:
     x0: dict[str, Any] = field(default_factory=lambda: dict(X0_DEFAULTS))
     parametrization: str = "identity"
     description: str = ""
+    mask: dict[str, Any] = field(default_factory=lambda: {"type": "none"})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Recipe:
         unknown = sorted(set(d) - {"name", "description", "parametrization", "operator", "phantom",
-                                   "noise", "x0"})
+                                   "noise", "x0", "mask"})
         if unknown:
             raise ValueError(f"recipe: unknown top-level key(s) {unknown}")
         for key in ("operator", "phantom"):
@@ -111,13 +115,21 @@ class Recipe:
         param = d.get("parametrization", "identity")
         if param not in ("identity", "log"):
             raise ValueError(f"recipe: parametrization must be identity or log, got {param!r}")
+        mask = d.get("mask", {"type": "none"})
+        if not isinstance(mask, dict):
+            raise ValueError("recipe: [mask] must be a table")
         return cls(name=str(d.get("name", "custom")), description=str(d.get("description", "")),
                    operator=_typed("operator", d["operator"], operator_defaults()),
                    phantom=_typed("phantom", d["phantom"], PHANTOM_DEFAULTS), noise=noise, x0=x0,
-                   parametrization=param)
+                   parametrization=param, mask=check_mask_table(mask))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The recipe as a dict; a recipe without missing data has no ``mask`` key (as before
+        masks existed, so that its records and hashes are unchanged)."""
+        d = asdict(self)
+        if d["mask"]["type"] == "none":
+            del d["mask"]
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -207,6 +219,7 @@ class Problem:
         if self.difference and "background" not in recipe.phantom:
             raise ValueError("recipe [operator] difference = true needs a phantom with a background")
         self._references: tuple[np.ndarray, np.ndarray] | None = None
+        self._patterns: tuple[np.ndarray, list[np.ndarray]] | None = None
         # phantoms on 2-D domains other than the disk are placed inside the outer boundary
         self.boundary, self.scale = None, 1.0
         if recipe.operator.get("domain", "disk") in ("ellipse", "outline", "mesh"):
@@ -231,7 +244,8 @@ class Problem:
             if self.boundary is not None or points.shape[0] != 2:
                 raise ValueError("phantom ktc_inclusions is for the disk tank; use discs or smooth")
             inclusions = random_inclusions(rng, _count(rng, p["n_inclusions"]), radius, tuple(p["size"]),
-                                           tuple(p["kinds"]), tuple(p["conductive"]), tuple(p["resistive"]))
+                                           tuple(p["kinds"]), tuple(p["conductive"]), tuple(p["resistive"]),
+                                           wall=float(p["wall"]))
             values = inclusion_phantom(points, inclusions, p["background"])
             return values.reshape(shape) if points is self.points else values
         count, sizes, values = _count(rng, p["n_discs"]), tuple(p["radius"]), tuple(p["values"])
@@ -269,7 +283,19 @@ class Problem:
             if self.difference:  # as measured: minus a noisy reference, plus the image model's
                 sim_ref, image_ref = self.references()
                 y[k] += image_ref - (sim_ref + self.noise(sim_ref, rng))
-        return {"x": x, "y": y, "x0": self.initial_guess(y)}
+        out = {"x": x, "y": y}
+        if self.recipe.mask["type"] != "none":  # missing values are NaN in y; x0 from the kept ones
+            out["mask"] = np.stack([self.draw_mask(np.random.default_rng([seed, int(i), MASK_STREAM]))
+                                    for i in indices])
+            y[~out["mask"]] = np.nan
+        out["x0"] = self.initial_guess(y)
+        return out
+
+    def draw_mask(self, rng: np.random.Generator) -> np.ndarray:
+        """One sample's mask (n_out,) of the values that exist, by the recipe's ``[mask]`` table."""
+        if self._patterns is None:
+            self._patterns = cem_patterns(self.op.config())
+        return draw_mask(self.recipe.mask, self._patterns, self.op.n_out, rng)
 
     def noise(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One draw of the recipe's noise for data y: std = relative * rms(y) + absolute."""
@@ -313,6 +339,9 @@ def initial_guess(net_op: Operator, parametrization: str, x0: dict[str, Any], no
     if method == "linearized" and ccfg.lam is not None:  # one step from one start: one Jacobian
         with torch.no_grad():
             s = s0 + linearized_step(net_op, y - net_op(s0[:1]), s0, ccfg)[0]
-        return from_net(s.numpy(), parametrization)
-    s, _ = gauss_newton(net_op, y, s0, ccfg)
+    else:
+        s, _ = gauss_newton(net_op, y, s0, ccfg)
+    clip = float(x0.get("clip", 0.0))  # recipes written before the key existed have none
+    if clip > 0:  # e.g. a log step from few data values can leave float32's range
+        s = s0 + torch.clamp(s - s0, -clip, clip)
     return from_net(s.numpy(), parametrization)

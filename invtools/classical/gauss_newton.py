@@ -70,17 +70,15 @@ def linearized_step(op: Operator, dy: Tensor, x_ref: Tensor, config: ClassicalCo
     x_ref = x_ref.detach().double()
     if cfg.lam is not None and bool((x_ref == x_ref[:1]).all()):  # one Jacobian for all samples
         J = _np(op.jacobian(x_ref[:1]))[0].reshape(-1, R.shape[0])
-        H = J.T @ J + cfg.lam * R
-        # one solve per sample, as the per-sample path does: a sample's step does not depend on
-        # the batch it came in (data sets are sharded by sample)
-        dx = np.stack([np.linalg.solve(H, J.T @ r) for r in _np(dy).reshape(dy.shape[0], -1)])
+        dx = FixedJacobianStep(J, R, cfg.lam).solve(_np(dy).reshape(dy.shape[0], -1))
         return (torch.as_tensor(dx, dtype=x_ref.dtype).reshape(x_ref.shape),
                 [ClassicalInfo(cfg.lam) for _ in range(x_ref.shape[0])])
     J = op.jacobian(x_ref)
     out, infos = [], []
     for b in range(x_ref.shape[0]):
         r = _np(dy[b]).ravel()
-        family = TikhonovFamily(_np(J[b]), r, R)
+        keep = _kept(r)
+        family = TikhonovFamily(_np(J[b])[keep], r[keep], R)
         lam = cfg.lam if cfg.lam is not None else family.choose(_noise_norm(r, cfg.noise_level))
         out.append(family.step(lam))
         infos.append(ClassicalInfo(lam))
@@ -88,20 +86,78 @@ def linearized_step(op: Operator, dy: Tensor, x_ref: Tensor, config: ClassicalCo
     return dx, infos
 
 
-def _jacobian(op: Operator, x: np.ndarray) -> np.ndarray:
-    return _np(op.jacobian(torch.as_tensor(x).reshape(1, *op.in_shape)))[0].reshape(-1, x.size)
+def _kept(y: np.ndarray) -> np.ndarray:
+    """(m,) bool: the values of data y (m,) that exist (NaN marks a missing one); refuses data
+    with none."""
+    keep = np.isfinite(y)
+    if not keep.any():
+        raise ValueError("every data value is missing (NaN): nothing to reconstruct from")
+    return keep
+
+
+class FixedJacobianStep:
+    """The regularised linearised step ``(J_M^T J_M + lam R)^{-1} J_M^T r_M`` for a fixed
+    Jacobian J (m, n) and prior R (n, n), where M are the rows a sample keeps (NaN in r marks a
+    missing value): one Cholesky factor per mask, cached (a new mask costs one n x n factorisation).
+
+    Complete data take the same ``np.linalg.solve`` per sample as before masks existed, so a
+    sample's step never depends on the batch it came in (data sets are sharded by sample)."""
+
+    def __init__(self, J: np.ndarray, R, lam: float, cache_size: int = 64):
+        self.J, self.lam, self.cache_size = np.asarray(J, dtype=np.float64), float(lam), cache_size
+        self.R = R.toarray() if hasattr(R, "toarray") else np.asarray(R, dtype=np.float64)
+        self.H = self.J.T @ self.J + self.lam * self.R
+        self._factors: dict[bytes, tuple] = {}
+
+    def _factor(self, keep: np.ndarray):
+        import scipy.linalg
+
+        key = np.packbits(keep).tobytes()
+        if key not in self._factors:
+            if len(self._factors) >= self.cache_size:
+                self._factors.pop(next(iter(self._factors)))
+            if keep.sum() > keep.size // 2:  # J_M^T J_M = J^T J - (the removed rows' part)
+                Jr = self.J[~keep]
+                gram = self.H - self.lam * self.R - Jr.T @ Jr
+            else:
+                Jk = self.J[keep]
+                gram = Jk.T @ Jk
+            self._factors[key] = scipy.linalg.cho_factor(gram + self.lam * self.R)
+        return self._factors[key]
+
+    def solve(self, r: np.ndarray) -> np.ndarray:
+        """Steps (B, n) for residuals r (B, m), NaN where a value is missing."""
+        import scipy.linalg
+
+        out = []
+        for row in np.asarray(r, dtype=np.float64):
+            keep = _kept(row)
+            if keep.all():
+                out.append(np.linalg.solve(self.H, self.J.T @ row))
+            else:
+                out.append(scipy.linalg.cho_solve(self._factor(keep), self.J[keep].T @ row[keep]))
+        return np.stack(out)
+
+
+def _jacobian(op: Operator, x: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    J = _np(op.jacobian(torch.as_tensor(x).reshape(1, *op.in_shape)))[0].reshape(-1, x.size)
+    return J if keep is None else J[keep]
 
 
 def _solve_one(op: Operator, y: np.ndarray, x: np.ndarray, x_ref: np.ndarray, prior,
                cfg: ClassicalConfig) -> tuple[np.ndarray, ClassicalInfo]:
-    """Levenberg-Marquardt on one sample (flattened arrays); ``prior`` from :func:`make_prior`."""
+    """Levenberg-Marquardt on one sample (flattened arrays); ``prior`` from :func:`make_prior`;
+    NaN in y marks a missing value: the data fit uses the kept ones only."""
+    keep = _kept(y)
+    y = y[keep]
+
     def residual(x: np.ndarray) -> np.ndarray:
-        return _np(op.A(torch.as_tensor(x, dtype=torch.float64).reshape(1, *op.in_shape))).ravel() - y
+        return _np(op.A(torch.as_tensor(x, dtype=torch.float64).reshape(1, *op.in_shape))).ravel()[keep] - y
 
     def objective(r: np.ndarray, x: np.ndarray, lam: float) -> float:
         return 0.5 * float(r @ r) + lam * prior.value(x - x_ref)
 
-    J, r = _jacobian(op, x), residual(x)
+    J, r = _jacobian(op, x, keep), residual(x)
     lam = cfg.lam if cfg.lam is not None else TikhonovFamily(J, -r, prior.hessian(0 * x)).choose(
         _noise_norm(y, cfg.noise_level))
     phi = objective(r, x, lam)
@@ -109,7 +165,7 @@ def _solve_one(op: Operator, y: np.ndarray, x: np.ndarray, x_ref: np.ndarray, pr
     linear = cfg.method == "linearized"
     for it in range(1 if linear else cfg.iterations):
         if it > 0:
-            J = _jacobian(op, x)
+            J = _jacobian(op, x, keep)
         H = J.T @ J + lam * prior.hessian(x - x_ref)
         g = J.T @ r + lam * prior.gradient(x - x_ref)
         if linear:  # one step, taken whatever it gives (it may leave the operator's domain)

@@ -163,14 +163,16 @@ class LPD(UnrolledNet):
         return dual_iterate + self.dual[k](torch.cat([dual_iterate, Af.unsqueeze(1), y.unsqueeze(1)], dim=1))
 
     def iterate(self, y: Tensor, op: Operator, x0: Tensor) -> Tensor:
-        s = _rms(y)
+        kept = torch.isfinite(y).to(x0.dtype)  # NaN marks a missing value: zero in A(f), y and h
+        y_filled = torch.nan_to_num(y)
+        s = _rms(y_filled)
         f = x0.unsqueeze(1).repeat(1, self.n_primal, *([1] * len(self.in_shape)))
         dual_iterate = y.new_zeros(y.shape[0], self.n_dual, *self.out_shape)  # the paper's h
         state = scale = None
         for k in range(self.steps):
-            Af = self._physics(op.A, f[:, 1 % self.n_primal])
-            dual_iterate = self._maybe_checkpoint(self._dual_step, k, dual_iterate, Af / s, y / s)
-            a = self._physics(op.A_vjp, f[:, 0], dual_iterate[:, 0])
+            Af = self._physics(op.A, f[:, 1 % self.n_primal]) * kept
+            dual_iterate = self._maybe_checkpoint(self._dual_step, k, dual_iterate, Af / s, y_filled / s)
+            a = self._physics(op.A_vjp, f[:, 0], dual_iterate[:, 0] * kept)
             d, state, scale = self._direction(k, a, op, f[:, 0], y, state, scale)
             f = self._maybe_checkpoint(self._primal_step, k, f, d)
         return f[:, 0]
@@ -220,7 +222,7 @@ def net_config(config: dict[str, Any]) -> dict[str, Any]:
     for key, allowed in layers.items():
         if key in merged:
             check_layer_config(merged[key], allowed, key)  # refused here, before any data is read
-    for key in ("shared_weights", "detach_physics", "checkpointing"):
+    for key in ("shared_weights", "detach_physics", "checkpointing", "mask_input"):
         if key in merged and not isinstance(merged[key], bool):
             raise ValueError(f"{key} = {merged[key]!r}: must be true or false")
     if merged.get("direction_kwargs") is not None and not isinstance(merged["direction_kwargs"], dict):
@@ -236,7 +238,9 @@ def build_net_from_config(config: dict[str, Any], in_shape: tuple[int, ...],
     options = net_config(config)
     arch = options.pop("arch")
     shapes = {"in_shape": tuple(in_shape)}
-    if arch == "lpd":
+    if arch == "lpd" or (arch == "unet" and options.get("mask_input")):
+        if out_shape is None:
+            raise ValueError(f"{arch} with these options needs the data shape out_shape")
         shapes["out_shape"] = tuple(out_shape)
     try:
         return NETS[arch](**shapes, adjacency=adjacency, **options)

@@ -19,7 +19,7 @@ from invtools.model import load_model
 from invtools.reconstruct import ktc2023, plain
 from invtools.reconstruct.result import Reconstruction, write_reconstruction
 
-METHODS = ("model", "gn", "linearized")
+METHODS = ("model", "gn", "linearized", "baseline")  # baseline: the KTC2023 organisers' (tank files)
 
 __all__ = ["METHODS", "Reconstruction", "reconstruct", "write_reconstruction"]
 
@@ -45,6 +45,8 @@ def reconstruct(measurements: str | Path, model: str | Path | None = None, metho
                 raise ValueError("absolute imaging of the tank is --method gn")
             return ktc2023.reconstruct_ktc_absolute(meas, ccfg)
         return ktc2023.reconstruct_ktc(meas, method, trained, ccfg, mesh_h)
+    if method == "baseline":
+        raise ValueError("--method baseline is the KTC2023 organisers' method, for tank files")
     if absolute:
         raise ValueError("--absolute is for KTC2023 tank files; other files are imaged absolutely "
                          "by --method gn already")

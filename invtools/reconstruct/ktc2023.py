@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from forward_models.eit.missing import level_of_mask
 from invtools.classical import ClassicalConfig, gauss_newton, linearized_step
 from invtools.composition import ComposedOperator, LinearOperator
 from invtools.data.h5file import DataFileError
@@ -19,6 +20,7 @@ from invtools.model import TrainedModel
 from invtools.operators import Operator
 from invtools.parametrization import net_operator
 from invtools.reconstruct.result import Reconstruction, check_width
+from invtools.reconstruct.tank_checks import check_tank_data, image_warnings
 
 Tensor = torch.Tensor
 
@@ -26,6 +28,7 @@ Tensor = torch.Tensor
 # score on 60 simulated tank samples of a training seed (benchmarks/ktc.py --calibrate 60)
 KTC_LINEARIZED_LAM = 1e-5  # conductivity (S/m), segmented by Otsu
 KTC_LOG_LAM = 1e-5  # log-conductivity, segmented by levels
+KTC_LOG_STEP_CLIP = 6.0  # GN's start changes no pixel's log-conductivity by more (the preset's [x0] clip)
 
 
 def _weight(ccfg: ClassicalConfig, default: float) -> float:
@@ -75,47 +78,101 @@ def _masked(op: Operator, mask: np.ndarray | None) -> Operator:
     return ComposedOperator(LinearOperator(select, op.out_shape, (rows.size,)), op)
 
 
+MIN_CLASSICAL_VALUES = 31  # one injection's differences: fewer leave a classical method nothing to fit
+
+
+def _kept(meas: Measurements) -> np.ndarray:
+    return np.ones(meas.y.shape[1], dtype=bool) if meas.mask is None else meas.mask
+
+
+def _check_enough(meas: Measurements, method: str) -> None:
+    keep = _kept(meas)
+    if keep.sum() < MIN_CLASSICAL_VALUES:
+        raise DataFileError(f"{meas.path}: keeps {int(keep.sum())} of {keep.size} values; --method "
+                            f"{method} needs at least {MIN_CLASSICAL_VALUES}")
+
+
 def reconstruct_ktc(meas: Measurements, method: str, trained: TrainedModel | None,
                     ccfg: ClassicalConfig, mesh_h: float | None = None) -> Reconstruction:
     """Difference imaging on the KTC2023 tank's image model (32 x 32 pixels over a 10 mm mesh,
-    or the model's own operator), as the ``ktc2023`` preset simulates it.
+    or the model's own operator), as the ``ktc2023`` preset simulates it, from the values the
+    file keeps (NaN marks a missing one: any mask, the challenge's levels among them).
 
-    sigma0: the water's conductivity, fitted to the reference data on the tank's accurate mesh.
-    The data become ``y - y_ref + A(sigma0)``: the measured change on the image model's
-    reference, so that what the models share (electrodes, tank, mesh error) cancels.
-    ``linearized``: one regularised step in the conductivity (the organisers' baseline);
-    ``gn``: Gauss-Newton on log-conductivity from the one linearised step in log-conductivity
-    (the objective never rises above that start's); ``model``: the network from its start."""
+    The data are checked first (:mod:`invtools.reconstruct.tank_checks`): data no tank could
+    produce are refused. sigma0: the water's conductivity, fitted to the kept reference data
+    on the tank's accurate mesh. The data become ``y - y_ref + A(sigma0)``: the measured change
+    on the image model's reference, so that what the models share (electrodes, tank, mesh
+    error) cancels. ``linearized``: one regularised step in the conductivity; ``gn``:
+    Gauss-Newton on log-conductivity from the one linearised step in log-conductivity (the
+    objective never rises above that start's); ``model``: the network from its start, told the
+    mask; ``baseline``: the organisers' own method (:mod:`invtools.classical.ktc_baseline`)."""
     from invtools import plugins
 
     tank = plugins.load(plugins.TANKS, "ktc2023")
     if meas.reference is None:
         raise DataFileError(f"{meas.path}: difference imaging needs reference data (ref.mat)")
+    if method == "baseline":
+        return _baseline(meas, tank)
     y_meas, y_ref, currents, measurement = _at_nominal_current(meas, tank)
+    keep = _kept(meas)
     if trained is not None:
         why = _same_patterns(trained.operator.config(), {"currents": currents, "measurement": measurement})
         if why is not None:
             raise DataFileError(f"{meas.path}: does not fit the model: {why}")
-        if meas.mask is not None:
-            raise DataFileError(f"{meas.path}: has missing values; a trained model needs complete data "
-                                "(use --method gn or linearized)")
+        trained.check_mask(keep, str(meas.path))
         op = trained.operator
     else:
+        _check_enough(meas, method)
         op = tank.ktc_image_operator(currents, measurement, mesh_size=mesh_h or tank.KTC_IMAGE_MESH)
     check_width(meas, op, "the tank model")
-    sigma0 = tank.accurate_sigma0(y_ref, currents, measurement, meas.mask)
     ones = torch.ones(1, *op.in_shape, dtype=torch.float64)
-    keep = np.ones(op.n_out, dtype=bool) if meas.mask is None else meas.mask
+    with torch.no_grad():
+        water = op(ones)[0].numpy()
+    check_tank_data(meas.path, y_meas[keep], y_ref[keep], water[keep])
+    sigma0 = tank.accurate_sigma0(y_ref, currents, measurement, meas.mask)
     with torch.no_grad():
         y = torch.as_tensor(y_meas - y_ref + op(sigma0 * ones)[0].numpy())[None]
-    info: dict[str, Any] = {"sigma0": sigma0, "missing": int((~keep).sum()), "mode": "difference"}
+    info: dict[str, Any] = {"sigma0": sigma0, "missing": int((~keep).sum()), "mode": "difference",
+                            "level": level_of_mask(currents, measurement, meas.mask)}
     labels = None
     if method == "model":
-        x = predict_difference(trained, y, sigma0)
+        x = predict_difference(trained, torch.where(torch.as_tensor(keep), y, torch.nan), sigma0)
         labels = trained.labels(x)
     else:
         x, info["lam"] = classical_difference(_masked(op, meas.mask), y[:, keep], sigma0, method, ccfg)
+    flag_nonphysical(x, info, meas.path)
     return Reconstruction(x, method, op, "log", meas.path, None, info, labels)
+
+
+def flag_nonphysical(x: np.ndarray, info: dict[str, Any], path: Path) -> None:
+    """Record non-physical values of images x (S/m) in ``info["warnings"]`` and on stderr."""
+    import sys
+
+    lines = image_warnings(x)
+    if lines:
+        info["warnings"] = lines
+        print(f"warning: {path}: the reconstruction has {'; '.join(lines)}", file=sys.stderr)
+
+
+def _baseline(meas: Measurements, tank) -> Reconstruction:
+    """The organisers' baseline on the file's own patterns and currents, J at 1 S/m, labels by
+    their Otsu2 at 256 x 256."""
+    from invtools.classical.ktc_baseline import SIGMA0, organisers_baseline
+
+    _check_enough(meas, "baseline")
+    currents, measurement = meas.ktc["currents"], meas.ktc["measurement"]
+    op = tank.ktc_image_operator(currents, measurement)
+    check_width(meas, op, "the tank model")
+    keep = _kept(meas)
+    with torch.no_grad():
+        water = op(torch.ones(1, *op.in_shape, dtype=torch.float64))[0].numpy()
+    check_tank_data(meas.path, meas.y[0][keep], meas.reference[keep], water[keep])
+    sigma, labels = organisers_baseline(meas.y[0], meas.reference, meas.mask, op)
+    info: dict[str, Any] = {"sigma0": SIGMA0, "missing": int((~keep).sum()), "mode": "difference",
+                            "level": level_of_mask(currents, measurement, meas.mask)}
+    flag_nonphysical(sigma, info, meas.path)
+    return Reconstruction(sigma[None], "baseline", op, "identity", meas.path, None, info,
+                          label_images=labels[None])
 
 
 def reconstruct_ktc_absolute(meas: Measurements, ccfg: ClassicalConfig) -> Reconstruction:
@@ -166,7 +223,8 @@ def classical_difference(op: Operator, y: Tensor, sigma0: float, method: str,
         step, _ = linearized_step(log_op, y - log_op(s0[:1]), s0,
                                   ClassicalConfig(**{**ccfg.__dict__, "method": "linearized", "lam": lam}))
     gn = ClassicalConfig(**{**ccfg.__dict__, "method": "gn", "lam": lam})
-    s, _ = gauss_newton(log_op, y, s0 + step, gn, x_ref=s0)
+    start = s0 + torch.clamp(step, -KTC_LOG_STEP_CLIP, KTC_LOG_STEP_CLIP)  # as the preset's x0
+    s, _ = gauss_newton(log_op, y, start, gn, x_ref=s0)
     return torch.exp(s).numpy(), lam
 
 

@@ -27,6 +27,7 @@ class Reconstruction:
     truth: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
     labels: np.ndarray | None = None
+    label_images: np.ndarray | None = None  # (N, 256, 256) labels made by the method itself
 
     @property
     def mesh(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -102,6 +103,8 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
         points, triangles = rec.mesh
         return mesh_to_pixels(points, triangles, values, n, float(np.sqrt((points**2).sum(axis=0)).max()))
 
+    if rec.label_images is not None:
+        return np.asarray(rec.label_images, dtype=np.uint8)
     if rec.labels is not None:
         return np.stack([np.nan_to_num(frame(c.ravel().astype(np.float64))).astype(np.uint8)
                          for c in rec.labels])

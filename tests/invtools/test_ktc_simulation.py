@@ -44,7 +44,7 @@ def test_inclusions_lie_in_the_tank_apart_and_have_their_class():
     area = inside.mean() * (2 * KTC_RADIUS) ** 2
     assert area == pytest.approx(np.pi * 0.03**2, rel=0.01)
     with pytest.raises(ValueError, match="unknown inclusion kind"):
-        random_inclusions(rng, 1, KTC_RADIUS, (0.01, 0.02), ("blob",), (5, 50), (0.005, 0.05))
+        random_inclusions(rng, 1, KTC_RADIUS, (0.01, 0.02), ("cloud",), (5, 50), (0.005, 0.05))
 
 
 def test_simulated_tank_data_and_what_the_image_pixels_can_represent():

@@ -1,0 +1,124 @@
+"""Missing data in synthetic data sets: the recipe's ``[mask]`` table draws, for every sample,
+which measured values exist (a missing one is NaN in ``y``), so that a data set covers the
+KTC2023 difficulty levels and broken electrodes anywhere.
+
+``type = "none"`` (the default): complete data. ``type = "electrodes"`` (CEM operators): each
+sample is, independently and in the stated proportions,
+
+- a **level** (``level_fraction``): one of ``levels`` (uniform), the KTC2023 rule (level L
+  removes electrodes 1 .. 2(L-1));
+- **broken electrodes** (``broken_fraction``): ``broken`` = [min, max] electrodes anywhere
+  (uniform count, then a uniform subset);
+- **dropped values** (``dropout_fraction``): single values lost at random, a fraction uniform
+  in ``dropout``;
+- complete data otherwise.
+
+A sample's mask depends only on (seed, index), through its own stream, so it never changes the
+phantom or noise draws of the sample.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "electrodes": {"levels": [1, 2, 3, 4, 5, 6, 7], "level_fraction": 0.7, "broken_fraction": 0.25,
+                   "broken": [1, 8], "dropout_fraction": 0.05, "dropout": [0.01, 0.2]},
+}
+MASK_STREAM = 7_001  # the third key of a sample's mask generator: default_rng([seed, index, MASK_STREAM])
+
+
+def check_mask_table(table: dict[str, Any]) -> dict[str, Any]:
+    """The ``[mask]`` table with defaults filled in; unknown keys and bad values are refused."""
+    kind = table.get("type", "none")
+    if kind not in MASK_DEFAULTS:
+        raise ValueError(f"recipe [mask]: type must be one of {sorted(MASK_DEFAULTS)}, got {kind!r}")
+    unknown = sorted(set(table) - set(MASK_DEFAULTS[kind]) - {"type"})
+    if unknown:
+        raise ValueError(f"recipe [mask]: unknown key(s) {unknown}; known: {sorted(MASK_DEFAULTS[kind])}")
+    out = {"type": kind, **MASK_DEFAULTS[kind], **table}
+    if kind == "none":
+        return out
+    from forward_models.eit.missing import KTC_LEVELS
+
+    fractions = [out[k] for k in ("level_fraction", "broken_fraction", "dropout_fraction")]
+    if any(not isinstance(f, (int, float)) or isinstance(f, bool) or not 0 <= f <= 1 for f in fractions) \
+            or sum(fractions) > 1 + 1e-12:
+        raise ValueError(f"recipe [mask]: level_fraction, broken_fraction, dropout_fraction = {fractions}: "
+                         "each in [0, 1], summing to at most 1")
+    levels = out["levels"]
+    if not isinstance(levels, list) or not levels or any(v not in KTC_LEVELS for v in levels):
+        raise ValueError(f"recipe [mask]: levels = {levels!r}: a non-empty list of {list(KTC_LEVELS)}")
+    lo, hi = _pair(out["broken"], "broken", int)
+    if not 1 <= lo <= hi:
+        raise ValueError(f"recipe [mask]: broken = {out['broken']!r}: 1 <= min <= max electrodes")
+    dlo, dhi = _pair(out["dropout"], "dropout", float)
+    if not 0 <= dlo <= dhi < 1:
+        raise ValueError(f"recipe [mask]: dropout = {out['dropout']!r}: 0 <= min <= max < 1")
+    return out
+
+
+def _pair(value: Any, key: str, kind: type) -> tuple:
+    ok = isinstance(value, list) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and (kind is float or float(v).is_integer())
+        for v in value)
+    if not ok:
+        raise ValueError(f"recipe [mask]: {key} = {value!r}: must be [min, max]")
+    return kind(value[0]), kind(value[1])
+
+
+def cem_patterns(op_config: dict[str, Any]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(currents (P, L), measurement matrices, one (k_p, L) per injection) of a CEM operator's
+    config (also through a pixel image or a parametrisation around it)."""
+    cfg = op_config
+    while "currents" not in cfg:
+        inner = cfg.get("cem") or cfg.get("inner") or cfg.get("op")
+        if not isinstance(inner, dict):
+            raise ValueError(f"recipe [mask] type = \"electrodes\" needs a CEM operator, "
+                             f"not {cfg.get('type')!r}")
+        cfg = inner
+    return np.asarray(cfg["currents"]), [np.asarray(m) for m in cfg["measurements"]]
+
+
+def draw_mask(table: dict[str, Any], patterns: tuple[np.ndarray, list[np.ndarray]], size: int,
+              rng: np.random.Generator) -> np.ndarray:
+    """(size,) bool, True where sample's value exists, drawn by a checked ``[mask]`` table."""
+    if table["type"] == "none":
+        return np.ones(size, dtype=bool)
+    from forward_models.eit.missing import level_mask, random_dropout_mask, random_electrode_mask
+
+    currents, measurement = patterns
+    u = rng.uniform()
+    edges = np.cumsum([table["level_fraction"], table["broken_fraction"], table["dropout_fraction"]])
+    if u < edges[0]:
+        level = table["levels"][int(rng.integers(len(table["levels"])))]
+        return level_mask(currents, measurement, int(level))
+    if u < edges[1]:
+        return random_electrode_mask(currents, measurement, rng, tuple(table["broken"]))[0]
+    if u < edges[2]:
+        return random_dropout_mask(size, rng, tuple(table["dropout"]))
+    return np.ones(size, dtype=bool)
+
+
+def fewest_kept(table: dict[str, Any], patterns: tuple[np.ndarray, list[np.ndarray]], size: int) -> int:
+    """A lower bound on the values a sample of the table keeps: the smallest level's count, the
+    count after losing ``broken[1]`` electrodes in the worst place found among all contiguous
+    runs, and ``size`` times (1 - ``dropout[1]``)."""
+    if table["type"] == "none":
+        return size
+    from forward_models.eit.missing import electrode_mask, level_mask
+
+    currents, measurement = patterns
+    counts = [size]
+    if table["level_fraction"] > 0:
+        counts += [int(level_mask(currents, measurement, int(v)).sum()) for v in table["levels"]]
+    if table["broken_fraction"] > 0:
+        L, n = currents.shape[1], int(table["broken"][1])
+        counts += [int(electrode_mask(currents, measurement, [(s + k) % L for k in range(n)]).sum())
+                   for s in range(L)]
+    if table["dropout_fraction"] > 0:
+        counts.append(int(np.floor(size * (1 - table["dropout"][1]))))
+    return min(counts)
