@@ -167,9 +167,12 @@ def _demo(args: argparse.Namespace) -> int:
 
     m = run_demo(args.out, n_train=args.n, epochs=args.epochs, seed=args.seed, progress=not args.quiet,
                  ktc=args.ktc, overwrite=args.overwrite)
-    print(f"test MSE: {m['test_mse']:.4g} (x0: {m['test_mse_x0']:.4g}, "
-          f"Gauss-Newton: {m['test_mse_gn']:.4g}); "
-          f"trained in {m['train_seconds']:.1f} s; figures and files in {args.out}/")
+    from invtools.demo import verdict
+
+    print(f"test MSE: {m['test_mse']:.4g} (x0: {m['test_mse_x0']:.4g}); on the {m['gn_samples']} "
+          f"samples Gauss-Newton ran on: net {m['test_mse_model_on_gn_subset']:.4g}, Gauss-Newton "
+          f"{m['test_mse_gn']:.4g}; trained in {m['train_seconds']:.1f} s; figures and files in {args.out}/")
+    print(verdict(m))
     if "tank" in m:
         print(f"KTC2023 tank: the four real targets by {', '.join(m['tank']['seconds'])} in "
               f"{args.out}/tank.png")

@@ -46,9 +46,24 @@ hidden = 32
 [train]
 epochs = {epochs}
 batch_size = 32
-lr = 2e-3
+lr = 5e-3
+lr_schedule = "cosine"
+grad_clip = 1.0
 seed = {seed}
 """
+
+WHY_GN_WINS = ("Gauss-Newton wins on this toy at the demo's budget: its smoothness prior "
+               "describes these random-walk signals and the discrepancy principle sets its "
+               "weight, and 12 noisy values per signal leave little for a learned prior to add; "
+               "with 10x the data and 18 epochs LPGD-RMA beats it by 3-4% (docs/results.md)")
+
+
+def verdict(summary: dict) -> str:
+    """One line comparing the net with Gauss-Newton on the samples both ran on."""
+    net, gn = summary["test_mse_model_on_gn_subset"], summary["test_mse_gn"]
+    if net < gn:
+        return f"the net beats Gauss-Newton by {100 * (gn - net) / gn:.1f}% (test MSE on the same samples)"
+    return f"the net is {100 * (net - gn) / gn:.1f}% behind Gauss-Newton. {WHY_GN_WINS}"
 
 
 def run_demo(out_dir: str | Path, n_train: int = 1024, n_test: int = 128, epochs: int = 20,
@@ -112,6 +127,7 @@ def _run(out_dir: Path, n_train: int, n_test: int, epochs: int, seed: int, progr
     summary = {"test_mse": m["model"]["mse"], "test_psnr": m["model"]["psnr"],
                "test_mse_x0": m["x0"]["mse"], "test_mse_gn": m["gn"]["mse"],
                "test_mse_model_on_gn_subset": m[f"model (first {m['gn']['n']})"]["mse"],
+               "gn_samples": m["gn"]["n"],
                "train_seconds": sum(h["seconds"] for h in history), "seed": seed, "epochs": epochs,
                "files": ["data/train.h5", "data/test.h5", "train.toml", "run/best.pt", "run/loss.png",
                          "run/history.csv", "eval/metrics.json", "eval/examples.png",

@@ -62,3 +62,11 @@ def test_a_backup_left_by_a_killed_run_is_named(tmp_path):
     (tmp_path / ".out.replaced").mkdir()
     with pytest.raises(FileExistsError, match=r"\.out\.replaced holds the folder an interrupted demo"):
         demo.run_demo(tmp_path / "out", overwrite=True, **SMALL)
+
+
+def test_the_demo_says_whether_the_net_beats_gauss_newton_and_why_not():
+    win = demo.verdict({"test_mse_model_on_gn_subset": 0.0049, "test_mse_gn": 0.0050})
+    assert win.startswith("the net beats Gauss-Newton by 2.0%")
+    loss = demo.verdict({"test_mse_model_on_gn_subset": 0.0051, "test_mse_gn": 0.0050})
+    assert loss.startswith("the net is 2.0% behind Gauss-Newton.") and "smoothness prior" in loss
+    assert "\n" not in loss
