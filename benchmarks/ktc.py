@@ -34,9 +34,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import print_table  # noqa: E402
 
-from forward_models.eit.missing import level_mask, random_electrode_mask  # noqa: E402
 from invtools.metrics import ktc_score  # noqa: E402
-from invtools.missing_data import cem_patterns  # noqa: E402
+from invtools.missing_data import (  # noqa: E402
+    cem_patterns,  # noqa: E402
+    level_mask,
+    random_electrode_mask,
+)
 from invtools.recipes import Problem, Recipe, load_recipe  # noqa: E402
 from invtools.segmentation import grid_to_pixels, segment_conductivity  # noqa: E402
 

@@ -5,9 +5,9 @@
    epochs (about 20 s on 2 CPU cores; config written to ``train.toml``);
 3. ``evaluate`` it against Gauss-Newton on the test set (table and example figure);
 4. ``reconstruct`` the test file with the trained model (HDF5 and figure);
-5. the real KTC2023 water tank, if its measurements are found: the four targets by the
-   organisers' baseline (one linearised step + Otsu), Gauss-Newton and the shipped tank model
-   (``--model ktc2023``), side by side in ``tank.png`` (about a minute).
+5. the real KTC2023 water tank, if its measurements are found: one target at levels 1, 3, 5
+   and 7 (electrodes removed) by the organisers' baseline, Gauss-Newton and the shipped tank
+   model (``--model ktc2023``), side by side in ``tank.png`` (about 20 s).
 Everything goes into one folder. An existing folder is refused unless ``overwrite``; then the
 old folder is moved aside while the new one is built, and removed once it is complete (an error
 or Ctrl-C puts the old one back), so the folder is never a mix of two runs.
@@ -30,6 +30,7 @@ from invtools.reconstruct import reconstruct, write_reconstruction
 from invtools.reconstruct.ktc2023 import find_ktc_folder, reconstruct_targets
 from invtools.train_config import run_training
 
+TANK_LEVELS = (1, 3, 5, 7)  # the demo's tank figure: one target as electrodes are removed
 TRAIN_CONFIG = """# written by `invtools demo`; run it yourself with `invtools train {path}`
 out = "run"
 
@@ -134,11 +135,15 @@ def _run(out_dir: Path, n_train: int, n_test: int, epochs: int, seed: int, progr
                          "reconstruction.h5", "reconstruction.png"]}
     folder = None if str(ktc) == "none" else Path(ktc) if ktc is not None else find_ktc_folder()
     if folder is not None:
-        methods = {"linearized + Otsu": "linearized", "Gauss-Newton + levels": "gn",
+        methods = {"organisers' baseline": "baseline", "Gauss-Newton + levels": "gn",
                    "shipped model (ktc2023)": "ktc2023"}
-        labels, seconds = reconstruct_targets(folder, methods)
+        files = {f"target 2, level {v}": "data2.mat" if v == 1 else f"levels/level{v}/data2.mat"
+                 for v in TANK_LEVELS if v == 1 or (folder / "levels" / f"level{v}").is_dir()}
+        labels, seconds = reconstruct_targets(folder, methods, tuple(files.values()))
+        labels = {row: labels[name] for row, name in files.items()}
         plot_label_grid(labels, out_dir / "tank.png",
-                        "KTC2023 tank, real data: water (light), resistive (blue), conductive (red)")
+                        "KTC2023 tank, real data, one target as electrodes are removed (level L: "
+                        "1..2(L-1)): water (light), resistive (blue), conductive (red)")
         summary["tank"] = {"folder": str(folder), "seconds": seconds}
         summary["files"].append("tank.png")
     with atomic_path(out_dir / "metrics.json") as tmp:

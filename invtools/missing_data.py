@@ -1,6 +1,14 @@
-"""Missing data in synthetic data sets: the recipe's ``[mask]`` table draws, for every sample,
-which measured values exist (a missing one is NaN in ``y``), so that a data set covers the
-KTC2023 difficulty levels and broken electrodes anywhere.
+"""Missing data: which measured values exist (a missing one is NaN in ``y``).
+
+**Electrode masks.** Data are injection-major, as in a CEM operator with one measurement matrix
+per injection: value ``p * k + j`` is measurement row ``j`` (of the (k, L) matrix) during
+injection ``p`` (of the (P, L) currents). A failed electrode can neither drive current nor be
+read: every injection that drives it loses all its values, and every measurement row that
+involves it is lost in the other injections (the KTC2023 rule, which these functions reproduce
+on the challenge's files exactly).
+
+**Synthetic data sets.** The recipe's ``[mask]`` table draws, for every sample, which values
+exist, so that a data set covers the KTC2023 difficulty levels and broken electrodes anywhere.
 
 ``type = "none"`` (the default): complete data. ``type = "electrodes"`` (CEM operators): each
 sample is, independently and in the stated proportions,
@@ -19,9 +27,73 @@ phantom or noise draws of the sample.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+
+Patterns = np.ndarray | Sequence[np.ndarray]  # one (k, L) measurement matrix, or one per injection
+
+KTC_LEVELS = tuple(range(1, 8))  # the challenge's difficulty levels
+
+
+def electrode_mask(currents: np.ndarray, measurement: Patterns,
+                   removed: Iterable[int]) -> np.ndarray:
+    """(m,) bool, True where a value survives the loss of the electrodes ``removed`` (0-based),
+    for currents (P, L) and one measurement matrix (k, L) for every injection, or a list of P
+    matrices (k_p, L), one per injection (m = sum of k_p)."""
+    currents = np.asarray(currents)
+    P, L = currents.shape
+    matrices = ([np.asarray(measurement)] * P if np.ndim(measurement) == 2
+                else [np.asarray(m) for m in measurement])
+    if len(matrices) != P:
+        raise ValueError(f"{len(matrices)} measurement matrices for {P} injections")
+    removed = np.asarray(sorted(set(int(e) for e in removed)), dtype=int)
+    if removed.size and (removed.min() < 0 or removed.max() >= L):
+        raise ValueError(f"removed electrodes {removed.tolist()} are not in 0..{L - 1}")
+    dead = np.zeros(L, dtype=bool)
+    dead[removed] = True
+    injection_ok = ~(currents[:, dead] != 0).any(axis=1)  # (P,)
+    return np.concatenate([injection_ok[p] & ~(m[:, dead] != 0).any(axis=1) for p, m in enumerate(matrices)])
+
+
+def level_electrodes(level: int) -> list[int]:
+    """The electrodes (0-based) that KTC2023 level ``level`` removes: 1 .. 2(level - 1), 1-based."""
+    if level not in KTC_LEVELS:
+        raise ValueError(f"KTC2023 level must be one of {list(KTC_LEVELS)}, got {level!r}")
+    return list(range(2 * (level - 1)))
+
+
+def level_mask(currents: np.ndarray, measurement: Patterns, level: int) -> np.ndarray:
+    """(P k,) bool: the values KTC2023 level ``level`` keeps (level 1 keeps all)."""
+    return electrode_mask(currents, measurement, level_electrodes(level))
+
+
+def level_of_mask(currents: np.ndarray, measurement: Patterns, mask: np.ndarray | None) -> int | None:
+    """The KTC2023 level whose mask ``mask`` is (None: complete data, level 1), else None."""
+    if mask is None:
+        return 1
+    for level in KTC_LEVELS:
+        if np.array_equal(level_mask(currents, measurement, level), np.asarray(mask, dtype=bool)):
+            return level
+    return None
+
+
+def random_electrode_mask(currents: np.ndarray, measurement: Patterns, rng: np.random.Generator,
+                          count: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
+    """A mask of ``count[0]``..``count[1]`` failed electrodes anywhere (uniform count, then a
+    uniform subset), and the electrodes (0-based)."""
+    L = np.asarray(currents).shape[1]
+    n = int(rng.integers(count[0], count[1] + 1))
+    removed = sorted(int(e) for e in rng.choice(L, size=n, replace=False))
+    return electrode_mask(currents, measurement, removed), removed
+
+
+def random_dropout_mask(size: int, rng: np.random.Generator, fraction: tuple[float, float]) -> np.ndarray:
+    """(size,) bool: single values dropped at random, a fraction uniform in ``fraction``."""
+    p = rng.uniform(*fraction)
+    return rng.uniform(size=size) >= p
+
 
 MASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "none": {},
@@ -42,8 +114,6 @@ def check_mask_table(table: dict[str, Any]) -> dict[str, Any]:
     out = {"type": kind, **MASK_DEFAULTS[kind], **table}
     if kind == "none":
         return out
-    from forward_models.eit.missing import KTC_LEVELS
-
     fractions = [out[k] for k in ("level_fraction", "broken_fraction", "dropout_fraction")]
     if any(not isinstance(f, (int, float)) or isinstance(f, bool) or not 0 <= f <= 1 for f in fractions) \
             or sum(fractions) > 1 + 1e-12:
@@ -88,8 +158,6 @@ def draw_mask(table: dict[str, Any], patterns: tuple[np.ndarray, list[np.ndarray
     """(size,) bool, True where sample's value exists, drawn by a checked ``[mask]`` table."""
     if table["type"] == "none":
         return np.ones(size, dtype=bool)
-    from forward_models.eit.missing import level_mask, random_dropout_mask, random_electrode_mask
-
     currents, measurement = patterns
     u = rng.uniform()
     edges = np.cumsum([table["level_fraction"], table["broken_fraction"], table["dropout_fraction"]])
@@ -109,8 +177,6 @@ def fewest_kept(table: dict[str, Any], patterns: tuple[np.ndarray, list[np.ndarr
     runs, and ``size`` times (1 - ``dropout[1]``)."""
     if table["type"] == "none":
         return size
-    from forward_models.eit.missing import electrode_mask, level_mask
-
     currents, measurement = patterns
     counts = [size]
     if table["level_fraction"] > 0:

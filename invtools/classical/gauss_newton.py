@@ -175,7 +175,7 @@ def _solve_one(op: Operator, y: np.ndarray, x: np.ndarray, x_ref: np.ndarray, pr
             step = np.linalg.solve(H + mu * np.diag(np.diag(H)), -g)
             try:
                 r_new = residual(x + step)
-            except ValueError:  # e.g. the step left the operator's domain
+            except (ValueError, RuntimeError):  # the step left the domain (e.g. a singular FEM system)
                 mu *= 4.0
                 continue
             phi_new = objective(r_new, x + step, lam)

@@ -33,7 +33,9 @@ FORMATS = {".h5": "hdf5", ".hdf5": "hdf5", ".npz": "npz", ".csv": "csv", ".txt":
 class Measurements:
     """Measured data and what came with it.
 
-    y: (N, m) float64. mask: (m,) True where measured (None: all). reference: (m,) data of a
+    y: (N, m) float64, NaN where a value is missing (HDF5/NPZ; the KTC2023 ``.mat`` reader
+    puts 0 there and sets ``mask``). mask: (m,) True where measured, shared by every row (None:
+    all, or rows with different masks, whose NaN tell). reference: (m,) data of a
     reference state for difference imaging. x: (N, *in_shape) ground truths if known.
     operator: forward-model config if the file defines it. ktc: KTC2023 patterns
     (``currents`` (P, L), ``measurement`` (k, L)) if the file is in that layout.
@@ -84,8 +86,9 @@ def _read_hdf5(path: Path) -> Measurements:
     except Exception:  # noqa: BLE001
         raise DataFileError(f"{path}: not an HDF5 file (or truncated)") from None
     with f:
-        y = _as_rows(_numeric(safe_dataset(path, f, "y")[()], path, "y"), path)
-        m = Measurements(y.reshape(y.shape[0], -1), path)
+        y = _as_rows(_numeric(safe_dataset(path, f, "y")[()], path, "y", allow_nan=True), path)
+        explicit = safe_dataset(path, f, "mask")[()] if f.get("mask", getlink=True) is not None else None
+        m = _with_mask(Measurements(y.reshape(y.shape[0], -1), path), explicit)
         if "operator" in f.attrs:
             try:
                 m.operator = json.loads(f.attrs["operator"])
@@ -106,6 +109,29 @@ def _read_hdf5(path: Path) -> Measurements:
     return m
 
 
+def _with_mask(m: Measurements, explicit: Any = None) -> Measurements:
+    """Missing values of HDF5/NPZ data: NaN in ``y``, and/or an explicit boolean ``mask``
+    ((m,) or (N, m), True where measured), which sets NaN where it is False. ``m.mask`` is the
+    rows' common mask when they share one (None when nothing is missing)."""
+    if explicit is not None:
+        mask = np.asarray(explicit)
+        if mask.dtype != bool and not (mask.dtype.kind in "iu" and np.isin(mask, (0, 1)).all()):
+            raise DataFileError(f"{m.path}: mask must be boolean (or 0/1), got dtype {mask.dtype}")
+        mask = mask.astype(bool)
+        if mask.shape not in (m.y.shape, m.y.shape[1:]):
+            raise DataFileError(f"{m.path}: mask has shape {mask.shape}, y {m.y.shape}: expected "
+                                f"{m.y.shape[1:]} or {m.y.shape}")
+        m.y = np.where(mask, m.y, np.nan)
+    kept = np.isfinite(m.y)
+    empty = ~kept.any(axis=1)
+    if empty.any():
+        raise DataFileError(f"{m.path}: sample {int(np.argmax(empty))} has every value missing (NaN)")
+    if not kept.all():
+        m.mask = kept[0] if (kept == kept[0]).all() else None
+        m.extra["missing"] = int((~kept).sum())
+    return m
+
+
 def _read_npz(path: Path) -> Measurements:
     check_npz(path)
     try:
@@ -118,10 +144,11 @@ def _read_npz(path: Path) -> Measurements:
             raise DataFileError(f"{path}: array 'y' is missing (found {sorted(keys)})")
         try:
             y, ref = z["y"], (z["y_ref"] if "y_ref" in keys else None)
+            explicit = z["mask"] if "mask" in keys else None
         except Exception:  # noqa: BLE001
             raise DataFileError(f"{path}: cannot read the arrays (corrupt archive)") from None
-        y = _as_rows(_numeric(y, path, "y"), path)
-        m = Measurements(y, path)
+        y = _as_rows(_numeric(y, path, "y", allow_nan=True), path)
+        m = _with_mask(Measurements(y, path), explicit)
         if ref is not None:
             m.reference = _numeric(ref, path, "y_ref").ravel()
     return m

@@ -11,11 +11,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from forward_models.eit.missing import level_of_mask
 from invtools.classical import ClassicalConfig, gauss_newton, linearized_step
 from invtools.composition import ComposedOperator, LinearOperator
 from invtools.data.h5file import DataFileError
 from invtools.data.readers import Measurements
+from invtools.missing_data import level_of_mask
 from invtools.model import TrainedModel
 from invtools.operators import Operator
 from invtools.parametrization import net_operator
@@ -253,8 +253,9 @@ def find_ktc_folder(start: str | Path | None = None) -> Path | None:
 def reconstruct_targets(folder: str | Path, methods: dict[str, str | Path | None],
                         files: tuple[str, ...] = ("data1.mat", "data2.mat", "data3.mat", "data4.mat")
                         ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, float]]:
-    """Label images (256, 256) of the tank's measurement files by every method (name ->
-    ``gn``/``linearized`` or a model path/name), and each method's mean seconds per file."""
+    """Label images (256, 256) of the tank's measurement files (relative to ``folder``, e.g.
+    ``levels/level5/data2.mat``) by every method (name -> ``gn``/``linearized``/``baseline`` or
+    a model path/name), and each method's mean seconds per file."""
     import time
 
     from invtools.reconstruct import reconstruct
@@ -265,7 +266,7 @@ def reconstruct_targets(folder: str | Path, methods: dict[str, str | Path | None
     for name in files:
         for method, how in methods.items():
             t0 = time.perf_counter()
-            classical = how in ("gn", "linearized")
+            classical = how in ("gn", "linearized", "baseline")
             rec = reconstruct(Path(folder) / name, model=None if classical else how,
                               method=how if classical else "model")
             labels[name][method] = label_images(rec)[0]

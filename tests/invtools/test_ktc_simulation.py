@@ -50,6 +50,7 @@ def test_inclusions_lie_in_the_tank_apart_and_have_their_class():
 def test_simulated_tank_data_and_what_the_image_pixels_can_represent():
     noise_free = load_recipe("ktc2023").to_dict()
     noise_free["noise"] = {"relative": 0.0, "absolute": 0.0}
+    noise_free["mask"] = {"type": "none"}  # complete data (masks: tests/invtools/test_missing_data.py)
     problem = Problem(Recipe.from_dict(noise_free))
     assert problem.sim_op.n_in > 10 * problem.op.outer.n_in  # data from a finer mesh: no inverse crime
     sample = problem.samples(np.arange(2), seed=11)
@@ -78,6 +79,7 @@ def test_water_alone_gives_the_image_models_water_data():
     water = load_recipe("ktc2023").to_dict()
     water["noise"] = {"relative": 0.0, "absolute": 0.0}
     water["phantom"]["n_inclusions"] = [0, 0]
+    water["mask"] = {"type": "none"}
     problem = Problem(Recipe.from_dict(water))
     sample = problem.samples(np.arange(1), seed=0)
     np.testing.assert_array_equal(sample["x"], 0.8)

@@ -10,9 +10,9 @@ import pytest
 import scipy.io
 
 from forward_models.eit.ktc2023 import ktc_patterns
-from forward_models.eit.missing import electrode_mask, level_mask
 from invtools.cli import main
 from invtools.data.h5file import DataFileError
+from invtools.missing_data import electrode_mask, level_mask
 from invtools.model import load_model
 from invtools.reconstruct import reconstruct
 from invtools.reconstruct.result import label_images

@@ -136,7 +136,7 @@ def test_interpolation_is_in_the_organisers_frame():
 def test_level_masks_remove_the_readme_counts():
     """The organisers' literal vincl rule equals the general broken-electrode rule of
     forward_models.eit.missing (two implementations, one answer)."""
-    from forward_models.eit.missing import level_mask
+    from invtools.missing_data import level_mask
 
     currents, measurement = tank.ktc_patterns()
     for level, kept in KEPT.items():
