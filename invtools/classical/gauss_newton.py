@@ -79,7 +79,7 @@ def linearized_step(op: Operator, dy: Tensor, x_ref: Tensor, config: ClassicalCo
         r = _np(dy[b]).ravel()
         keep = _kept(r)
         family = TikhonovFamily(_np(J[b])[keep], r[keep], R)
-        lam = cfg.lam if cfg.lam is not None else family.choose(_noise_norm(r, cfg.noise_level))
+        lam = cfg.lam if cfg.lam is not None else family.choose(_noise_norm(r[keep], cfg.noise_level))
         out.append(family.step(lam))
         infos.append(ClassicalInfo(lam))
     dx = torch.as_tensor(np.stack(out), dtype=x_ref.dtype).reshape(x_ref.shape)
