@@ -44,8 +44,8 @@ def electrode_mask(currents: np.ndarray, measurement: Patterns,
     matrices (k_p, L), one per injection (m = sum of k_p)."""
     currents = np.asarray(currents)
     P, L = currents.shape
-    matrices = ([np.asarray(measurement)] * P if np.ndim(measurement) == 2
-                else [np.asarray(m) for m in measurement])
+    single = isinstance(measurement, np.ndarray) and measurement.ndim == 2
+    matrices = [measurement] * P if single else [np.asarray(m) for m in measurement]
     if len(matrices) != P:
         raise ValueError(f"{len(matrices)} measurement matrices for {P} injections")
     removed = np.asarray(sorted(set(int(e) for e in removed)), dtype=int)
@@ -100,6 +100,7 @@ MASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "electrodes": {"levels": [1, 2, 3, 4, 5, 6, 7], "level_fraction": 0.7, "broken_fraction": 0.25,
                    "broken": [1, 8], "dropout_fraction": 0.05, "dropout": [0.01, 0.2]},
 }
+MIN_KEPT = 31  # values a drawn mask keeps at least (one injection's worth; fewer are drawn again)
 MASK_STREAM = 7_001  # the third key of a sample's mask generator: default_rng([seed, index, MASK_STREAM])
 
 
@@ -159,6 +160,18 @@ def draw_mask(table: dict[str, Any], patterns: tuple[np.ndarray, list[np.ndarray
     if table["type"] == "none":
         return np.ones(size, dtype=bool)
     currents, measurement = patterns
+    if table["broken"][1] > currents.shape[1]:
+        raise ValueError(f"recipe [mask] broken = {table['broken']}: the operator has only "
+                         f"{currents.shape[1]} electrodes")
+    for _ in range(100):  # a draw that keeps too little to reconstruct from is drawn again
+        mask = _draw_once(table, currents, measurement, size, rng)
+        if mask.sum() >= MIN_KEPT:
+            return mask
+    raise ValueError(f"recipe [mask]: 100 draws in a row kept fewer than {MIN_KEPT} values")
+
+
+def _draw_once(table: dict[str, Any], currents: np.ndarray, measurement: list[np.ndarray], size: int,
+               rng: np.random.Generator) -> np.ndarray:
     u = rng.uniform()
     edges = np.cumsum([table["level_fraction"], table["broken_fraction"], table["dropout_fraction"]])
     if u < edges[0]:
@@ -171,20 +184,23 @@ def draw_mask(table: dict[str, Any], patterns: tuple[np.ndarray, list[np.ndarray
     return np.ones(size, dtype=bool)
 
 
-def fewest_kept(table: dict[str, Any], patterns: tuple[np.ndarray, list[np.ndarray]], size: int) -> int:
-    """A lower bound on the values a sample of the table keeps: the smallest level's count, the
-    count after losing ``broken[1]`` electrodes in the worst place found among all contiguous
-    runs, and ``size`` times (1 - ``dropout[1]``)."""
+def fewest_kept(table: dict[str, Any], patterns: tuple[np.ndarray, list[np.ndarray]], size: int,
+                draws: int = 2000, quantile: float = 0.01) -> int:
+    """The fewest values a sample of the table typically keeps (not a bound: spread-out broken
+    electrodes can keep far fewer): the smallest of the levels' counts and the ``quantile`` of
+    the kept counts of ``draws`` samples of the random parts (a fixed seed, so a model's limit
+    does not change between runs)."""
     if table["type"] == "none":
         return size
-    currents, measurement = patterns
     counts = [size]
     if table["level_fraction"] > 0:
-        counts += [int(level_mask(currents, measurement, int(v)).sum()) for v in table["levels"]]
-    if table["broken_fraction"] > 0:
-        L, n = currents.shape[1], int(table["broken"][1])
-        counts += [int(electrode_mask(currents, measurement, [(s + k) % L for k in range(n)]).sum())
-                   for s in range(L)]
-    if table["dropout_fraction"] > 0:
-        counts.append(int(np.floor(size * (1 - table["dropout"][1]))))
+        counts += [int(level_mask(*patterns, int(v)).sum()) for v in table["levels"]]
+    random_part = {**table, "level_fraction": 0.0}
+    if table["broken_fraction"] + table["dropout_fraction"] > 0:
+        scale = 1.0 / (table["broken_fraction"] + table["dropout_fraction"])
+        random_part.update(broken_fraction=table["broken_fraction"] * scale,
+                           dropout_fraction=table["dropout_fraction"] * scale)
+        rng = np.random.default_rng(0)
+        kept = [int(draw_mask(random_part, patterns, size, rng).sum()) for _ in range(draws)]
+        counts.append(int(np.quantile(kept, quantile)))
     return min(counts)

@@ -95,13 +95,15 @@ class TrainedModel:
     def fewest_values(self) -> int:
         """The fewest data values this model accepts in a sample: all of them for a model
         trained on complete data, else :data:`MIN_KEPT_FRACTION` of the fewest its training
-        masks keep (:func:`invtools.missing_data.fewest_kept`)."""
+        masks typically keep (:func:`invtools.missing_data.fewest_kept`: the levels' counts and
+        the 1% floor of the random masks)."""
         from invtools.missing_data import cem_patterns, fewest_kept
 
-        table, m = self.mask_table, self.operator.n_out
-        if table["type"] == "none":
-            return m
-        return int(np.ceil(MIN_KEPT_FRACTION * fewest_kept(table, cem_patterns(self.operator.config()), m)))
+        if "_fewest" not in self.__dict__:  # about 1 s (draws of the training masks): once
+            table, m = self.mask_table, self.operator.n_out
+            self.__dict__["_fewest"] = m if table["type"] == "none" else int(np.ceil(
+                MIN_KEPT_FRACTION * fewest_kept(table, cem_patterns(self.operator.config()), m)))
+        return self.__dict__["_fewest"]
 
     def check_mask(self, keep: np.ndarray, what: str) -> None:
         """Raise :class:`DataFileError` (one line) if a sample keeping the values ``keep``
