@@ -238,6 +238,47 @@ def real_figure(args, path: Path) -> None:
                     "water (light), resistive (blue), conductive (red)")
 
 
+def calibrate_levels(n: int = 40, seed: int = 123) -> None:
+    """Mean score per level and prior weight of the one-step methods on n samples of a training
+    seed (not the test seed): whether the tank's weights need a rule in the mask. One Jacobian,
+    one factorisation per level and weight."""
+    import scipy.linalg
+
+    from invtools.classical.regularization import make_prior
+    from invtools.reconstruct.ktc2023 import KTC_LINEARIZED_LAM, KTC_LOG_LAM
+
+    problem = complete_problem()
+    s = problem.samples(np.arange(n), seed)
+    sigma0 = float(problem.recipe.phantom["background"])
+    truth = [truth_labels(problem, seed, i) for i in range(n)]
+    R = make_prior("laplacian", problem.op.in_shape, None, 0.01).hessian(np.zeros(problem.op.n_in))
+    R = R.toarray() if hasattr(R, "toarray") else R
+    currents, measurement = cem_patterns(problem.op.config())
+    factors = (0.1, 0.3, 1.0, 3.0, 10.0)
+    rows = []
+    cases = (("log-conductivity (x0, GN's start)", problem.net_op, KTC_LOG_LAM, "levels"),
+             ("conductivity (linearized)", problem.op, KTC_LINEARIZED_LAM, "otsu"))
+    for variable, op, base, rule in cases:
+        start = np.log(sigma0) if variable.startswith("log") else sigma0
+        x_ref = torch.full((1, *op.in_shape), start, dtype=torch.float64)
+        J = op.jacobian(x_ref)[0].numpy().reshape(op.n_out, -1)
+        with torch.no_grad():
+            dy = s["y"] - op(x_ref)[0].numpy()
+        for v in LEVELS:
+            keep = level_mask(currents, measurement, v)
+            Jk, cells = J[keep], []
+            for f in factors:
+                c = scipy.linalg.cho_factor(Jk.T @ Jk + f * base * R)
+                step = scipy.linalg.cho_solve(c, Jk.T @ dy[:, keep].T).T.reshape(n, *op.in_shape)
+                x = np.exp(start + np.clip(step, -6, 6)) if variable.startswith("log") else start + step
+                scores = [ktc_score(truth[i], label_of(x[i], sigma0, rule)) for i in range(n)]
+                cells.append(float(np.mean(scores)))
+            rows.append([variable, f"L{v}", *[f"{c:.3f}" for c in cells], f"x{factors[int(np.argmax(cells))]:g}"])
+    print(f"calibration: {n} samples of the ktc2023 preset (complete data, masks applied), seed {seed}; "
+          "columns: the prior weight as a multiple of the tank's (KTC_LOG_LAM, KTC_LINEARIZED_LAM)")
+    print_table(["variable", "level", *[f"x{f:g}" for f in factors], "best"], rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=int, default=100)
@@ -252,7 +293,12 @@ def main() -> None:
     p.add_argument("--ktc", default=str(Path(__file__).parents[1].parent / "shared" / "ktc2023"))
     p.add_argument("--figure", help="PNG of the four real targets at every level by every method")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--calibrate-levels", type=int, metavar="N",
+                   help="only the per-level prior-weight sweep on N samples")
     args = p.parse_args()
+    if args.calibrate_levels:
+        calibrate_levels(args.calibrate_levels)
+        return
     args.models = [tuple(m.split("=", 1)) for m in args.models]
     results: dict = {"scores": {}, "seconds": {}}
     for path in args.from_json:

@@ -2,7 +2,8 @@
 the same budget (training samples, epochs, batch size), scored at every level on the same held-out
 phantoms as benchmarks/ktc.py, with paired differences.
 
-    python benchmarks/ktc_rma_levels.py --train data/ktc_train.h5 --val data/ktc_val.h5 \\
+    invtools generate ktc2023 --out data/ktc_val100.h5 -n 100 --seed 3   # the first 100 of ktc_val.h5
+    python benchmarks/ktc_rma_levels.py --train data/ktc_train.h5 --val data/ktc_val100.h5 \\
         --samples 100 --json benchmarks/results/ktc_rma_levels.json
     python benchmarks/ktc_rma_levels.py --from-json benchmarks/results/ktc_rma_levels.json
 
@@ -95,9 +96,9 @@ def report(results: dict) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", default="data/ktc_train.h5")
-    p.add_argument("--val", default="data/ktc_val.h5")
+    p.add_argument("--val", default="data/ktc_val100.h5")
     p.add_argument("--runs", default="runs/ktc-rma-levels")
-    p.add_argument("--train-samples", type=int, default=1000)
+    p.add_argument("--train-samples", type=int, default=800)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--samples", type=int, default=100)
