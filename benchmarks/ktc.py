@@ -273,7 +273,8 @@ def calibrate_levels(n: int = 40, seed: int = 123) -> None:
                 x = np.exp(start + np.clip(step, -6, 6)) if variable.startswith("log") else start + step
                 scores = [ktc_score(truth[i], label_of(x[i], sigma0, rule)) for i in range(n)]
                 cells.append(float(np.mean(scores)))
-            rows.append([variable, f"L{v}", *[f"{c:.3f}" for c in cells], f"x{factors[int(np.argmax(cells))]:g}"])
+            best = factors[int(np.argmax(cells))]
+            rows.append([variable, f"L{v}", *[f"{c:.3f}" for c in cells], f"x{best:g}"])
     print(f"calibration: {n} samples of the ktc2023 preset (complete data, masks applied), seed {seed}; "
           "columns: the prior weight as a multiple of the tank's (KTC_LOG_LAM, KTC_LINEARIZED_LAM)")
     print_table(["variable", "level", *[f"x{f:g}" for f in factors], "best"], rows)
