@@ -125,10 +125,16 @@ def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarra
     scores: dict[str, dict[str, list[float]]] = {}
     seconds: dict[str, float] = {}
 
-    def record(name: str, row: str, labels: list[np.ndarray], t: float, count: int) -> None:
-        scores.setdefault(name, {})[row] = [ktc_score(truth[i], labels[i]) for i in range(len(labels))]
+    def record(name: str, row: str, labels: list[np.ndarray], t: float, count: int,
+               which: np.ndarray | None = None) -> None:
+        """Scores of the phantoms ``which`` (default: the first len(labels)); NaN for the rest
+        of the accepted ones (a model refuses masks that keep too few values)."""
+        row_scores = np.full(len(labels) if which is None else n, np.nan)
+        which = np.arange(len(labels)) if which is None else which
+        row_scores[which] = [ktc_score(truth[i], lab) for i, lab in zip(which, labels, strict=True)]
+        scores.setdefault(name, {})[row] = row_scores.tolist()
         seconds[name] = seconds.get(name, 0.0) + t / count / len(masks)
-        print(f"done {name} {row}: {np.mean(scores[name][row]):.3f}", file=sys.stderr, flush=True)
+        print(f"done {name} {row}: {np.nanmean(row_scores):.3f}", file=sys.stderr, flush=True)
 
     step = prepare_baseline(op, water) if "baseline" in args.methods else None
     for row, mask in masks.items():
@@ -147,15 +153,16 @@ def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarra
             record(method, row, [label_of(xi, sigma0, rule) for xi in x], time.perf_counter() - t0, k)
         for name, path in args.models:
             trained = load_model(path, device=args.device)
-            if trained.fewest_values() > int(mask.sum(axis=1).min()):
+            ok = mask.sum(axis=1) >= trained.fewest_values()  # what the model accepts (else NaN)
+            if not ok.any():
                 continue  # e.g. a model trained on complete data, at the higher levels
             t0 = time.perf_counter()
-            x = predict_difference(trained, torch.as_tensor(y_nan), sigma0)
+            x = predict_difference(trained, torch.as_tensor(y_nan[ok]), sigma0)
             t = time.perf_counter() - t0
             cls = trained.labels(x)
             labels = ([label_of(xi, sigma0, "levels") for xi in x] if cls is None else
                       [np.nan_to_num(grid_to_pixels(c.astype(np.float64))).astype(np.uint8) for c in cls])
-            record(name, row, labels, t, n)
+            record(name, row, labels, t, int(ok.sum()), np.nonzero(ok)[0])
     return {"scores": scores, "seconds": seconds}
 
 
@@ -171,8 +178,8 @@ def report(results: dict, reference: str | None) -> None:
     methods = list(scores)
     table = []
     for m in methods:
-        cells = [f"{np.mean(scores[m][r]):.3f}" if r in scores[m] else "-" for r in rows]
-        levels = [np.mean(scores[m][f"L{v}"]) for v in LEVELS if f"L{v}" in scores[m]]
+        cells = [f"{np.nanmean(scores[m][r]):.3f}" if r in scores[m] else "-" for r in rows]
+        levels = [np.nanmean(scores[m][f"L{v}"]) for v in LEVELS if f"L{v}" in scores[m]]
         total = f"{sum(levels):.2f}" if len(levels) == len(LEVELS) else "-"
         table.append([m, *cells, total, f"{seconds.get(m, float('nan')):.3f}"])
     n = len(next(iter(scores[methods[0]].values())))
@@ -189,12 +196,14 @@ def report(results: dict, reference: str | None) -> None:
             if "broken" not in scores[m] or any(r not in scores[m] for r in set(nearest)):
                 continue
             b = np.array(scores[m]["broken"])
-            a = np.array([scores[m][r][i] for i, r in enumerate(nearest)])
-            mean, lo, hi = interval(b - a)
-            near_rows.append([m, f"{b.mean():.3f}", f"{a.mean():.3f}", f"{mean:+.3f}",
+            a = np.array([scores[m][r][i] if i < len(scores[m][r]) else np.nan
+                          for i, r in enumerate(nearest[:len(b)])])
+            ok = np.isfinite(a) & np.isfinite(b)
+            mean, lo, hi = interval(b[ok] - a[ok])
+            near_rows.append([m, int(ok.sum()), f"{b[ok].mean():.3f}", f"{a[ok].mean():.3f}", f"{mean:+.3f}",
                               f"[{lo:+.3f}, {hi:+.3f}]"])
         print_table(["broken electrodes vs the level keeping about as many values (per phantom)",
-                     "broken", "nearest level", "difference", "95% interval"], near_rows)
+                     "phantoms", "broken", "nearest level", "difference", "95% interval"], near_rows)
     if reference is None or reference not in scores:
         return
     print()
@@ -207,7 +216,10 @@ def report(results: dict, reference: str | None) -> None:
                 continue
             a, b = np.array(scores[reference][r]), np.array(scores[m][r])
             k = min(len(a), len(b))
-            mean, lo, hi = interval(a[:k] - b[:k])
+            d = a[:k] - b[:k]
+            d = d[np.isfinite(d)]  # the phantoms both methods reconstructed
+            k = len(d)
+            mean, lo, hi = interval(d)
             diff_rows.append([f"{reference} - {m}", r, k, f"{mean:+.3f}", f"[{lo:+.3f}, {hi:+.3f}]"])
     print_table(["paired difference in score", "row", "phantoms", "mean", "95% interval"], diff_rows)
 
