@@ -225,7 +225,7 @@ def report(results: dict, reference: str | None) -> None:
 
 
 def real_figure(args, path: Path) -> None:
-    """Rows: the four real targets at each level; columns: every method's label image."""
+    """Rows: each real target by each method; columns: the seven levels."""
     from invtools.plotting import plot_label_grid
     from invtools.reconstruct import reconstruct
     from invtools.reconstruct.result import label_images
@@ -235,19 +235,19 @@ def real_figure(args, path: Path) -> None:
                "GN": ("gn", None), **{n: ("model", p) for n, p in args.models}}
     rows, seconds = {}, dict.fromkeys(methods, 0.0)
     for target in range(1, 5):
-        for level in LEVELS:
-            sub = folder if level == 1 else folder / "levels" / f"level{level}"
-            file = sub / f"data{target}.mat"
-            rows[f"target {target}, L{level}"] = {}
-            for name, (method, model) in methods.items():
+        for name, (method, model) in methods.items():
+            row = rows.setdefault(f"target {target}: {name}", {})
+            for level in LEVELS:
+                sub = folder if level == 1 else folder / "levels" / f"level{level}"
                 t0 = time.perf_counter()
-                rec = reconstruct(file, model=model, method=method)
-                rows[f"target {target}, L{level}"][name] = label_images(rec)[0]
+                rec = reconstruct(sub / f"data{target}.mat", model=model, method=method)
+                row[f"level {level}"] = label_images(rec)[0]
                 seconds[name] += (time.perf_counter() - t0) / 28
     print_table(["real files: method", "s / file (reading, water fit, segmentation included)"],
                 [[m, f"{s:.2f}"] for m, s in seconds.items()])
-    plot_label_grid(rows, path, "KTC2023 tank, real data at every level (electrodes 1..2(L-1) removed): "
-                    "water (light), resistive (blue), conductive (red)")
+    plot_label_grid(rows, path, "KTC2023 tank, real data at every level (level L: electrodes 1..2(L-1) "
+                    "removed, 0-1843 of 2356 values missing):\nwater (light), resistive (blue), "
+                    "conductive (red)")
 
 
 def calibrate_levels(n: int = 40, seed: int = 123) -> None:
