@@ -3,12 +3,13 @@
 Data that no tank could produce are refused with one line naming the file and the check:
 
 - **size**: the measured voltages' norm over the reference's (kept values) must lie in
-  [1/ :data:`MAX_SCALE`, :data:`MAX_SCALE`]: an inclusion changes the real files by 3-13% and
-  the simulated tank by less than 2x; all zeros, or 1e12 times the data, are not a tank's;
-- **change**: ``|y - y_ref| / |y_ref|`` at most :data:`MAX_CHANGE`;
+  [1/ :data:`MAX_SCALE`, :data:`MAX_SCALE`]. The real files lie at 0.93-1.02; simulated tank
+  data reach 35 (an insulating object over an electrode), so the bound is wide; all zeros, or
+  1e12 times the data, are not a tank's;
 - **sign structure**: the values the model of the water tank predicts to be large (over 10% of
   its largest) must have the model's sign in at least :data:`MIN_SIGN_AGREEMENT` of cases (the
-  real files: 99.9-100%): negated, constant or scrambled data fail.
+  real files: 99.9-100%, simulated tank data: 94% and above): negated, constant or scrambled
+  data fail.
 
 (The CEM's reciprocity, U(a->b on c,d) = U(c->d on a,b), cannot be checked on the KTC2023
 patterns: they hold no reciprocal pair of injection and measurement.)
@@ -25,9 +26,8 @@ import numpy as np
 
 from invtools.data.h5file import DataFileError
 
-MAX_SCALE = 2.0
-MAX_CHANGE = 1.0
-MIN_SIGN_AGREEMENT = 0.9
+MAX_SCALE = 1e3
+MIN_SIGN_AGREEMENT = 0.8
 MAX_CONDUCTIVITY = 1e4  # S/m: above a metal's contrast with water by far (the preset's are <= 50)
 
 
@@ -43,10 +43,6 @@ def data_problems(y: np.ndarray, y_ref: np.ndarray, model_ref: np.ndarray) -> li
     if not 1 / MAX_SCALE <= scale <= MAX_SCALE:
         problems.append(f"their size is {scale:.3g} times the reference's (a tank's: within "
                         f"1/{MAX_SCALE:g}..{MAX_SCALE:g})")
-    change = float(np.linalg.norm(y - y_ref)) / ref_norm
-    if change > MAX_CHANGE:
-        problems.append(f"they differ from the reference by {change:.3g} of its size "
-                        f"(at most {MAX_CHANGE:g})")
     for name, data in (("data", y), ("reference", y_ref)):
         big = np.abs(model_ref) > 0.1 * np.abs(model_ref).max()
         agree = float(np.mean(np.sign(data[big]) == np.sign(model_ref[big])))

@@ -43,7 +43,11 @@ def test_every_level_by_the_fast_methods_and_the_shipped_model(ktc, level):
         for method, model in (("linearized", None), ("baseline", None), ("model", "ktc2023")):
             rec = reconstruct(level_file(ktc, level, target), model=model, method=method)
             assert rec.info["missing"] == 2356 - kept and rec.info["level"] == level
-            assert np.isfinite(rec.x).all() and "warnings" not in rec.info
+            assert np.isfinite(rec.x).all()
+            # a linear step in the conductivity may undershoot below 0 S/m: then, and only then,
+            # it is flagged; the model works on log-conductivity and never is
+            assert ("warnings" in rec.info) == bool((rec.x <= 0).any())
+            assert method != "model" or "warnings" not in rec.info
             labels = label_images(rec)
             assert labels.shape == (1, 256, 256) and set(np.unique(labels)) <= {0, 1, 2}
             assert (labels != 0).mean() > 0.01  # each target holds an inclusion at every level
@@ -121,14 +125,14 @@ def test_the_checks_pass_every_real_file_and_simulated_tank_data(ktc):
     from invtools.recipes import Problem, Recipe, load_recipe
 
     files = [level_file(ktc, v, t) for v in range(1, 8) for t in range(1, 5)]
-    for f in files:
-        assert "warnings" not in reconstruct(f, method="linearized").info
+    for f in files:  # no DataFileError: every real file passes the data checks
+        assert reconstruct(f, method="linearized").x.shape == (1, 32, 32)
     d = load_recipe("ktc2023").to_dict()
     d["mask"] = {"type": "none"}
     problem = Problem(Recipe.from_dict(d))
-    s = problem.samples(np.arange(20), 5)
+    s = problem.samples(np.arange(60), 5)
     water = problem.references()[1]
-    for y in s["y"]:
+    for y in s["y"]:  # (60 samples of this seed reach 35 times the reference: the bound is wide)
         assert data_problems(y, water, water) == []
 
 
