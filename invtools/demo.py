@@ -144,7 +144,8 @@ def _run(out_dir: Path, n_train: int, n_test: int, epochs: int, seed: int, progr
         plot_label_grid(labels, out_dir / "tank.png",
                         "KTC2023 tank, real data, one target as electrodes are removed (level L: "
                         "1..2(L-1)): water (light), resistive (blue), conductive (red)")
-        summary["tank"] = {"folder": str(folder), "seconds": seconds}
+        summary["tank"] = {"folder": str(folder), "seconds": seconds,
+                           "levels": [int(row.rsplit(" ", 1)[1]) for row in files]}
         summary["files"].append("tank.png")
     with atomic_path(out_dir / "metrics.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
