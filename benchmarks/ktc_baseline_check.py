@@ -18,6 +18,7 @@ import numpy as np
 from forward_models.eit.ktc2023 import ktc_image_operator
 from invtools.classical import ktc_baseline as kb
 from invtools.data.readers import read_measurements
+from invtools.missing_data import level_mask
 
 
 def level_folder(root: Path, level: int) -> Path:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     for level in args.levels:
         folder = level_folder(args.folder, level)
         t_level = time.perf_counter()
-        step.factor(kb.level_mask(ref.ktc["currents"], level))
+        step.factor(level_mask(ref.ktc["currents"], ref.ktc["measurement"], level))
         t_factor = time.perf_counter() - t_level
         for k in range(1, 5):
             meas = read_measurements(folder / f"data{k}.mat")

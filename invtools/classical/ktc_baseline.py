@@ -13,7 +13,8 @@ published: CUQI-DTU/KTC2023-CUQI9 ``Codes_Python/main.py``, ``KTCRegularization.
 - level rule (``vincl``, 31 x 76, flattened injection-major): electrodes 0 .. 2(level-1)-1 are
   removed; an injection with current on any of them loses all rows; measurement row j is
   removed from every injection for those j. (Their loop visits injections 0..74 only; the last
-  one, 30 -> 24, never drives a removed electrode, so nothing changes.)
+  one, 30 -> 24, never drives a removed electrode, so nothing changes.) Here the mask comes
+  with the data (NaN); :func:`invtools.missing_data.level_mask` gives the same rows.
 - ``KTCRegularization.SMPrior``: Gamma_ij = (var - c) exp(-d_ij^2 / (2 b^2)) + c delta_ij,
   c = 1e-9, b = sqrt(-corrlength^2 / (2 ln 0.01)) (the correlation is 0.01 at d = corrlength);
   ``L = cholesky(inv(Gamma)).T``, upper triangular, so ``L' L = inv(Gamma)``.
@@ -78,18 +79,6 @@ def smoothness_prior(points: np.ndarray, corr_length: float = CORR_LENGTH, std: 
     precision = np.linalg.inv(smoothness_covariance(points, corr_length, std, nugget))
     precision = 0.5 * (precision + precision.T)
     return np.linalg.cholesky(precision).T
-
-
-def level_mask(currents: np.ndarray, level: int, n_rows: int | None = None) -> np.ndarray:
-    """The organisers' ``vincl`` (P * k,) bool, injection-major, for currents (P, L) and k
-    measurement rows (default L - 1): True where kept at difficulty ``level`` (1..7)."""
-    P, L = currents.shape
-    k = L - 1 if n_rows is None else n_rows
-    removed = np.arange(2 * (level - 1))
-    keep = np.ones((P, k), dtype=bool)
-    keep[np.any(currents[:, removed] != 0, axis=1), :] = False
-    keep[:, removed[removed < k]] = False
-    return keep.ravel()
 
 
 def noise_weights(u_ref: np.ndarray, mask: np.ndarray | None = None, std1: float = NOISE_STD1,

@@ -124,16 +124,11 @@ def reconstruct_ktc(meas: Measurements, method: str, trained: TrainedModel | Non
     else:
         _check_enough(meas, method)
         op = tank.ktc_image_operator(currents, measurement, mesh_size=mesh_h or tank.KTC_IMAGE_MESH)
-    check_width(meas, op, "the tank model")
+    info = _checked(meas, op, y_meas, y_ref, currents, measurement)
+    sigma0 = info["sigma0"] = tank.accurate_sigma0(y_ref, currents, measurement, meas.mask)
     ones = torch.ones(1, *op.in_shape, dtype=torch.float64)
     with torch.no_grad():
-        water = op(ones)[0].numpy()
-    check_tank_data(meas.path, y_meas[keep], y_ref[keep], water[keep])
-    sigma0 = tank.accurate_sigma0(y_ref, currents, measurement, meas.mask)
-    with torch.no_grad():
         y = torch.as_tensor(y_meas - y_ref + op(sigma0 * ones)[0].numpy())[None]
-    info: dict[str, Any] = {"sigma0": sigma0, "missing": int((~keep).sum()), "mode": "difference",
-                            "level": level_of_mask(currents, measurement, meas.mask)}
     labels = None
     if method == "model":
         x = predict_difference(trained, torch.where(torch.as_tensor(keep), y, torch.nan), sigma0)
@@ -142,6 +137,19 @@ def reconstruct_ktc(meas: Measurements, method: str, trained: TrainedModel | Non
         x, info["lam"] = classical_difference(_masked(op, meas.mask), y[:, keep], sigma0, method, ccfg)
     flag_nonphysical(x, info, meas.path)
     return Reconstruction(x, method, op, "log", meas.path, None, info, labels)
+
+
+def _checked(meas: Measurements, op: Operator, y: np.ndarray, y_ref: np.ndarray, currents: np.ndarray,
+             measurement: np.ndarray) -> dict[str, Any]:
+    """Refuse data (m,) that no tank could produce (kept values, against the water model of
+    ``op``, after :func:`check_width`); the start of the reconstruction's ``info``."""
+    check_width(meas, op, "the tank model")
+    keep = _kept(meas)
+    with torch.no_grad():
+        water = op(torch.ones(1, *op.in_shape, dtype=torch.float64))[0].numpy()
+    check_tank_data(meas.path, y[keep], y_ref[keep], water[keep])
+    return {"missing": int((~keep).sum()), "mode": "difference",
+            "level": level_of_mask(currents, measurement, meas.mask)}
 
 
 def flag_nonphysical(x: np.ndarray, info: dict[str, Any], path: Path) -> None:
@@ -162,14 +170,8 @@ def _baseline(meas: Measurements, tank) -> Reconstruction:
     _check_enough(meas, "baseline")
     currents, measurement = meas.ktc["currents"], meas.ktc["measurement"]
     op = tank.ktc_image_operator(currents, measurement)
-    check_width(meas, op, "the tank model")
-    keep = _kept(meas)
-    with torch.no_grad():
-        water = op(torch.ones(1, *op.in_shape, dtype=torch.float64))[0].numpy()
-    check_tank_data(meas.path, meas.y[0][keep], meas.reference[keep], water[keep])
+    info = {"sigma0": SIGMA0, **_checked(meas, op, meas.y[0], meas.reference, currents, measurement)}
     sigma, labels = organisers_baseline(meas.y[0], meas.reference, meas.mask, op)
-    info: dict[str, Any] = {"sigma0": SIGMA0, "missing": int((~keep).sum()), "mode": "difference",
-                            "level": level_of_mask(currents, measurement, meas.mask)}
     flag_nonphysical(sigma, info, meas.path)
     return Reconstruction(sigma[None], "baseline", op, "identity", meas.path, None, info,
                           label_images=labels[None])
@@ -191,7 +193,7 @@ def reconstruct_ktc_absolute(meas: Measurements, ccfg: ClassicalConfig) -> Recon
     op = tank.ktc_image_operator(currents, measurement, mesh_size=h, edge_levels=levels)
     check_width(meas, op, "the tank model")
     sigma0 = tank.accurate_sigma0(y_ref, currents, measurement, meas.mask)
-    keep = np.ones(op.n_out, dtype=bool) if meas.mask is None else meas.mask
+    keep = _kept(meas)
     lam = _weight(ccfg, KTC_LOG_LAM)
     s0 = torch.full((1, *op.in_shape), float(np.log(sigma0)), dtype=torch.float64)
     y = torch.as_tensor(y_meas[keep])[None]
