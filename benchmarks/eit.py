@@ -7,6 +7,8 @@
 electrodes (heights 0.3 and 0.7, 0.2 tall, half the circumference), tetrahedra by extrusion.
 All: adjacent currents, adjacent differences (256 measurements). For each mesh:
 - ours: ``op(sigma)``, ``op.jacobian(sigma)``, ``op(sigma)`` + ``backward()`` (VJP);
+- dense: ``op.jacobian(sigma)`` with ``solver="dense"`` (dense Cholesky, meshes of at most
+  8k unknowns; it is the GPU path, timed here on the CPU beside the sparse default);
 - floor: one sparse factorisation of the same CEM system plus 2 x n_patterns triangular solves;
 - pyEIT 1.2.4 (``pip install pyeit``): ``solve_eit`` and ``compute_jac`` on a pyEIT mesh with
   the same nodes and triangles (point electrodes at the electrode centres; its Jacobian inverts
@@ -33,13 +35,14 @@ from _timing import interleaved_times, peak_memory, print_table  # noqa: E402
 from forward_models.eit import CEMForward, Electrodes  # noqa: E402
 from forward_models.eit.cylinder import CylinderElectrodes  # noqa: E402
 from forward_models.eit.domains import on_cylinder  # noqa: E402
+from forward_models.eit.solvers import DENSE_MAX_UNKNOWNS  # noqa: E402
 
 
-def operator(size: str, electrodes: Electrodes) -> CEMForward:
+def operator(size: str, electrodes: Electrodes, solver: str = "auto") -> CEMForward:
     if size.startswith("3d"):
         rings = CylinderElectrodes(Electrodes.equally_spaced(8, 0.5, 0.01), (0.3, 0.7), 0.2)
-        return on_cylinder(rings, 1.0, 1.0, SIZES[size], n_threads=1)
-    return CEMForward.on_disk(electrodes, SIZES[size], n_threads=1)
+        return on_cylinder(rings, 1.0, 1.0, SIZES[size], n_threads=1, solver=solver)
+    return CEMForward.on_disk(electrodes, SIZES[size], n_threads=1, solver=solver)
 
 SIZES = {"2k": 0.04, "10k": 0.019, "50k": 0.0085, "3d-10k": 0.08, "3d-50k": 0.045}
 PYEIT_MAX_NODES = 20_000
@@ -95,6 +98,9 @@ def main() -> None:
         fns = {"floor": floor, "forward": lambda op=op, s=sigma: op(s),
                "forward+Jacobian": lambda op=op, s=sigma: op.jacobian(s),
                "forward+VJP": forward_vjp}
+        if op.system.size <= DENSE_MAX_UNKNOWNS:
+            dense = operator(size, electrodes, "dense")
+            fns["dense fwd+Jacobian"] = lambda op=dense, s=sigma: op.jacobian(s)
         t = dict(zip(fns, interleaved_times(list(fns.values()), args.repeats, warmup=1),
                      strict=True))
         mem = {name: peak_memory(fn) for name, fn in fns.items()}
@@ -110,7 +116,7 @@ def main() -> None:
         dim = "3-D" if size.startswith("3d") else "2-D"
         rows.append([f"{dim}: {n_nodes} nodes / {op.n_in} elements", t["floor"], t["forward"],
                      t["forward+Jacobian"], t["forward+Jacobian"] / t["floor"],
-                     t["forward+VJP"], t_pyeit_fwd, t_pyeit_jac,
+                     t.get("dense fwd+Jacobian", float("nan")), t["forward+VJP"], t_pyeit_fwd, t_pyeit_jac,
                      t_pyeit_jac / t["forward+Jacobian"]])
         mem_rows.append([f"{dim}: {n_nodes} nodes", mem["floor"], mem["forward"],
                          mem["forward+Jacobian"], mem["forward+VJP"], m_pyeit_jac])
@@ -118,8 +124,8 @@ def main() -> None:
     print(f"CEM, 16 electrodes, adjacent/adjacent (256 measurements; pyEIT: 2-D only), 1 thread, "
           f"torch {torch.__version__}")
     print_table(["mesh", "floor (s)", "forward (s)", "fwd+Jacobian (s)", "Jacobian / floor",
-                 "fwd+VJP (s)", "pyEIT fwd (s)", "pyEIT Jacobian (s)", "pyEIT / ours (Jacobian)"],
-                rows)
+                 "dense fwd+Jacobian (s)", "fwd+VJP (s)", "pyEIT fwd (s)", "pyEIT Jacobian (s)",
+                 "pyEIT / ours (Jacobian)"], rows)
     print()
     print("Peak resident memory added during one call (MiB)")
     print_table(["mesh", "floor", "forward", "fwd+Jacobian", "fwd+VJP", "pyEIT Jacobian"],

@@ -25,7 +25,7 @@ from forward_models.eit.cem import CEMSystem, cem_system, ground_basis
 from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.mesh import disk_mesh, electrode_facets
 from forward_models.eit.patterns import resolve_patterns
-from forward_models.eit.solvers import blas_threads, make_solver, worker_pool
+from forward_models.eit.solvers import SOLVERS, blas_threads, make_solver, worker_pool
 from invtools.deprecation import renamed_keyword
 from invtools.operators import Operator, OperatorInputError, register_operator
 
@@ -101,7 +101,8 @@ class CEMForward(Operator):
         currents: (P, L) injected currents (A), each pattern summing to zero.
         measurements: None (raw grounded potentials), an (m, L) matrix used for every
             pattern, or a list of P matrices (m_p, L).
-        solver: ``"auto"``, ``"direct"`` (sparse LU) or ``"amg"`` (pyamg-preconditioned CG).
+        solver: ``"auto"``, ``"direct"`` (sparse LU), ``"amg"`` (pyamg-preconditioned CG) or
+            ``"dense"`` (dense Cholesky, small meshes; see :class:`~forward_models.eit.solvers.DenseSolver`).
         n_threads: threads over the batch (default: torch's intra-op thread count).
         blas_threads: BLAS threads per batch worker while solving (default 1: the batch
             threads are the parallelism; None leaves the BLAS library's own setting).
@@ -137,6 +138,8 @@ class CEMForward(Operator):
         self._shared_measurements = all(np.array_equal(m, meas[0]) for m in meas)
         self._measurements_q = [m @ ground_basis(L) for m in meas]  # (m_p, L-1)
         self.S = sp.block_diag([sp.csr_matrix(m) for m in meas], format="csr")  # (n_meas, P L)
+        if solver not in ("auto", *SOLVERS):
+            raise ValueError(f"unknown solver {solver!r}; choose from {['auto', *SOLVERS]}")
         self.solver_kind = solver
         self.n_threads = n_threads or torch.get_num_threads()
         self.blas_threads = blas_threads

@@ -152,12 +152,53 @@ def worker_pool(n_threads: int) -> ThreadPoolExecutor:
         return _POOLS[key]
 
 
-SOLVERS = {"direct": DirectSolver, "amg": AMGSolver}
+DENSE_MAX_UNKNOWNS = 8_000  # a dense (n, n) float64 factor of 8k unknowns takes 512 MB
+
+
+class DenseSolver:
+    """Dense Cholesky (LAPACK ``potrf`` through torch) of the reduced SPD system, on ``device``.
+
+    For small meshes (the tank's image mesh, the training meshes): one dense factorisation, then
+    triangular solves by BLAS-3 on all right-hand sides at once. It runs where torch runs, so the
+    same class factorises on a GPU when ``device="cuda"``; on the CPU it is selectable with
+    ``solver="dense"`` and equals the sparse LU to rounding.
+
+    Args:
+        K: (n, n) sparse SPD matrix, n <= ``DENSE_MAX_UNKNOWNS``.
+        device: torch device of the factor.
+    """
+
+    def __init__(self, K: sp.spmatrix, device: str = "cpu"):
+        import torch
+
+        n = K.shape[0]
+        if n > DENSE_MAX_UNKNOWNS:
+            raise ValueError(f"solver 'dense' is for systems of at most {DENSE_MAX_UNKNOWNS} "
+                             f"unknowns; this one has {n} (use 'direct' or 'amg')")
+        dense = torch.from_numpy(K.toarray()).to(device)
+        if not bool(torch.isfinite(dense).all()):
+            raise SingularSystemError("CEM system has non-finite entries")
+        self._factor, info = torch.linalg.cholesky_ex(dense)
+        if int(info) != 0:
+            raise SingularSystemError(f"CEM system is singular or not positive definite "
+                                      f"(Cholesky failed at column {int(info)})")
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """Solve for ``rhs`` of shape (n,) or (n, k)."""
+        import torch
+
+        cols = torch.from_numpy(np.ascontiguousarray(rhs).reshape(rhs.shape[0], -1))
+        out = torch.cholesky_solve(cols.to(self._factor.device), self._factor)
+        return out.cpu().numpy().reshape(rhs.shape)
+
+
+SOLVERS = {"direct": DirectSolver, "amg": AMGSolver, "dense": DenseSolver}
 AUTO_AMG_THRESHOLD = 200_000  # unknowns above which "auto" picks AMG-CG
 
 
 def make_solver(K: sp.csc_matrix, kind: str = "auto"):
-    """A solver for ``K``: ``"direct"``, ``"amg"`` or ``"auto"`` (AMG above 200k unknowns)."""
+    """A solver for ``K``: ``"direct"``, ``"amg"``, ``"dense"`` or ``"auto"`` (sparse LU, AMG above
+    200k unknowns)."""
     if kind == "auto":
         kind = "amg" if K.shape[0] > AUTO_AMG_THRESHOLD else "direct"
     if kind not in SOLVERS:
