@@ -88,7 +88,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from invtools.evaluate import evaluate, format_table
+    from invtools.model import resolve_model
 
+    args.model = resolve_model(args.model)  # a path, or a shipped model's name (e.g. ktc2023)
     _inputs_exist({"--model": args.model, "--data": args.data})
     if args.out:
         out = Path(args.out)

@@ -23,8 +23,9 @@ from invtools.data import H5Dataset
 from invtools.geometry import input_adjacency
 from invtools.metrics import label_metrics, summarize
 from invtools.model import load_model
-from invtools.parametrization import from_net
+from invtools.parametrization import from_net, to_net
 from invtools.plotting import plot_grid
+from invtools.recipes import X0_DEFAULTS, initial_guess
 
 COLUMNS = ("mse", "psnr", "ssim", "relative_error", "dynamic_range")
 
@@ -64,9 +65,15 @@ def evaluate(model: str | Path, data: str | Path, baseline: str = "gn", baseline
     if baseline != "none":
         k = min(n, baseline_samples)
         noise = trained.noise_level or test.attrs["recipe"].get("noise", {}).get("relative")
-        cfg = ClassicalConfig(method=baseline, noise_level=float(noise) if noise else None)
+        x0_table = {**X0_DEFAULTS, **test.attrs["recipe"].get("x0", {})}
         t0 = time.perf_counter()
-        b, _ = gauss_newton(net_op, y[:k], x0[:k], cfg)
+        if baseline == "linearized":  # one step from the recipe's constant start, by its prior
+            start_b = initial_guess(net_op, param, {**x0_table, "method": "linearized"},
+                                    float(noise) if noise else 0.0, y[:k].numpy())
+            b = torch.as_tensor(to_net(start_b, param))
+        else:
+            cfg = ClassicalConfig(method=baseline, noise_level=float(noise) if noise else None)
+            b, _ = gauss_newton(net_op, y[:k], x0[:k], cfg)
         rows[baseline] = {**summarize(from_net(b, param), truth[:k], adjacency), "n": k,
                           "seconds_per_sample": (time.perf_counter() - t0) / k}
         rows[f"model (first {k})"] = {**summarize(pred[:k], truth[:k], adjacency), "n": k}

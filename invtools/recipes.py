@@ -341,7 +341,12 @@ def initial_guess(net_op: Operator, parametrization: str, x0: dict[str, Any], no
             s = s0 + linearized_step(net_op, y - net_op(s0[:1]), s0, ccfg)[0]
     else:
         s, _ = gauss_newton(net_op, y, s0, ccfg)
+    return from_net(clip_step(s, s0, x0).numpy(), parametrization)
+
+
+def clip_step(s: torch.Tensor, s0: torch.Tensor, x0: dict[str, Any]) -> torch.Tensor:
+    """``s`` with its change from ``s0`` (both (B, *in_shape), network variable) clipped at the
+    ``[x0]`` table's ``clip`` per unknown (none when ``clip`` is 0 or absent): a log step from few
+    data values can otherwise leave float32's range."""
     clip = float(x0.get("clip", 0.0))  # recipes written before the key existed have none
-    if clip > 0:  # e.g. a log step from few data values can leave float32's range
-        s = s0 + torch.clamp(s - s0, -clip, clip)
-    return from_net(s.numpy(), parametrization)
+    return s0 + torch.clamp(s - s0, -clip, clip) if clip > 0 else s

@@ -115,12 +115,13 @@ class TikhonovFamily:
         residual = np.linalg.norm(coef @ self.JV.T - self.r[None, :], axis=1)
         return residual, np.linalg.norm(coef, axis=1)
 
-    def discrepancy(self, noise_norm: float, tau: float = 1.0) -> float:
-        """The largest weight whose residual is at most ``tau * noise_norm`` (Morozov)."""
+    def discrepancy(self, noise_norm: float, tau: float = 1.0) -> float | None:
+        """The largest weight whose residual is at most ``tau * noise_norm`` (Morozov); None when
+        no weight reaches it (model error above the noise, e.g. a coarse image mesh)."""
         lams = self.grid()
         residual, _ = self.norms(lams)
         ok = np.nonzero(residual <= tau * noise_norm)[0]
-        return float(lams[ok[-1]] if ok.size else lams[0])
+        return float(lams[ok[-1]]) if ok.size else None
 
     def lcurve(self) -> float:
         """The weight at the point of maximum curvature of ``(log residual, log prior norm)``."""
@@ -135,5 +136,7 @@ class TikhonovFamily:
         return float(lams[inner][np.argmax(curvature[inner])])
 
     def choose(self, noise_norm: float | None = None) -> float:
-        """Discrepancy principle if ``noise_norm`` is given, else the L-curve corner."""
-        return self.discrepancy(noise_norm) if noise_norm is not None else self.lcurve()
+        """Discrepancy principle if ``noise_norm`` is given and some weight reaches it, else the
+        L-curve corner (the smallest weight of the grid would fit the model error instead)."""
+        lam = self.discrepancy(noise_norm) if noise_norm is not None else None
+        return self.lcurve() if lam is None else lam

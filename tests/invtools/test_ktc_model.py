@@ -83,3 +83,20 @@ def test_injection_currents_are_normalised_to_the_nominal_one(tmp_path, ktc):
     scipy.io.savemat(tmp_path / "data2.mat", {k: data[k] for k in ("Uel", "Inj", "Mpat")})
     scaled = reconstruct(tmp_path / "data2.mat", method="linearized")
     np.testing.assert_allclose(scaled.x, base.x, rtol=1e-9, atol=1e-12)
+
+
+def test_evaluate_scores_the_shipped_model_by_name_with_a_sane_linearized_baseline(tmp_path, capsys):
+    """``evaluate --model ktc2023`` takes the shipped name; its ``linearized`` baseline is one step
+    from the recipe's constant start by the recipe's prior, which is how the data's x0 was made:
+    the two agree (the old baseline, a second unguarded step from x0, was 60x worse than x0)."""
+    data = tmp_path / "ktc.h5"
+    assert main(["generate", "ktc2023", "--out", str(data), "-n", "4", "--seed", "5"]) == 0
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", "ktc2023", "--data", str(data), "--baseline", "linearized",
+                 "--baseline-samples", "4", "--out", str(out)]) == 0
+    rows = json.loads((out / "metrics.json").read_text())["metrics"]
+    for col in ("mse", "relative_error"):
+        assert np.isfinite(rows["linearized"][col])
+        assert rows["linearized"][col] == pytest.approx(rows["x0"][col], rel=1e-6)
+    assert main(["evaluate", "--model", "no-such-model", "--data", str(data)]) == 1
+    assert "ktc2023" in capsys.readouterr().err

@@ -52,6 +52,19 @@ def test_discrepancy_principle_matches_the_noise_norm():
     assert res[i] <= np.linalg.norm(noise) < res[i + 1]
 
 
+def test_an_unreachable_discrepancy_falls_back_to_the_lcurve_corner():
+    """Data with a component outside J's range (model error) above the noise level: no weight
+    reaches the discrepancy, and the smallest weight of the grid would fit that error."""
+    rng = np.random.default_rng(3)
+    J = np.vstack([rng.standard_normal((30, 30)) @ np.diag(np.logspace(0, -6, 30)), np.zeros((10, 30))])
+    r = J @ rng.standard_normal(30) + 1e-3 * rng.standard_normal(40)
+    r[30:] = 1.0  # rows J cannot fit: the residual is at least sqrt(10) at every weight
+    family = TikhonovFamily(J, r, np.eye(30))
+    assert family.discrepancy(1e-2) is None
+    assert family.choose(1e-2) == family.lcurve() > family.grid()[0]
+    assert family.choose(10.0) == family.discrepancy(10.0)  # reachable: Morozov as before
+
+
 def test_lcurve_picks_an_interior_corner():
     rng = np.random.default_rng(2)
     J = rng.standard_normal((40, 30)) @ np.diag(np.logspace(0, -6, 30))
