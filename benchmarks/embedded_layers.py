@@ -45,15 +45,15 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import print_table  # noqa: E402
 
-from invtools.atomic import atomic_path  # noqa: E402
+from invtools.analysis.metrics import dice, ktc_score  # noqa: E402
+from invtools.analysis.segmentation import grid_to_pixels, otsu_thresholds, segment_three_classes  # noqa: E402
 from invtools.data import H5Dataset  # noqa: E402
-from invtools.geometry import input_adjacency  # noqa: E402
-from invtools.metrics import dice, ktc_score  # noqa: E402
 from invtools.nets import build_net_from_config  # noqa: E402
 from invtools.nets.output_layers import level_labels  # noqa: E402
-from invtools.segmentation import grid_to_pixels, otsu_thresholds, segment_three_classes  # noqa: E402
-from invtools.train_config import fit_backbone  # noqa: E402
-from invtools.training import TrainConfig, Trainer  # noqa: E402
+from invtools.operators.geometry import input_adjacency  # noqa: E402
+from invtools.support.atomic import atomic_path  # noqa: E402
+from invtools.training.config import fit_backbone  # noqa: E402
+from invtools.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 TANK_LEVELS = [float(np.log(0.8)), float(np.log(0.0158)), float(np.log(15.8))]
 BLUR_LEVELS = [0.0, 0.5, 1.0]
@@ -124,7 +124,7 @@ def evaluate(net, op, data: H5Dataset, problem: str, levels: list[float], rule: 
 def backbone_net(args, train: H5Dataset, val: H5Dataset, op, seed: int):
     """The regression backbone: the tank checkpoint, or an LPGD trained on MSE for this seed."""
     if args.problem == "tank":
-        from invtools.model import load_model
+        from invtools.training.trained_model import load_model
 
         return load_model(args.backbone).net
     torch.manual_seed(seed)
@@ -152,7 +152,7 @@ def run(args) -> dict:
     work = Path(args.work)
     if blur:
         from invtools.data.generate import generate
-        from invtools.recipes import load_recipe
+        from invtools.data.recipes import load_recipe
 
         work.mkdir(parents=True, exist_ok=True)
         for name, n, seed in (("train", args.train, 10), ("val", args.val, 11), ("test", args.test, 12)):

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import median_time, print_table  # noqa: E402
 
 from invtools.data import generate  # noqa: E402
-from invtools.recipes import Problem, Recipe, load_recipe  # noqa: E402
+from invtools.data.recipes import Problem, Recipe, load_recipe  # noqa: E402
 
 
 def main() -> None:

@@ -34,14 +34,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import print_table  # noqa: E402
 
-from invtools.metrics import ktc_score  # noqa: E402
-from invtools.missing_data import (  # noqa: E402
+from invtools.analysis.metrics import ktc_score  # noqa: E402
+from invtools.analysis.segmentation import grid_to_pixels, segment_conductivity  # noqa: E402
+from invtools.data.missing_data import (  # noqa: E402
     cem_patterns,  # noqa: E402
     level_mask,
     random_electrode_mask,
 )
-from invtools.recipes import Problem, Recipe, load_recipe  # noqa: E402
-from invtools.segmentation import grid_to_pixels, segment_conductivity  # noqa: E402
+from invtools.data.recipes import Problem, Recipe, load_recipe  # noqa: E402
 
 LEVELS = tuple(range(1, 8))
 BROKEN = (1, 8)  # electrodes of the random-broken-electrodes row
@@ -115,8 +115,8 @@ def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarra
                 truth: list[np.ndarray]) -> dict[str, dict[str, list[float]]]:
     """scores[method][row] = per-phantom scores; plus seconds per reconstruction per method."""
     from invtools.classical.ktc_baseline import organisers_baseline, prepare_baseline
-    from invtools.model import load_model
-    from invtools.reconstruct.ktc2023 import classical_difference, predict_difference
+    from invtools.training.trained_model import load_model
+    from invtools.workflow.reconstruct.ktc2023 import classical_difference, predict_difference
 
     sigma0 = float(problem.recipe.phantom["background"])
     op, n = problem.op, len(truth)
@@ -226,9 +226,9 @@ def report(results: dict, reference: str | None) -> None:
 
 def real_figure(args, path: Path) -> None:
     """Rows: each real target by each method; columns: the seven levels."""
-    from invtools.plotting import plot_label_grid
-    from invtools.reconstruct import reconstruct
-    from invtools.reconstruct.result import label_images
+    from invtools.analysis.plotting import plot_label_grid
+    from invtools.workflow.reconstruct import reconstruct
+    from invtools.workflow.reconstruct.result import label_images
 
     folder = Path(args.ktc)
     methods = {"baseline (organisers')": ("baseline", None), "linearized": ("linearized", None),
@@ -257,7 +257,7 @@ def calibrate_levels(n: int = 40, seed: int = 123) -> None:
     import scipy.linalg
 
     from invtools.classical.regularization import make_prior
-    from invtools.reconstruct.ktc2023 import KTC_LINEARIZED_LAM, KTC_LOG_LAM
+    from invtools.workflow.reconstruct.ktc2023 import KTC_LINEARIZED_LAM, KTC_LOG_LAM
 
     problem = complete_problem()
     s = problem.samples(np.arange(n), seed)

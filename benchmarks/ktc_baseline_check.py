@@ -17,8 +17,8 @@ import numpy as np
 
 from forward_models.eit.ktc2023 import ktc_image_operator
 from invtools.classical import ktc_baseline as kb
+from invtools.data.missing_data import level_mask
 from invtools.data.readers import read_measurements
-from invtools.missing_data import level_mask
 
 
 def level_folder(root: Path, level: int) -> Path:

@@ -105,7 +105,7 @@ def noise_table(args) -> None:
 
 def preset_gap(n: int) -> list[list[object]]:
     """The relative gap between noise-free preset data and the image mesh's prediction."""
-    from invtools.recipes import Problem, Recipe, load_recipe
+    from invtools.data.recipes import Problem, Recipe, load_recipe
 
     d = load_recipe("ktc2023").to_dict()
     d["noise"] = {"relative": 0.0, "absolute": 0.0}

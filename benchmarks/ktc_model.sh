@@ -12,6 +12,6 @@ echo "start $(date -u +%FT%TZ) $(git rev-parse --short HEAD)"
 t0=$(date +%s)
 invtools train datasets/train_ktc_unet.toml ${RESUME:+--resume}
 echo "training took $(( $(date +%s) - t0 )) s"
-python -c "from invtools.model import export_model; export_model('runs/ktc-unet/best.pt', 'invtools/models/ktc2023.pt')"
+python -c "from invtools.training.trained_model import export_model; export_model('runs/ktc-unet/best.pt', 'invtools/models/ktc2023.pt')"
 ls -l invtools/models/ktc2023.pt
 echo "done $(date -u +%FT%TZ)"

@@ -59,9 +59,8 @@ def train_all(args, root: Path) -> dict[str, Path]:
                 *[f"{k} = {toml_value(v)}" for k, v in net.items()], "[train]", f"epochs = {args.epochs}",
                 f"batch_size = {args.batch_size}", "lr = 1e-3", f"seed = {seed}", ""]))
             print(f"training {name} seed {seed}", file=sys.stderr, flush=True)
-            subprocess.run([sys.executable, "-m", "invtools.cli", "train", str(cfg), "--quiet"]
-                           if args.quiet else [sys.executable, "-m", "invtools.cli", "train", str(cfg)],
-                           check=True)
+            cmd = [sys.executable, "-m", "invtools.workflow.cli", "train", str(cfg)]
+            subprocess.run(cmd + ["--quiet"] if args.quiet else cmd, check=True)
     return out
 
 

@@ -27,8 +27,8 @@ from _timing import print_table  # noqa: E402
 
 from forward_models.eit import Electrodes  # noqa: E402
 from forward_models.eit.mesh import disk_mesh  # noqa: E402
-from invtools.geometry import element_adjacency  # noqa: E402
 from invtools.nets.output_layers import neighbour_adjacency  # noqa: E402
+from invtools.operators.geometry import element_adjacency  # noqa: E402
 from invtools.solver_layers import LabelingLP  # noqa: E402
 from invtools.solver_layers.projections import labeling_lp_matrices  # noqa: E402
 

@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from invtools.atomic import atomic_path  # noqa: E402
+from invtools.support.atomic import atomic_path  # noqa: E402
 
 STYLE = {"x0": ("k", ":"), "GN": ("k", "--"), "LPGD": ("C0", "-"), "LPGD-MA": ("C2", "-"),
          "LPGD-RMA": ("C0", "-."), "LPD": ("C3", "-"), "LPD-RMA": ("C3", "-.")}

@@ -35,16 +35,16 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from invtools.atomic import atomic_path
-from invtools.checkpoint import load_checkpoint
+from invtools.analysis.metrics import summarize
 from invtools.classical import ClassicalConfig, gauss_newton
-from invtools.geometry import input_adjacency
-from invtools.metrics import summarize
+from invtools.data.recipes import Problem, Recipe, load_recipe
 from invtools.nets import build_net_from_config
-from invtools.parametrization import from_net, to_net
-from invtools.provenance import provenance
-from invtools.recipes import Problem, Recipe, load_recipe
-from invtools.training import TrainConfig, Trainer
+from invtools.operators.geometry import input_adjacency
+from invtools.operators.parametrization import from_net, to_net
+from invtools.support.atomic import atomic_path
+from invtools.support.provenance import provenance
+from invtools.training.checkpoint import load_checkpoint
+from invtools.training.trainer import TrainConfig, Trainer
 
 NETS = {"LPGD": ("lpgd", "none"), "LPGD-MA": ("lpgd", "momentum"), "LPGD-RMA": ("lpgd", "rma"),
         "LPD": ("lpd", "none"), "LPD-RMA": ("lpd", "rma")}

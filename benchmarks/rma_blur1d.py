@@ -27,13 +27,13 @@ import torch
 from torch.utils.data import TensorDataset
 
 from forward_models.blur import QuadraticWindowBlur
-from invtools.atomic import atomic_path
+from invtools.analysis.metrics import summarize
 from invtools.classical import ClassicalConfig, gauss_newton
-from invtools.metrics import summarize
+from invtools.data.phantoms import random_walk_signals, tv_prior_signals
 from invtools.nets import LPD, LPGD
-from invtools.phantoms import random_walk_signals, tv_prior_signals
-from invtools.provenance import provenance
-from invtools.training import TrainConfig, Trainer
+from invtools.support.atomic import atomic_path
+from invtools.support.provenance import provenance
+from invtools.training.trainer import TrainConfig, Trainer
 
 SIGNALS = {"walk": random_walk_signals, "tv": tv_prior_signals}
 

@@ -35,9 +35,9 @@ from _timing import interleaved_times, print_table  # noqa: E402
 
 from forward_models.eit import CEMForward, Electrodes  # noqa: E402
 from forward_models.eit import solvers as cem_solvers  # noqa: E402
-from invtools.composition import log_parametrized  # noqa: E402
 from invtools.nets import LPD, LPGD, element_adjacency  # noqa: E402
-from invtools.training import TrainConfig, Trainer  # noqa: E402
+from invtools.operators.composition import log_parametrized  # noqa: E402
+from invtools.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 
 def rss_mib() -> float:
@@ -86,7 +86,7 @@ def released_elsewhere_soak(op: CEMForward, calls: int) -> tuple[float, list[flo
 
 def training_soak(arch: str, direction: str, checkpoints: list[int]) -> tuple[float, list[float]]:
     """Resident memory (MiB) after epoch 1, then after each checkpoint (total epochs)."""
-    from invtools.recipes import Problem, load_recipe
+    from invtools.data.recipes import Problem, load_recipe
 
     recipe = load_recipe("eit-discs2")
     recipe.x0 = {**recipe.x0, "method": "constant"}  # the memory test needs no linearised start

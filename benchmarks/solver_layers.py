@@ -27,8 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import print_table  # noqa: E402
 
-from invtools.atomic import atomic_path  # noqa: E402
 from invtools.solver_layers import ClarabelQP, HighsLP, OptLayer  # noqa: E402
+from invtools.support.atomic import atomic_path  # noqa: E402
 
 
 def problem_data(kind: str, n: int, batch: int, seed: int = 0):

@@ -27,10 +27,10 @@ from _timing import peak_memory, print_table  # noqa: E402
 
 from forward_models.blur import QuadraticWindowBlur  # noqa: E402
 from forward_models.eit import CEMForward, Electrodes  # noqa: E402
-from invtools.composition import log_parametrized  # noqa: E402
+from invtools.data.phantoms import random_walk_signals  # noqa: E402
 from invtools.nets import DIRECTIONS, LPD, LPGD, element_adjacency  # noqa: E402
 from invtools.operators import Operator  # noqa: E402
-from invtools.phantoms import random_walk_signals  # noqa: E402
+from invtools.operators.composition import log_parametrized  # noqa: E402
 
 
 class TimedOperator(Operator):

@@ -28,7 +28,7 @@ import torch
 import matplotlib.pyplot as plt
 from forward_models.eit import CEMForward, Electrodes
 from forward_models.eit.plot import plot_elements, plot_mesh
-from invtools.phantoms import disc_phantom"""),
+from invtools.data.phantoms import disc_phantom"""),
     ("md", "16 electrodes covering 40% of the unit circle, contact impedance 0.01; "
            "two rounds of refinement near the electrode edges."),
     ("code", """electrodes = Electrodes.equally_spaced(16, coverage=0.4, z=0.01)

@@ -38,7 +38,7 @@ print(op, "\\n", check_operator(op, x))"""),
 `blur1d-rma` is a built-in recipe (TOML; `invtools generate --list`). Sample i depends only on
 (seed, i); the file stores the recipe, the operator's config and provenance."""),
     ("code", """from invtools.data import generate, read_attrs
-from invtools.recipes import load_recipe
+from invtools.data.recipes import load_recipe
 
 recipe = load_recipe("blur1d-rma")
 n_train, n_test = (128, 32) if QUICK else (1024, 128)
@@ -49,7 +49,7 @@ print(attrs["recipe"]["description"]); print("git:", attrs["provenance"]["git"])
     ("md", """## 3. Train LPGD with recurrent momentum acceleration
 
 A training run is a small TOML file (the same `invtools train CONFIG` reads)."""),
-    ("code", """from invtools.train_config import run_training
+    ("code", """from invtools.training.config import run_training
 
 epochs = 2 if QUICK else 15
 (work / "train.toml").write_text(f'''out = "run"
@@ -70,7 +70,7 @@ plt.semilogy([h["train_loss"] for h in history], label="train")
 plt.semilogy([h["val_mse"] for h in history], label="validation")
 plt.xlabel("epoch"); plt.legend();"""),
     ("md", "## 4. Evaluate against Gauss-Newton"),
-    ("code", """from invtools.evaluate import evaluate, format_table
+    ("code", """from invtools.workflow.evaluate import evaluate, format_table
 
 result = evaluate(work / "run/best.pt", work / "test.h5", baseline="gn", baseline_samples=16,
                   out_dir=work / "eval")
@@ -78,7 +78,7 @@ print(format_table(result))"""),
     ("md", """The checkpoint is one `TrainedModel`: the network, the forward model, the parametrisation,
 the noise level and the recipe; `predict` starts from the same initial guess as in training."""),
     ("code", """from invtools.data import H5Dataset
-from invtools.model import load_model
+from invtools.training.trained_model import load_model
 
 model = load_model(work / "run/best.pt")
 y_test = torch.stack([H5Dataset(work / "test.h5")[i][1] for i in range(4)])
@@ -89,8 +89,8 @@ print(model.parametrization, model.noise_level, model.predict(y_test).shape)""")
 measurement patterns) and images the change from the empty tank (`ref.mat`): here with the
 trained tank model that ships with the package (`model="ktc2023"`) and with the organisers'
 baseline (one linearised step), both segmented into the challenge's classes."""),
-    ("code", """from invtools.reconstruct import reconstruct
-from invtools.reconstruct.result import label_images
+    ("code", """from invtools.workflow.reconstruct import reconstruct
+from invtools.workflow.reconstruct.result import label_images
 
 candidates = [os.environ.get("INVTOOLS_KTC2023"), Path.cwd().parent / "shared/ktc2023",
               Path("/work/shared/ktc2023"), Path("../../shared/ktc2023")]
@@ -126,8 +126,8 @@ import matplotlib.pyplot as plt
 from torch.utils.data import TensorDataset
 
 from invtools.nets import LPGD
-from invtools.recipes import Problem, Recipe, load_recipe
-from invtools.training import TrainConfig, Trainer
+from invtools.data.recipes import Problem, Recipe, load_recipe
+from invtools.training.trainer import TrainConfig, Trainer
 
 QUICK = os.environ.get("INVTOOLS_QUICK") == "1"
 n_train, n_val, epochs = (96, 32, 1) if QUICK else (800, 200, 8)
@@ -166,7 +166,7 @@ comparison over five nonlinearities and three seeds with LPD as well.
 On EIT the unknown is the log-conductivity of each triangle; the residual blocks are graph
 convolutions over neighbouring elements, and the physics (CEM forward solves, adjoint VJPs and
 second-order terms) is differentiated exactly inside every unrolled step."""),
-    ("code", """from invtools.geometry import input_adjacency
+    ("code", """from invtools.operators.geometry import input_adjacency
 from forward_models.eit.plot import plot_elements
 
 d = load_recipe("eit-discs2").to_dict()

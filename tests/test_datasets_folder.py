@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from invtools.data.readers import read_measurements
-from invtools.recipes import Problem, load_recipe
-from invtools.train_config import load_run_config
+from invtools.data.recipes import Problem, load_recipe
+from invtools.training.config import load_run_config
 
 DATASETS = Path(__file__).resolve().parents[1] / "datasets"
 

@@ -9,8 +9,8 @@ import torch
 
 from invtools.data import H5Dataset
 from invtools.data.readers import read_measurements
-from invtools.model import load_model, resolve_model
-from invtools.parametrization import from_net
+from invtools.operators.parametrization import from_net
+from invtools.training.trained_model import load_model, resolve_model
 
 ROOT = Path(__file__).parents[1]
 BEFORE = ROOT / "tests" / "data" / "before_layout"

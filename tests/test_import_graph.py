@@ -1,4 +1,5 @@
-"""The dependency direction: forward_models -> invtools, never back; no import cycles."""
+"""The dependency direction: forward_models -> invtools, never back; no import cycles, lazy
+(function-level) imports included; a package grouped by role, with few loose modules."""
 
 import ast
 from pathlib import Path
@@ -57,25 +58,47 @@ def imports(name: str, module_level: bool) -> set[str]:
 def test_invtools_never_imports_a_forward_model():
     upward = {(m, t) for m in MODULES if m.startswith("invtools")
               for t in imports(m, module_level=False) if t.startswith("forward_models")}
-    assert not upward, f"invtools imports forward models directly (use invtools.plugins): {upward}"
+    assert not upward, f"invtools imports forward models directly (use invtools.operators.plugins): {upward}"
 
 
-def test_module_level_imports_have_no_cycle():
-    graph = {m: imports(m, module_level=True) for m in MODULES}
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` (module -> the modules it imports), or None."""
     state: dict[str, int] = {}  # 1 visiting, 2 done
 
     def visit(m, path):
         state[m] = 1
         for t in sorted(graph[m]):
             if state.get(t) == 1:
-                raise AssertionError("import cycle: " + " -> ".join([*path, m, t]))
-            if t not in state:
-                visit(t, [*path, m])
+                return [*path, m, t]
+            if t not in state and (found := visit(t, [*path, m])):
+                return found
         state[m] = 2
+        return None
 
     for m in sorted(graph):
-        if m not in state:
-            visit(m, [])
+        if m not in state and (found := visit(m, [])):
+            return found
+    return None
+
+
+def test_no_import_cycle_even_through_function_level_imports():
+    for module_level in (True, False):
+        cycle = find_cycle({m: imports(m, module_level) for m in MODULES})
+        assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_invtools_is_grouped_by_role():
+    loose = sorted(p.name for p in (ROOT / "invtools").glob("*.py") if p.name != "__init__.py")
+    assert len(loose) <= 4, f"more than 4 loose modules at the top of invtools/: {loose}"
+    tests = {p.parent.relative_to(ROOT / "tests").as_posix()
+             for p in (ROOT / "tests" / "invtools").rglob("test_*.py")}
+    packages = {p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "invtools").rglob("__init__.py")}
+    assert tests <= packages, f"test folders without a package of that name: {sorted(tests - packages)}"
 
 
 def test_classical_methods_do_not_depend_on_the_nets():
@@ -90,5 +113,6 @@ def test_classical_methods_do_not_depend_on_the_nets():
 
 def test_the_checks_see_imports():  # the walker itself: a known edge of each kind is found
     assert "invtools.operators" in imports("forward_models.eit.forward", module_level=True)
-    assert "invtools.plugins" in imports("invtools.recipes", module_level=True)
-    assert "invtools.composition" in imports("invtools.operators", module_level=False)
+    assert "invtools.operators.plugins" in imports("invtools.data.recipes", module_level=True)
+    assert "invtools.data.recipes" in imports("invtools.workflow.reconstruct.ktc2023", module_level=False)
+    assert "invtools.data.recipes" not in imports("invtools.workflow.reconstruct.ktc2023", module_level=True)

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from forward_models.blur.config_check import config_array, config_value
-from invtools.deprecation import renamed_keyword
 from invtools.operators import Operator, register_operator
+from invtools.support.deprecation import renamed_keyword
 
 Tensor = torch.Tensor
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from forward_models.blur.image_blur import ImageBlur2D
 from forward_models.blur.quadratic_window import QuadraticWindowBlur
-from invtools.plugins import RecipeOperator
+from invtools.operators.plugins import RecipeOperator
 
 
 def _blur1d(cfg: dict[str, Any]) -> QuadraticWindowBlur:

@@ -13,7 +13,7 @@ import numpy as np
 from skfem import MeshTri
 
 from forward_models.eit.electrodes import TWO_PI, Electrodes
-from invtools.geometry import boundary_loop
+from invtools.operators.geometry import boundary_loop
 
 
 def arc_positions(points: np.ndarray) -> tuple[np.ndarray, float]:

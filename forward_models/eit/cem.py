@@ -99,6 +99,8 @@ class CEMSystem:
         return self.n_nodes + self.n_electrodes - 1
 
     def matrix(self, sigma: np.ndarray) -> sp.csc_matrix:
+        """The CEM matrix (size, size), CSC, for element conductivities ``sigma`` (ne,):
+        data ``data0 + data_map @ sigma`` on the fixed pattern."""
         data = self.data0 + self.data_map @ sigma
         return sp.csc_matrix((data, self.indices, self.indptr), shape=(self.size, self.size))
 

@@ -59,12 +59,15 @@ class CylinderElectrodes:
         return np.tile(self.ring.contact_impedance, len(self.heights))
 
     def config(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (the ring's :meth:`Electrodes.config`, heights, electrode
+        height, contact impedances or None) from which :meth:`from_config` rebuilds the rings."""
         return {"ring": self.ring.config(), "heights": list(self.heights),
                 "electrode_height": self.electrode_height,
                 "contact_impedance": None if self.contact_impedance is None else list(self.contact_impedance)}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> CylinderElectrodes:
+        """Rebuild the electrode rings from the dict :meth:`config` returns."""
         z = cfg.get("contact_impedance")
         return cls(Electrodes.from_config(cfg["ring"]), tuple(cfg["heights"]), cfg["electrode_height"],
                    None if z is None else tuple(z))

@@ -81,10 +81,13 @@ class Electrodes:
         return cls(centers, np.full(L, coverage * pitch), z)
 
     def config(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (lists ``centers``, ``widths``, ``contact_impedance``) from
+        which :meth:`from_config` rebuilds the electrodes."""
         return {"centers": self.centers.tolist(), "widths": self.widths.tolist(),
                 "contact_impedance": self.contact_impedance.tolist()}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Electrodes:
+        """Rebuild electrodes from the dict :meth:`config` returns."""
         return cls(np.asarray(cfg["centers"]), np.asarray(cfg["widths"]),
                    np.asarray(cfg["contact_impedance"]))

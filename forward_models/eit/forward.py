@@ -22,12 +22,13 @@ import torch
 from skfem import MeshTet, MeshTri
 
 from forward_models.eit.cem import CEMSystem, cem_system, ground_basis
+from forward_models.eit.domain_meshes import domain_from_config
 from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.mesh import disk_mesh, electrode_facets
 from forward_models.eit.patterns import resolve_patterns
 from forward_models.eit.solvers import SOLVERS, blas_threads, make_solver, worker_pool
-from invtools.deprecation import renamed_keyword
 from invtools.operators import Operator, OperatorInputError, register_operator
+from invtools.support.deprecation import renamed_keyword
 
 Tensor = torch.Tensor
 
@@ -183,7 +184,7 @@ class CEMForward(Operator):
             raise OperatorInputError(
                 f"conductivity must be > 0; sample {b}, element {e} is {float(x[b, e].detach()):.3g}"
                 " (iterative methods: work on log-conductivity, "
-                "invtools.composition.log_parametrized(op))")
+                "invtools.operators.composition.log_parametrized(op))")
 
     def _map(self, fn, *batches):
         """``[fn(*sample) for sample in zip(*batches)]`` on ``n_threads`` persistent batch threads."""
@@ -313,10 +314,11 @@ class CEMForward(Operator):
             el = Electrodes(el.centers, el.widths, np.asarray(cfg["contact_impedance"]))
             return cls.on_disk(el, d["h"], d["radius"], currents, meas,
                                edge_levels=d["edge_levels"], solver=cfg["solver"])
-        if "outline" in cfg or "cylinder" in cfg:
-            from forward_models.eit.domains import from_domain_config
-
-            return from_domain_config(cfg)
+        if "outline" in cfg or "cylinder" in cfg:  # another domain (forward_models.eit.domains)
+            mesh, facets, record = domain_from_config(cfg)
+            op = cls(mesh, facets, np.asarray(cfg["contact_impedance"]), currents, meas, solver=cfg["solver"])
+            op._domain = record
+            return op
         m = cfg["mesh"]
         t = np.asarray(m["t"]).T
         mesh = (MeshTet if t.shape[0] == 4 else MeshTri)(np.asarray(m["p"]).T, t)

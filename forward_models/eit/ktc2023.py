@@ -15,7 +15,7 @@ import numpy as np
 
 from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.forward import CEMForward
-from invtools.deprecation import renamed_keyword
+from invtools.support.deprecation import renamed_keyword
 
 KTC_RADIUS = 0.115  # m
 KTC_ELECTRODES = 32
@@ -69,9 +69,10 @@ def ktc_operator(currents: np.ndarray, measurement: np.ndarray, mesh_size: float
 
 def ktc_image_operator(currents: np.ndarray, measurement: np.ndarray, pixels: int = KTC_IMAGE_PIXELS,
                        mesh_size: float = KTC_IMAGE_MESH, **kwargs):
-    """The tank on an N x N pixel image over [-R, R]^2 (a :class:`PixelCEMForward` over
-    :func:`ktc_operator`): input (B, N, N) conductivities in S/m, row index growing with y (flip
-    the rows for the organisers' frame, row 0 at the top); output as ``ktc_operator``."""
+    """The tank on an N x N pixel image over [-R, R]^2 (a
+    :class:`~forward_models.eit.pixel_grid.PixelCEMForward` over :func:`ktc_operator`): input
+    (B, N, N) conductivities in S/m, row index growing with y (flip the rows for the organisers'
+    frame, row 0 at the top); output as ``ktc_operator``."""
     from forward_models.eit.pixel_grid import PixelCEMForward
 
     return PixelCEMForward(ktc_operator(currents, measurement, mesh_size=mesh_size, **kwargs), pixels,

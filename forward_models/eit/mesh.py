@@ -7,7 +7,7 @@ from scipy.spatial import Delaunay
 from skfem import MeshTri
 
 from forward_models.eit.electrodes import TWO_PI, Electrodes
-from invtools.deprecation import renamed_keyword
+from invtools.support.deprecation import renamed_keyword
 
 
 def _boundary_angles(electrodes: Electrodes, h: float, radius: float) -> np.ndarray:

@@ -16,7 +16,7 @@ from skfem import MeshTri
 from forward_models.eit.boundary import arc_positions
 from forward_models.eit.electrodes import TWO_PI, Electrodes
 from forward_models.eit.mesh import refine_near_points
-from invtools.geometry import signed_area
+from invtools.operators.geometry import signed_area
 
 
 def check_outline(outline) -> np.ndarray:

@@ -16,8 +16,8 @@ import torch
 from skfem import MeshTri
 
 from forward_models.eit.forward import CEMForward
-from invtools.composition import ComposedOperator, LinearOperator
 from invtools.operators import Operator, register_operator
+from invtools.operators.composition import ComposedOperator, LinearOperator
 
 
 def _clip_halfplane(poly: np.ndarray, count: np.ndarray, axis: int, bound: np.ndarray,

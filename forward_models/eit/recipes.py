@@ -21,7 +21,7 @@ from forward_models.eit.ktc2023 import (
     ktc_patterns,
 )
 from forward_models.eit.outline import ellipse_outline, read_outline
-from invtools.plugins import RecipeOperator
+from invtools.operators.plugins import RecipeOperator
 
 
 def _eit(cfg: dict[str, Any]) -> CEMForward:

@@ -102,6 +102,8 @@ class AMGSolver:
         self.rtol, self.maxiter = rtol, maxiter
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """Solve for ``rhs`` of shape (n,) or (n, k), column by column (a zero column gives
+        zero); raises :class:`SingularSystemError` if CG does not converge."""
         cols = rhs.reshape(rhs.shape[0], -1)
         out = np.empty_like(cols)
         for j in range(cols.shape[1]):

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from invtools.classical.regularization import TikhonovFamily, make_prior
-from invtools.geometry import input_adjacency
 from invtools.operators import Operator
+from invtools.operators.geometry import input_adjacency
 
 Tensor = torch.Tensor
 
@@ -45,6 +45,10 @@ class ClassicalConfig:
 
 @dataclass
 class ClassicalInfo:
+    """What the classical solver did for one sample: the prior weight ``lam`` it used, and
+    ``objective``, the objective at the start and after each accepted Levenberg-Marquardt step
+    (empty from :func:`linearized_step`)."""
+
     lam: float
     objective: list[float] = field(default_factory=list)
 

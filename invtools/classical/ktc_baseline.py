@@ -14,7 +14,7 @@ published: CUQI-DTU/KTC2023-CUQI9 ``Codes_Python/main.py``, ``KTCRegularization.
   removed; an injection with current on any of them loses all rows; measurement row j is
   removed from every injection for those j. (Their loop visits injections 0..74 only; the last
   one, 30 -> 24, never drives a removed electrode, so nothing changes.) Here the mask comes
-  with the data (NaN); :func:`invtools.missing_data.level_mask` gives the same rows.
+  with the data (NaN); :func:`invtools.data.missing_data.level_mask` gives the same rows.
 - ``KTCRegularization.SMPrior``: Gamma_ij = (var - c) exp(-d_ij^2 / (2 b^2)) + c delta_ij,
   c = 1e-9, b = sqrt(-corrlength^2 / (2 ln 0.01)) (the correlation is 0.01 at d = corrlength);
   ``L = cholesky(inv(Gamma)).T``, upper triangular, so ``L' L = inv(Gamma)``.

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from invtools.geometry import difference_matrix, smoothness_laplacian
+from invtools.operators.geometry import difference_matrix, smoothness_laplacian
 
 PRIORS = ("tikhonov", "laplacian", "tv")
 
@@ -42,18 +42,21 @@ class QuadraticPrior:
         self.R = R
 
     def value(self, d: np.ndarray) -> float:
+        """The prior ``0.5 d^T R d`` of d (n,)."""
         return 0.5 * float(d @ self.R @ d)
 
     def gradient(self, d: np.ndarray) -> np.ndarray:
+        """Its gradient ``R d`` (n,)."""
         return self.R @ d
 
     def hessian(self, d: np.ndarray) -> np.ndarray:
+        """Its Hessian ``R`` (n, n), the same at every d."""
         return self.R
 
 
 class TVPrior:
     """Smoothed total variation ``sum_pairs sqrt((D d)^2 + eps^2) - eps`` over neighbour pairs
-    (:func:`~invtools.geometry.difference_matrix`), plus the Laplacian prior's small ridge so
+    (:func:`~invtools.operators.geometry.difference_matrix`), plus the Laplacian prior's small ridge so
     that constants are weakly penalised. ``hessian`` is the lagged-diffusivity (IRLS) matrix
     ``D^T diag(1 / sqrt((D d)^2 + eps^2)) D``, so each Gauss-Newton step solves a reweighted
     quadratic problem; at d = 0 it is the Laplacian divided by eps."""
@@ -69,13 +72,17 @@ class TVPrior:
         return 1.0 / np.sqrt((self.D @ d) ** 2 + self.eps**2)
 
     def value(self, d: np.ndarray) -> float:
+        """The smoothed TV of d (n,) plus the ridge term ``0.5 ridge ||d||^2``."""
         Dd = self.D @ d
         return float(np.sum(np.sqrt(Dd**2 + self.eps**2) - self.eps)) + 0.5 * self.ridge * float(d @ d)
 
     def gradient(self, d: np.ndarray) -> np.ndarray:
+        """Its gradient ``D^T (w * D d) + ridge d`` (n,), w = 1 / sqrt((D d)^2 + eps^2)."""
         return self.D.T @ (self._weights(d) * (self.D @ d)) + self.ridge * d
 
     def hessian(self, d: np.ndarray) -> np.ndarray:
+        """The dense lagged-diffusivity (IRLS) matrix ``D^T diag(w) D + ridge I`` (n, n) at d
+        (not the exact Hessian; see the class docstring)."""
         H = (self.D.T @ sp.diags(self._weights(d)) @ self.D).toarray()
         return H + self.ridge * np.eye(H.shape[0])
 

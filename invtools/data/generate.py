@@ -31,11 +31,11 @@ import torch
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from invtools.atomic import atomic_path
 from invtools.data.h5file import SCHEMA_VERSION, create_arrays, write_attrs, write_mesh
-from invtools.provenance import provenance
-from invtools.recipes import Problem, Recipe
-from invtools.validation import check_int
+from invtools.data.recipes import Problem, Recipe
+from invtools.support.atomic import atomic_path
+from invtools.support.provenance import provenance
+from invtools.support.validation import check_int
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -50,6 +50,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def shard_range(n_samples: int, shard: tuple[int, int]) -> tuple[int, int]:
+    """(start, stop): the samples start..stop-1 of ``n_samples`` that shard (i, n) holds; the
+    n shards split the data set into contiguous parts of nearly equal size."""
     i, n = shard
     return n_samples * i // n, n_samples * (i + 1) // n
 

@@ -19,20 +19,17 @@ from typing import Any
 import h5py
 import numpy as np
 
+from invtools.data.safe_read import DataFileError, safe_dataset
+from invtools.operators import operator_from_config
+
 SCHEMA_VERSION = 1
 ARRAYS = ("x", "y", "x0")
 JSON_ATTRS = ("recipe", "operator", "provenance", "sources")
 
 
-class DataFileError(ValueError):
-    """A data or measurement file is missing, malformed or does not match what is expected."""
-
-
 def operator_of(cfg: Any, path: str | Path):
     """The forward model that a file's ``operator`` attribute describes; a config that does not
     build one is a :class:`DataFileError` naming the file, the attribute and what is wrong."""
-    from invtools.operators import operator_from_config
-
     try:
         return operator_from_config(cfg)
     except DataFileError:
@@ -52,6 +49,8 @@ def create_arrays(f: h5py.File, n: int, shapes: dict[str, tuple[int, ...]], chun
 
 
 def write_attrs(f: h5py.File, attrs: dict[str, Any]) -> None:
+    """Set the file attributes ``attrs``, those of :data:`JSON_ATTRS` as JSON strings, the
+    others as they are."""
     for key, value in attrs.items():
         f.attrs[key] = json.dumps(value) if key in JSON_ATTRS else value
 
@@ -74,6 +73,8 @@ def read_mesh(f: h5py.File) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def write_mesh(f: h5py.File, mesh) -> None:
+    """Write the group ``mesh`` of a mesh with ``p`` (d, n_nodes) and ``t`` (d+1, ne): float64
+    ``points`` and int64 ``triangles`` or ``tetrahedra``; nothing when ``mesh`` is None."""
     if mesh is not None:
         g = f.create_group("mesh")
         g.create_dataset("points", data=np.asarray(mesh.p, dtype=np.float64))
@@ -87,6 +88,8 @@ def read_attrs(path: str | Path) -> dict[str, Any]:
 
 
 def decode_attrs(f: h5py.File) -> dict[str, Any]:
+    """The attributes of an open file, those of :data:`JSON_ATTRS` parsed from JSON (invalid
+    JSON is a :class:`DataFileError`) and numpy scalars as Python values."""
     out: dict[str, Any] = {}
     for key, value in f.attrs.items():
         if key in JSON_ATTRS:
@@ -122,8 +125,6 @@ def open_data_file(path: str | Path, require: tuple[str, ...] = ("x", "y", "x0")
         for key in ("operator", "recipe", "parametrization"):
             if key not in f.attrs:
                 raise DataFileError(f"{path}: attribute {key!r} is missing")
-        from invtools.data.safe_read import safe_dataset
-
         n = None
         for name in require:
             safe_dataset(path, f, name)

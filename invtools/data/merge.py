@@ -11,7 +11,6 @@ from pathlib import Path
 
 import h5py
 
-from invtools.atomic import atomic_path
 from invtools.data.h5file import (
     ARRAYS,
     DataFileError,
@@ -20,8 +19,9 @@ from invtools.data.h5file import (
     open_data_file,
     write_attrs,
 )
-from invtools.output_paths import check_outputs
-from invtools.provenance import provenance
+from invtools.support.atomic import atomic_path
+from invtools.support.output_paths import check_outputs
+from invtools.support.provenance import provenance
 
 
 def merge(shards: list[str | Path], out: str | Path, overwrite: bool = False,

@@ -20,7 +20,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from invtools.data.h5file import DataFileError
+
+class DataFileError(ValueError):
+    """A data or measurement file is missing, malformed or does not match what is expected."""
 
 
 def max_array_bytes() -> int:

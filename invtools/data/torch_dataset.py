@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from invtools.data.h5file import DataFileError, decode_attrs, open_data_file, operator_of, read_mesh
 from invtools.operators import Operator
-from invtools.parametrization import net_operator, to_net
+from invtools.operators.parametrization import net_operator, to_net
 
 
 class H5Dataset(Dataset):
@@ -58,6 +58,8 @@ class H5Dataset(Dataset):
         return {**self.__dict__, "_file": None, "_pid": None}
 
     def physical_operator(self) -> Operator:
+        """The forward model of the file's ``operator`` attribute (on the physical variable,
+        not the network's)."""
         return operator_of(self.attrs["operator"], self.path)
 
     def operator(self) -> Operator:

@@ -1,6 +1,5 @@
 """Unrolled reconstruction networks and their building blocks."""
 
-from invtools.geometry import element_adjacency
 from invtools.nets.blocks import GraphConv, ResidualBlock
 from invtools.nets.directions import DIRECTIONS, make_direction
 from invtools.nets.unrolled import (
@@ -13,6 +12,7 @@ from invtools.nets.unrolled import (
     net_config,
     net_defaults,
 )
+from invtools.operators.geometry import element_adjacency
 
 __all__ = ["DIRECTIONS", "LPD", "LPGD", "NETS", "GraphConv", "ResidualBlock", "UnrolledNet",
            "build_net", "build_net_from_config", "element_adjacency", "make_direction", "net_config",

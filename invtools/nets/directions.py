@@ -31,6 +31,9 @@ Tensor = torch.Tensor
 
 
 class PlainGradient(nn.Module):
+    """The ``none`` direction: d_k = g_k, the gradient (B, *S) as one channel (B, 1, *S);
+    no state (always None)."""
+
     channels = 1
 
     def forward(self, g: Tensor, state=None):
@@ -38,6 +41,9 @@ class PlainGradient(nn.Module):
 
 
 class Momentum(nn.Module):
+    """Heavy-ball momentum with fixed ``beta`` and ``eta``: v_k = beta v_{k-1} + eta g_k
+    (v_0 = eta g_0), d_k = v_k as one channel (B, 1, *S); the state is v_k (B, *S)."""
+
     channels = 1
 
     def __init__(self, beta: float = 0.9, eta: float = 1.0):

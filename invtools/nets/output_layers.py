@@ -26,9 +26,9 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from invtools.geometry import difference_matrix
+from invtools.operators.geometry import difference_matrix
 from invtools.solver_layers import BACKWARDS, VARIANTS, BoundedMassProjection, BoxProjection, LabelingLP
-from invtools.validation import check_choice, check_float
+from invtools.support.validation import check_choice, check_float
 
 Tensor = torch.Tensor
 
@@ -83,7 +83,7 @@ def check_layer_config(config: dict[str, Any] | None, allowed: tuple[str, ...],
 
 def neighbour_adjacency(shape: tuple[int, ...], adjacency: sp.spmatrix | None) -> sp.csr_matrix:
     """0/1 adjacency (n, n) of neighbouring entries: mesh elements sharing an edge, else the
-    1-D path or the 2-D 4-neighbour grid (:func:`invtools.geometry.difference_matrix`)."""
+    1-D path or the 2-D 4-neighbour grid (:func:`invtools.operators.geometry.difference_matrix`)."""
     D = abs(difference_matrix(shape, adjacency))
     A = (D.T @ D).tocsr()
     A.setdiag(0)

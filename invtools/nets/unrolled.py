@@ -24,7 +24,7 @@ from invtools.nets.directions import DIRECTIONS, direction_channels, make_direct
 from invtools.nets.output_layers import LABEL_TYPES, PROJECTION_TYPES, check_layer_config
 from invtools.nets.postprocess import PostProcessUNet
 from invtools.operators import Operator
-from invtools.validation import check_choice, check_int
+from invtools.support.validation import check_choice, check_int
 
 Tensor = torch.Tensor
 

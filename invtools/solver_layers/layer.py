@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from invtools.deprecation import renamed_function
 from invtools.solver_layers.implicit import implicit_gradients
 from invtools.solver_layers.problems import QPBatch, Solution
+from invtools.support.deprecation import renamed_function
 
 Tensor = torch.Tensor
 VARIANTS = ("right", "left", "centered")

@@ -16,8 +16,8 @@ from forward_models.eit.boundary import arc_electrode_facets, boundary_loop
 from forward_models.eit.cylinder import CylinderElectrodes, cylinder_mesh
 from forward_models.eit.domains import from_mesh_file, on_cylinder, on_outline
 from forward_models.eit.outline import check_outline, ellipse_outline, load_mesh, read_outline
-from invtools.operator_check import check_operator
 from invtools.operators import operator_from_config
+from invtools.operators.check import check_operator
 
 EL = Electrodes.equally_spaced(16, 0.5, 0.1)
 
@@ -171,7 +171,7 @@ def test_3d_amg_solver_equals_direct(tank3d):
 
 
 def test_tetrahedra_neighbours_share_a_face():
-    from invtools.geometry import element_adjacency
+    from invtools.operators.geometry import element_adjacency
 
     mesh = cylinder_mesh(CylinderElectrodes(Electrodes.equally_spaced(8, 0.5), (0.5,), 0.2), 1.0, 1.0, 0.3)
     A = element_adjacency(mesh.t).tocoo()
@@ -181,7 +181,7 @@ def test_tetrahedra_neighbours_share_a_face():
 
 
 def test_user_recipe_names_its_outline_and_mesh_files_relative_to_itself(tmp_path):
-    from invtools.recipes import Problem, load_recipe
+    from invtools.data.recipes import Problem, load_recipe
 
     folder = tmp_path / "project"
     folder.mkdir()

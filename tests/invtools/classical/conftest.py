@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from forward_models.eit import CEMForward, Electrodes
-from invtools.composition import log_parametrized
-from invtools.phantoms import disc_phantom
+from invtools.data.phantoms import disc_phantom
+from invtools.operators.composition import log_parametrized
 
 
 def noisy_log_eit():

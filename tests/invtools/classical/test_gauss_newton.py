@@ -4,8 +4,8 @@ import torch
 from forward_models.blur import QuadraticWindowBlur
 from forward_models.eit import CEMForward, Electrodes
 from invtools.classical import ClassicalConfig, gauss_newton, linearized_step
-from invtools.composition import LinearOperator
-from invtools.phantoms import disc_phantom, random_walk_signals
+from invtools.data.phantoms import disc_phantom, random_walk_signals
+from invtools.operators.composition import LinearOperator
 
 
 def test_linear_well_posed_problem_is_solved_in_one_step():

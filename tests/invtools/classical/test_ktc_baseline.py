@@ -135,7 +135,7 @@ def test_interpolation_is_in_the_organisers_frame():
 
 def vincl(currents: np.ndarray, level: int, n_rows: int | None = None) -> np.ndarray:
     """The organisers' ``vincl`` loop, transcribed literally as an oracle for the general rule
-    (invtools.missing_data.level_mask): (P * k,) bool, injection-major, for currents (P, L) and k
+    (invtools.data.missing_data.level_mask): (P * k,) bool, injection-major, for currents (P, L) and k
     measurement rows (default L - 1): True where kept at difficulty ``level`` (1..7)."""
     P, L = currents.shape
     k = L - 1 if n_rows is None else n_rows
@@ -149,7 +149,7 @@ def vincl(currents: np.ndarray, level: int, n_rows: int | None = None) -> np.nda
 def test_level_masks_remove_the_readme_counts():
     """The organisers' literal vincl rule equals the general broken-electrode rule of
     forward_models.eit.missing (two implementations, one answer)."""
-    from invtools.missing_data import level_mask
+    from invtools.data.missing_data import level_mask
 
     currents, measurement = tank.ktc_patterns()
     for level, kept in KEPT.items():

@@ -9,9 +9,9 @@ import torch
 from forward_models.blur import QuadraticWindowBlur
 from invtools.classical import ClassicalConfig, gauss_newton, linearized_step
 from invtools.classical.gauss_newton import FixedJacobianStep, _kept
-from invtools.composition import ComposedOperator, LinearOperator
+from invtools.data.phantoms import random_walk_signals
 from invtools.operators import Operator
-from invtools.phantoms import random_walk_signals
+from invtools.operators.composition import ComposedOperator, LinearOperator
 
 M, N, LAM = 60, 20, 0.3
 

@@ -3,7 +3,7 @@ import pytest
 
 from forward_models.eit import CEMForward, Electrodes
 from invtools.classical import TikhonovFamily, prior_matrix
-from invtools.geometry import input_adjacency, smoothness_laplacian
+from invtools.operators.geometry import input_adjacency, smoothness_laplacian
 
 
 @pytest.mark.parametrize("shape", [(7,), (4, 5)])

@@ -7,7 +7,7 @@ import pytest
 
 from invtools.data import H5Dataset, generate, merge, read_attrs
 from invtools.data.h5file import DataFileError
-from invtools.recipes import Recipe, load_recipe
+from invtools.data.recipes import Recipe, load_recipe
 
 
 def arrays(path):

@@ -12,9 +12,9 @@ import scipy.io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invtools.cli import main
 from invtools.data.h5file import DataFileError
 from invtools.data.readers import read_measurements
+from invtools.workflow.cli import main
 
 
 def write(fmt: str, path: Path, y: np.ndarray) -> Path:

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import scipy.io
 
-from invtools.cli import main
 from invtools.data import H5Dataset, generate, merge
 from invtools.data.h5file import DataFileError
 from invtools.data.readers import read_measurements
-from invtools.recipes import load_recipe
+from invtools.data.recipes import load_recipe
+from invtools.workflow.cli import main
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import torch
 from forward_models.blur import ImageBlur2D, QuadraticWindowBlur
 from forward_models.eit import CEMForward, Electrodes
 from forward_models.eit.pixel_grid import PixelCEMForward
-from invtools.composition import log_parametrized
 from invtools.nets import element_adjacency
+from invtools.operators.composition import log_parametrized
 
 
 def _eit():

@@ -3,8 +3,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from invtools.geometry import element_adjacency
 from invtools.nets.blocks import GraphConv, ResidualBlock
+from invtools.operators.geometry import element_adjacency
 
 
 @pytest.fixture(scope="module")

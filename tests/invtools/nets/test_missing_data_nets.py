@@ -8,8 +8,8 @@ import scipy.sparse as sp
 import torch
 from problems import problem
 
-from invtools.composition import ComposedOperator, LinearOperator
 from invtools.nets import LPD, LPGD, build_net, build_net_from_config
+from invtools.operators.composition import ComposedOperator, LinearOperator
 
 
 def _rows(op, keep: np.ndarray):

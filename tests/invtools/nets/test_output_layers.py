@@ -6,9 +6,9 @@ import pytest
 import torch
 from problems import problem
 
-from invtools.losses import cross_entropy_loss, hamming_loss
 from invtools.nets import LPD, LPGD, build_net, build_net_from_config
 from invtools.nets.output_layers import LabelOutput, check_layer_config, level_labels, neighbour_adjacency
+from invtools.training.losses import cross_entropy_loss, hamming_loss
 
 LEVELS = [0.0, 0.5, 1.0]
 
