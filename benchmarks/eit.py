@@ -1,6 +1,7 @@
 """CEM forward, forward+Jacobian and forward+VJP timings against the solver floor and pyEIT.
 
     python benchmarks/eit.py [--sizes 2k 10k 50k 3d-10k 3d-50k] [--repeats 5] [--no-pyeit]
+                             [--batches 8 32]
 
 2-D meshes (``2k`` ... ``50k`` nodes): the unit disk, 16 electrodes, 40% coverage. 3-D meshes
 (``3d-10k``, ``3d-50k`` nodes): the cylinder of radius 1 and height 1, two rings of 8
@@ -14,7 +15,9 @@ All: adjacent currents, adjacent differences (256 measurements). For each mesh:
   the same nodes and triangles (point electrodes at the electrode centres; its Jacobian inverts
   the dense stiffness matrix, so it is skipped above ~20k nodes: 50k nodes would need 20 GB).
 Timings are medians of interleaved repeats on one sample, single-threaded (torch and BLAS); memory is the peak
-resident memory added during one call.
+resident memory added during one call. ``--batches``: forward+Jacobian of a batch of B
+conductivities against the floor of the same batch (B factorisations, each with its solves), on
+one thread as well.
 """
 
 from __future__ import annotations
@@ -72,11 +75,12 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-pyeit", action="store_true")
+    parser.add_argument("--batches", nargs="*", type=int, default=[8, 32])
     args = parser.parse_args()
     torch.set_num_threads(1)
     threadpool_limits(1)  # one BLAS thread for the floor and pyEIT too, as for our operator
     electrodes = Electrodes.equally_spaced(16, coverage=0.4, z=0.01)
-    rows, mem_rows = [], []
+    rows, mem_rows, batch_rows = [], [], []
     for size in args.sizes:
         op = operator(size, electrodes)
         rng = np.random.default_rng(0)
@@ -120,6 +124,13 @@ def main() -> None:
                      t_pyeit_jac / t["forward+Jacobian"]])
         mem_rows.append([f"{dim}: {n_nodes} nodes", mem["floor"], mem["forward"],
                          mem["forward+Jacobian"], mem["forward+VJP"], m_pyeit_jac])
+        for B in args.batches:
+            sigmas = np.exp(0.3 * np.random.default_rng(2).standard_normal((B, op.n_in)))
+            batch = torch.as_tensor(sigmas)
+            floor_b = lambda sigmas=sigmas: [floor(sigma_np=s) for s in sigmas]  # noqa: E731
+            ours_b = lambda op=op, s=batch: op.jacobian(s)  # noqa: E731
+            tf, tj = interleaved_times([floor_b, ours_b], max(3, args.repeats // 3), warmup=1)
+            batch_rows.append([f"{dim}: {n_nodes} nodes", B, tf, tj, tj / tf])
         print(f"done {size}", file=sys.stderr)
     print(f"CEM, 16 electrodes, adjacent/adjacent (256 measurements; pyEIT: 2-D only), 1 thread, "
           f"torch {torch.__version__}")
@@ -130,6 +141,10 @@ def main() -> None:
     print("Peak resident memory added during one call (MiB)")
     print_table(["mesh", "floor", "forward", "fwd+Jacobian", "fwd+VJP", "pyEIT Jacobian"],
                 mem_rows)
+    if batch_rows:
+        print()
+        print("Batched forward+Jacobian against the floor of the same batch (1 thread)")
+        print_table(["mesh", "batch", "floor (s)", "fwd+Jacobian (s)", "Jacobian / floor"], batch_rows)
 
 
 if __name__ == "__main__":

@@ -160,8 +160,12 @@ def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarra
             x = predict_difference(trained, torch.as_tensor(y_nan[ok]), sigma0)
             t = time.perf_counter() - t0
             cls = trained.labels(x)
-            labels = ([label_of(xi, sigma0, "levels") for xi in x] if cls is None else
-                      [np.nan_to_num(grid_to_pixels(c.astype(np.float64))).astype(np.uint8) for c in cls])
+            if trained.label_refiner is not None:  # labels learned at 256 x 256, as reconstruct does
+                labels = list(trained.label_refiner.labels(x, sigma0))
+            elif cls is None:
+                labels = [label_of(xi, sigma0, "levels") for xi in x]
+            else:
+                labels = [np.nan_to_num(grid_to_pixels(c.astype(np.float64))).astype(np.uint8) for c in cls]
             record(name, row, labels, t, int(ok.sum()), np.nonzero(ok)[0])
     return {"scores": scores, "seconds": seconds}
 

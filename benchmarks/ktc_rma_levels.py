@@ -69,24 +69,32 @@ def report(results: dict) -> None:
     rows = [f"L{v}" for v in LEVELS] + ["broken"]
 
     def mean_over_seeds(name: str, row: str) -> np.ndarray:
+        """Per phantom (NaN where a model refused the phantom's mask: too few values kept)."""
         return np.mean([scores[f"{name} s{s}"][row] for s in SEEDS], axis=0)
+
+    def scored_by_all(row: str) -> np.ndarray:
+        """The phantoms of ``row`` every net and seed scored (the same set for every method)."""
+        return np.all([np.isfinite(scores[k][row]) for k in scores], axis=0)
 
     table = []
     for name in NETS:
         cells = []
         for row in rows:
-            per_seed = [np.mean(scores[f"{name} s{s}"][row]) for s in SEEDS]
+            per_seed = [np.mean(np.asarray(scores[f"{name} s{s}"][row])[scored_by_all(row)]) for s in SEEDS]
             cells.append(f"{np.mean(per_seed):.3f} ± {np.std(per_seed, ddof=1):.3f}")
         table.append([name, *cells])
     n = len(scores[f"LPGD s{SEEDS[0]}"]["L1"])
     print(f"KTC2023 simulated tank, {n} phantoms per row, {len(SEEDS)} seeds: mean score (± std over "
           "the seeds' means)")
     print_table(["net", *rows], table)
+    print("phantoms per row scored by every net (the others' masks keep too few values for one): "
+          + ", ".join(f"{row} {int(scored_by_all(row).sum())}" for row in rows))
     print()
     diffs = []
     for a, b in (("LPGD-RMA", "LPGD"), ("LPGD-RMA", "U-Net"), ("U-Net", "LPGD")):
         for row in rows:
-            mean, lo, hi = interval(mean_over_seeds(a, row) - mean_over_seeds(b, row))
+            both = scored_by_all(row)
+            mean, lo, hi = interval((mean_over_seeds(a, row) - mean_over_seeds(b, row))[both])
             verdict = f"{a} wins" if lo > 0 else (f"{b} wins" if hi < 0 else "no difference shown")
             diffs.append([f"{a} - {b}", row, f"{mean:+.3f}", f"[{lo:+.3f}, {hi:+.3f}]", verdict])
     print_table(["paired difference", "row", "mean", "95% interval", "verdict"], diffs)

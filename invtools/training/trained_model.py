@@ -40,6 +40,8 @@ class TrainedModel:
         recipe: the data recipe as a dict (None for checkpoints of the Python API).
         checkpoint: the raw checkpoint record.
         path: the file it was read from.
+        label_refiner: a learned 256 x 256 labelling of the net's images
+            (:mod:`invtools.nets.label_refiner`; the tank model's), else None.
     """
 
     net: torch.nn.Module
@@ -49,6 +51,7 @@ class TrainedModel:
     recipe: dict[str, Any] | None
     checkpoint: dict[str, Any]
     path: Path | None = None
+    label_refiner: torch.nn.Module | None = None
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any], net: torch.nn.Module, path: Path | None = None,
@@ -217,8 +220,16 @@ def load_model(path: str | Path, adjacency: Any = None, device: str = "cpu") -> 
     with malformed_record(path, "network"):
         net = build_net(ckpt["arch"], adjacency=adjacency, detach_physics=ckpt.get("detach_physics", False))
         net.load_state_dict(ckpt["model"])
+    refiner = None
+    if ckpt.get("label_refiner") is not None:
+        from invtools.nets.label_refiner import refiner_from_record
+
+        with malformed_record(path, "label refiner"):
+            refiner = refiner_from_record(ckpt["label_refiner"]).to(device)
     with malformed_record(path, "forward operator"):
-        return TrainedModel.from_checkpoint(ckpt, net.eval(), Path(path), operator)
+        model = TrainedModel.from_checkpoint(ckpt, net.eval(), Path(path), operator)
+    model.label_refiner = refiner
+    return model
 
 
 def physical_operator(ckpt: dict[str, Any]) -> Operator:

@@ -131,14 +131,16 @@ def reconstruct_ktc(meas: Measurements, method: str, trained: TrainedModel | Non
     ones = torch.ones(1, *op.in_shape, dtype=torch.float64)
     with torch.no_grad():
         y = torch.as_tensor(y_meas - y_ref + op(sigma0 * ones)[0].numpy())[None]
-    labels = None
+    labels = label_images = None
     if method == "model":
         x = predict_difference(trained, torch.where(torch.as_tensor(keep), y, torch.nan), sigma0)
         labels = trained.labels(x)
+        if trained.label_refiner is not None:  # labels learned at 256 x 256
+            label_images = trained.label_refiner.labels(x.reshape(len(x), *op.in_shape), sigma0)
     else:
         x, info["lam"] = classical_difference(_masked(op, meas.mask), y[:, keep], sigma0, method, ccfg)
     flag_nonphysical(x, info, meas.path)
-    return Reconstruction(x, method, op, "log", meas.path, None, info, labels)
+    return Reconstruction(x, method, op, "log", meas.path, None, info, labels, label_images)
 
 
 def _checked(meas: Measurements, op: Operator, y: np.ndarray, y_ref: np.ndarray, currents: np.ndarray,
