@@ -116,3 +116,21 @@ def test_the_checks_see_imports():  # the walker itself: a known edge of each ki
     assert "invtools.operators.plugins" in imports("invtools.data.recipes", module_level=True)
     assert "invtools.data.recipes" in imports("invtools.workflow.reconstruct.ktc2023", module_level=False)
     assert "invtools.data.recipes" not in imports("invtools.workflow.reconstruct.ktc2023", module_level=True)
+
+
+def test_the_package_face_gives_the_public_api_without_loading_the_workflow():
+    """``import invtools`` (which every forward model's import of invtools.operators runs) loads
+    the operator interface only; each other public name resolves on first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, invtools\n"
+            "assert not [m for m in sys.modules if m.startswith(('invtools.workflow', 'invtools.training', "
+            "'invtools.data'))], sorted(m for m in sys.modules if m.startswith('invtools'))\n"
+            "missing = [n for n in invtools.__all__ if getattr(invtools, n, None) is None]\n"
+            "assert not missing, missing\n"
+            "from invtools import load_model, reconstruct\n"
+            "assert load_model.__module__ == 'invtools.training.trained_model'\n"
+            "assert reconstruct.__module__ == 'invtools.workflow.reconstruct'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
