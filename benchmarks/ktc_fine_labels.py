@@ -40,8 +40,8 @@ from _timing import print_table  # noqa: E402
 from ktc import LEVELS, complete_problem, interval, masks_of, training_masks, truth_labels  # noqa: E402
 
 from invtools.analysis.metrics import ktc_score  # noqa: E402
-from invtools.analysis.segmentation import grid_to_pixels, segment_conductivity  # noqa: E402
-from invtools.nets.label_refiner import LabelRefiner, disk, refiner_record  # noqa: E402
+from invtools.analysis.segmentation import grid_to_pixels, inside_frame_disk, segment_conductivity  # noqa: E402
+from invtools.nets.label_refiner import LabelRefiner, refiner_record  # noqa: E402
 from invtools.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from invtools.training.trained_model import load_model, resolve_model  # noqa: E402
 from invtools.workflow.reconstruct.ktc2023 import predict_difference  # noqa: E402
@@ -58,7 +58,7 @@ def train(args, trained, problem, sigma0: float) -> tuple[torch.nn.Module, list[
     net = LabelRefiner(args.channels)
     feats = net.features(x, sigma0)
     print(f"training inputs: {len(y)} samples in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    inside = torch.as_tensor(disk(256))
+    inside = torch.as_tensor(inside_frame_disk(256))
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     history = []
     for epoch in range(args.epochs):

@@ -77,6 +77,13 @@ def pixel_centres(n: int = 256, radius: float = 0.115) -> tuple[np.ndarray, np.n
     return x, y
 
 
+def inside_frame_disk(n: int = 256) -> np.ndarray:
+    """(n, n) bool: the pixels of the n x n frame whose centres lie in the disk inscribed in it
+    (the tank)."""
+    x, y = pixel_centres(n, 1.0)
+    return x**2 + y**2 <= 1.0
+
+
 def mesh_to_pixels(points: np.ndarray, triangles: np.ndarray, values: np.ndarray, n: int = 256,
                    radius: float = 0.115, outside: float = np.nan) -> np.ndarray:
     """Element values (ne,) of a triangle mesh (points (2, N) in metres, triangles (3, ne))
@@ -103,7 +110,7 @@ def grid_to_pixels(image: np.ndarray, n: int = 256, outside: float = np.nan) -> 
     col = np.clip(((x + 1) / 2 * N).astype(int), 0, N - 1)
     row = np.clip(((y + 1) / 2 * N).astype(int), 0, N - 1)
     out = image[..., row, col]
-    return np.where(x**2 + y**2 <= 1.0, out, outside)
+    return np.where(inside_frame_disk(n), out, outside)
 
 
 def segment_levels(log_contrast: np.ndarray, threshold: float = CALIBRATED_LEVEL) -> np.ndarray:

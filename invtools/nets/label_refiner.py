@@ -19,15 +19,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from invtools.analysis.segmentation import CALIBRATED_LEVEL, pixel_centres
+from invtools.analysis.segmentation import (
+    CALIBRATED_LEVEL,
+    CONDUCTIVE,
+    RESISTIVE,
+    inside_frame_disk,
+    segment_levels,
+)
 
 FRAME = 256  # the challenge's label image
-
-
-def disk(n: int) -> np.ndarray:
-    """(n, n) bool: the pixels of the n x n frame (row 0 at the top) inside the tank."""
-    x, y = pixel_centres(n, 1.0)
-    return x**2 + y**2 <= 1.0
 
 
 class LabelRefiner(torch.nn.Module):
@@ -53,8 +53,10 @@ class LabelRefiner(torch.nn.Module):
         contrast = np.log(np.maximum(x, 1e-6) / sigma0)[:, ::-1].copy()  # frame order: row 0 on top
         up = F.interpolate(torch.as_tensor(contrast, dtype=torch.float32)[:, None],
                            size=(self.mid, self.mid), mode="bilinear", align_corners=False)
-        inside = torch.as_tensor(disk(self.mid), dtype=torch.float32).expand(len(x), 1, self.mid, self.mid)
-        return torch.cat([up, inside, (up > self.level).float(), (up < -self.level).float()], dim=1)
+        inside = torch.as_tensor(inside_frame_disk(self.mid), dtype=torch.float32)
+        rule = torch.as_tensor(segment_levels(up.numpy(), self.level))  # the levels rule's classes
+        return torch.cat([up, inside.expand(len(x), 1, self.mid, self.mid), (rule == CONDUCTIVE).float(),
+                          (rule == RESISTIVE).float()], dim=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Class logits (B, 3, 256, 256) of features (B, 4, mid, mid)."""
@@ -68,7 +70,7 @@ class LabelRefiner(torch.nn.Module):
         param = next(self.parameters())
         logits = self(self.features(x, sigma0).to(param))
         out = logits.argmax(dim=1).cpu().numpy().astype(np.uint8)
-        out[:, ~disk(FRAME)] = 0
+        out[:, ~inside_frame_disk(FRAME)] = 0
         return out
 
     def config(self) -> dict[str, Any]:

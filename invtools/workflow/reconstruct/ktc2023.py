@@ -136,7 +136,7 @@ def reconstruct_ktc(meas: Measurements, method: str, trained: TrainedModel | Non
         x = predict_difference(trained, torch.where(torch.as_tensor(keep), y, torch.nan), sigma0)
         labels = trained.labels(x)
         if trained.label_refiner is not None:  # labels learned at 256 x 256
-            label_images = trained.label_refiner.labels(x.reshape(len(x), *op.in_shape), sigma0)
+            label_images = trained.label_refiner.labels(x, sigma0)
     else:
         x, info["lam"] = classical_difference(_masked(op, meas.mask), y[:, keep], sigma0, method, ccfg)
     flag_nonphysical(x, info, meas.path)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from invtools.nets.label_refiner import LabelRefiner, disk, refiner_from_record, refiner_record
+from invtools.analysis.segmentation import inside_frame_disk
+from invtools.nets.label_refiner import LabelRefiner, refiner_from_record, refiner_record
 from invtools.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from invtools.training.trained_model import load_model, resolve_model
 
@@ -25,7 +26,7 @@ def test_features_carry_the_contrast_the_disk_and_the_levels_rule():
     f = r.features(blob_images(), SIGMA0)
     assert f.shape == (2, 4, 64, 64)
     assert torch.all(f[0, 0] == 0) and torch.all(f[0, 2:] == 0)  # water: no contrast, no class
-    assert torch.equal(f[0, 1].bool(), torch.as_tensor(disk(64)))
+    assert torch.equal(f[0, 1].bool(), torch.as_tensor(inside_frame_disk(64)))
     conductive = f[1, 2].bool()
     assert conductive.any() and not f[1, 3].any()
     rows = torch.nonzero(conductive)[:, 0]
@@ -37,7 +38,7 @@ def test_labels_are_the_challenge_classes_at_256_with_water_outside():
     labels = LabelRefiner(channels=4).labels(blob_images(), SIGMA0)
     assert labels.shape == (2, 256, 256) and labels.dtype == np.uint8
     assert set(np.unique(labels)) <= {0, 1, 2}
-    assert np.all(labels[:, ~disk(256)] == 0)
+    assert np.all(labels[:, ~inside_frame_disk(256)] == 0)
 
 
 def test_the_record_round_trips_to_the_same_logits():
