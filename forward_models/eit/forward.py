@@ -22,11 +22,18 @@ import torch
 from skfem import MeshTet, MeshTri
 
 from forward_models.eit.cem import CEMSystem, cem_system, ground_basis
+from forward_models.eit.dense_batch import DenseBatch, DeviceSystem, device_system
 from forward_models.eit.domain_meshes import domain_from_config
 from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.mesh import disk_mesh, electrode_facets
 from forward_models.eit.patterns import resolve_patterns
-from forward_models.eit.solvers import SOLVERS, blas_threads, make_solver, worker_pool
+from forward_models.eit.solvers import (
+    DENSE_MAX_UNKNOWNS,
+    SOLVERS,
+    blas_threads,
+    make_solver,
+    worker_pool,
+)
 from invtools.operators import Operator, OperatorInputError, register_operator
 from invtools.support.deprecation import renamed_keyword
 
@@ -46,12 +53,13 @@ class Linearization:
     def __init__(self, system: CEMSystem, solver: Any, currents: np.ndarray):
         self.system, self.solver = system, solver
         self._unit_grads: np.ndarray | None = None
+        self._coeff: np.ndarray | None = None  # (L-1, P): X = Psi @ coeff, on the unit path
         if currents.shape[0] >= system.n_electrodes - 1:
             psi = self.solver.solve(self._unit_rhs())
             self._unit_grads = system.element_gradients(psi)
-            coeff = ground_basis(system.n_electrodes).T @ currents.T  # (L-1, P)
-            self.X = psi @ coeff
-            self.grad_X = self._combine_units(coeff)
+            self._coeff = ground_basis(system.n_electrodes).T @ currents.T
+            self.X = psi @ self._coeff
+            self.grad_X = self._combine_units(self._coeff)
         else:
             self.X = self.solver.solve(system.rhs(currents))
             self.grad_X = system.element_gradients(self.X)
@@ -74,6 +82,19 @@ class Linearization:
             self._unit_grads = self.system.element_gradients(self.solver.solve(self._unit_rhs()))
         return self._unit_grads
 
+    def forward_gradient_rows(self, scale: np.ndarray) -> np.ndarray:
+        """``scale * grad u_p`` as contiguous rows (d, P, ne): on the unit path one small GEMM
+        per component (``coeff^T Psi_grad^T``) instead of a strided transpose of ``grad_X``."""
+        if self._coeff is None:
+            rows = np.ascontiguousarray(self.grad_X.transpose(0, 2, 1))
+        else:
+            g = self._unit_grads
+            rows = np.empty((g.shape[0], self._coeff.shape[1], g.shape[1]))
+            for c in range(g.shape[0]):
+                np.matmul(self._coeff.T, g[c].T, out=rows[c])
+        rows *= scale
+        return rows
+
     def adjoint_gradients(self, W: np.ndarray) -> np.ndarray:
         """Element gradients (d, ne, P) of ``K^{-1} [0; Q^T W_p]`` for electrode weights W (P, L)."""
         coeff = ground_basis(self.system.n_electrodes).T @ W.T  # (L-1, P)
@@ -82,6 +103,17 @@ class Linearization:
         rhs = np.zeros((self.system.size, W.shape[0]))
         rhs[self.system.n_nodes:] = coeff
         return self.system.element_gradients(self.solver.solve(rhs))
+
+
+def _sum_of_products(out: Tensor, a: Tensor, b: Tensor, chunk: int = 1024) -> None:
+    """``out = sum_c a[c] * b[c]`` (broadcast), over chunks of the last axis that stay in cache:
+    one multiply and one fused multiply-add per component, no temporary."""
+    for s in range(0, out.shape[-1], chunk):
+        e = slice(s, s + chunk)
+        o = out[..., e]
+        torch.mul(a[0][..., e], b[0][..., e], out=o)
+        for c in range(1, a.shape[0]):
+            o.addcmul_(a[c][..., e], b[c][..., e])
 
 
 def _pairwise_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -103,7 +135,10 @@ class CEMForward(Operator):
         measurements: None (raw grounded potentials), an (m, L) matrix used for every
             pattern, or a list of P matrices (m_p, L).
         solver: ``"auto"``, ``"direct"`` (sparse LU), ``"amg"`` (pyamg-preconditioned CG) or
-            ``"dense"`` (dense Cholesky, small meshes; see :class:`~forward_models.eit.solvers.DenseSolver`).
+            ``"dense"`` (a batched dense Cholesky on the input's device, small meshes; see
+            :mod:`~forward_models.eit.dense_batch`). ``"auto"`` is the sparse LU (AMG above
+            200k unknowns) for CPU input and ``"dense"`` for CUDA input of at most
+            ``DENSE_MAX_UNKNOWNS`` unknowns; larger systems are solved on the host.
         n_threads: threads over the batch (default: torch's intra-op thread count).
         blas_threads: BLAS threads per batch worker while solving (default 1: the batch
             threads are the parallelism; None leaves the BLAS library's own setting).
@@ -148,6 +183,7 @@ class CEMForward(Operator):
         self.in_shape, self.out_shape = (mesh.t.shape[1],), (self.S.shape[0],)
         self._recipe: dict[str, Any] | None = None  # the disk's construction
         self._domain: dict[str, Any] | None = None  # another domain's (forward_models.eit.domains)
+        self._device_systems: dict[torch.device, DeviceSystem] = {}
 
     # --- construction helpers -------------------------------------------------------------
     @classmethod
@@ -202,6 +238,24 @@ class CEMForward(Operator):
     def _torch(a: list[np.ndarray] | np.ndarray, like: Tensor) -> Tensor:
         return torch.as_tensor(np.asarray(a), dtype=like.dtype, device=like.device)
 
+    def solves_on_device(self, x: Tensor) -> bool:
+        """Whether ``x`` is solved by the batched dense path on its own device."""
+        if self.solver_kind == "dense":
+            return True
+        return (self.solver_kind == "auto" and x.device.type == "cuda"
+                and self.system.size <= DENSE_MAX_UNKNOWNS)
+
+    def device_system(self, device: torch.device) -> DeviceSystem:
+        """The system's tensors on ``device`` (made once per device)."""
+        device = torch.device(device)
+        if device not in self._device_systems:
+            self._device_systems[device] = device_system(self.system, self.currents, self.S,
+                                                               self._measurements_q, device)
+        return self._device_systems[device]
+
+    def _dense_batch(self, x: Tensor) -> DenseBatch:
+        return DenseBatch(self.device_system(x.device), x.detach().double())
+
     # --- physics ------------------------------------------------------------------------------
     def linearize(self, sigma: np.ndarray) -> Linearization:
         """Factorise K(sigma) and solve the P forward problems for one conductivity (ne,)."""
@@ -211,6 +265,8 @@ class CEMForward(Operator):
     def electrode_potentials(self, sigma: Tensor) -> Tensor:
         """Grounded electrode potentials (B, P, L); each row sums to zero."""
         self.check_input(sigma)
+        if self.solves_on_device(sigma):
+            return self._dense_batch(sigma).map("electrode_potentials").to(sigma.dtype)
         lins = self._map(self.linearize, self._np(sigma))
         return self._torch([lin.U for lin in lins], sigma)
 
@@ -223,18 +279,25 @@ class CEMForward(Operator):
         return lin.solver.solve(-self.system.stiffness_action(v, grad_fields))
 
     def _forward(self, x: Tensor):
+        if self.solves_on_device(x):
+            batch = self._dense_batch(x)
+            return batch.map("forward").to(x.dtype), batch
         lins = self._map(self.linearize, self._np(x))
         y = [self.S @ lin.U.ravel() for lin in lins]
         return self._torch(y, x), lins
 
-    def _jvp(self, x: Tensor, lins: list[Linearization], v: Tensor) -> Tensor:
+    def _jvp(self, x: Tensor, lins: list[Linearization] | DenseBatch, v: Tensor) -> Tensor:
+        if isinstance(lins, DenseBatch):
+            return lins.map("jvp", v.double()).to(x.dtype)
         def one(lin, vb):
             dX = self._tangent_fields(lin, vb, lin.grad_X)
             return self.S @ self.system.electrode_potentials(dX).ravel()
 
         return self._torch(self._map(one, lins, self._np(v)), x)
 
-    def _vjp(self, x: Tensor, lins: list[Linearization], w: Tensor) -> Tensor:
+    def _vjp(self, x: Tensor, lins: list[Linearization] | DenseBatch, w: Tensor) -> Tensor:
+        if isinstance(lins, DenseBatch):
+            return lins.map("vjp", w.double()).to(x.dtype)
         areas = self.system.areas
 
         def one(lin, wb):
@@ -242,7 +305,9 @@ class CEMForward(Operator):
 
         return self._torch(self._map(one, lins, self._np(w)), x)
 
-    def _hvp(self, x: Tensor, lins: list[Linearization], w: Tensor, u: Tensor) -> Tensor:
+    def _hvp(self, x: Tensor, lins: list[Linearization] | DenseBatch, w: Tensor, u: Tensor) -> Tensor:
+        if isinstance(lins, DenseBatch):
+            return lins.map("hvp", w.double(), u.double()).to(x.dtype)
         areas, grads = self.system.areas, self.system.element_gradients
 
         def one(lin, wb, ub):
@@ -261,22 +326,32 @@ class CEMForward(Operator):
         contracts ``grad u_p`` with the adjoint field ``(M_p Q)[m] Psi``.
         """
         self.check_input(x)
+        if self.solves_on_device(x):
+            return self._dense_batch(x).map("jacobian").to(x.dtype)
         out = torch.empty((x.shape[0], *self.out_shape, *self.in_shape), dtype=torch.float64)
+
+        P = self.n_patterns
+
+        def adjoint_rows(MQ: np.ndarray, g_psi: np.ndarray) -> Tensor:
+            """Measurement adjoint fields' gradients (d, m, ne): ``MQ @ grad Psi_c^T``."""
+            adj = np.empty((g_psi.shape[0], MQ.shape[0], g_psi.shape[1]))
+            for c, g in enumerate(g_psi):
+                np.matmul(MQ, g.T, out=adj[c])
+            return torch.from_numpy(adj)
 
         def one(sigma, J):
             lin = self.linearize(sigma)
             g_psi = lin.unit_gradients()  # (d, ne, L-1)
-            g_u = np.ascontiguousarray(lin.grad_X.transpose(0, 2, 1))  # (d, P, ne)
-            g_u *= -self.system.areas
-            row, tmp = 0, None
+            g_u = torch.from_numpy(lin.forward_gradient_rows(-self.system.areas))  # (d, P, ne)
+            J = torch.from_numpy(J)
+            if self._shared_measurements:  # rows (p, m): one contraction over every pattern
+                adj = adjoint_rows(self._measurements_q[0], g_psi)
+                _sum_of_products(J.view(P, -1, J.shape[1]), adj[:, None], g_u[:, :, None])
+                return
+            row = 0
             for p, MQ in enumerate(self._measurements_q):
-                if p == 0 or not self._shared_measurements:
-                    adj = [MQ @ g.T for g in g_psi]  # measurement adjoint fields, per component
-                    tmp = np.empty_like(adj[0])
                 block = J[row: row + MQ.shape[0]]
-                np.multiply(adj[0], g_u[0, p], out=block)
-                for c in range(1, len(adj)):
-                    block += np.multiply(adj[c], g_u[c, p], out=tmp)
+                _sum_of_products(block, adjoint_rows(MQ, g_psi), g_u[:, p, None])
                 row += MQ.shape[0]
 
         self._map(one, self._np(x), out.numpy())

@@ -96,3 +96,93 @@ def test_dense_operator_names_a_zero_conductivity():
     dense, _ = pair_2d()
     with pytest.raises(Exception, match="must be > 0"):
         dense(torch.zeros(1, dense.n_in, dtype=torch.float64))
+
+
+def test_the_tank_on_pixels_is_the_same_on_the_dense_path():
+    """The KTC2023 image operator (pixels -> mesh, contact impedance 1e-6): forward, Jacobian and
+    the masked data fit of the unrolled nets equal the sparse path to 1e-10."""
+    from forward_models.eit.ktc2023 import ktc_image_operator, ktc_patterns
+
+    I, M = ktc_patterns()
+    sparse, dense = ktc_image_operator(I, M, pixels=8), ktc_image_operator(I, M, pixels=8)
+    dense.outer.solver_kind = "dense"
+    g = torch.Generator().manual_seed(2)
+    x = 0.8 * torch.exp(0.3 * torch.randn(2, 8, 8, generator=g, dtype=torch.float64))
+    y = sparse(x * 3.0)  # a residual of the size of the data
+    y[0, :100] = float("nan")  # missing values
+    close(dense(x), sparse(x))
+    close(dense.jacobian(x[:1]), sparse.jacobian(x[:1]))
+    (rd, gd), (rs, gs) = dense.data_fit_gradient(x, y), sparse.data_fit_gradient(x, y)
+    close(rd, rs)
+    close(gd, gs)
+
+
+def test_chunks_of_the_batch_give_the_same_result(monkeypatch):
+    from forward_models.eit import dense_batch
+
+    dense, _ = pair_2d()
+    s = sigma(dense, batch=5)
+    w = torch.randn(5, dense.n_out, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    whole = dense(s), dense.A_vjp(s, w), dense.jacobian(s)
+    size = dense.system.size
+    monkeypatch.setattr(dense_batch, "CPU_CHUNK_BYTES", 2 * 8 * size**2 * 3)  # 2 samples a chunk
+    assert dense_batch.chunk_size(dense.device_system(torch.device("cpu")), torch.device("cpu")) == 2
+    for a, b in zip((dense(s), dense.A_vjp(s, w), dense.jacobian(s)), whole, strict=True):
+        close(a, b)
+
+
+def test_the_dense_path_names_the_sample_whose_system_fails():
+    dense, _ = pair_2d()
+    s = sigma(dense, batch=3)
+    s[1, 0] = float("inf")
+    with pytest.raises(Exception, match="NaN or Inf"):
+        dense(s)
+    s[1, 0] = -1e3  # refused before any solve
+    with pytest.raises(Exception, match="must be > 0"):
+        dense(s)
+    from forward_models.eit.dense_batch import DenseLinearization
+
+    bad = sigma(dense, batch=3)
+    bad[2] = -1.0  # every element negative: the matrix is not positive definite
+    with pytest.raises(SingularSystemError, match="sample 2 is singular or not positive definite"):
+        DenseLinearization(dense.device_system(torch.device("cpu")), bad)
+
+
+def test_auto_solves_cpu_input_by_the_sparse_lu():
+    op = CEMForward.on_disk(E8, 0.3)
+    assert op.solver_kind == "auto"
+    assert not op.solves_on_device(sigma(op))
+    assert CEMForward.on_disk(E8, 0.3, solver="dense").solves_on_device(sigma(op))
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@cuda
+@pytest.mark.parametrize("pair", [pair_2d, pair_3d], ids=["2-D disk", "3-D cylinder"])
+def test_cuda_input_is_solved_on_the_gpu_and_equals_the_cpu(pair):
+    _, sparse = pair()
+    auto = operator_from_config({**sparse.config(), "solver": "auto"})
+    s = sigma(sparse)
+    g = torch.Generator().manual_seed(1)
+    v = torch.randn(s.shape, generator=g, dtype=torch.float64)
+    w = torch.randn(2, sparse.n_out, generator=g, dtype=torch.float64)
+    sc, vc, wc = s.cuda(), v.cuda(), w.cuda()
+    assert auto.solves_on_device(sc)
+    for got, want in ((auto(sc), sparse(s)), (auto.jacobian(sc), sparse.jacobian(s)),
+                      (auto.A_jvp(sc, vc), sparse.A_jvp(s, v)), (auto.A_vjp(sc, wc), sparse.A_vjp(s, w)),
+                      (auto.A_hvp(sc, wc, vc), sparse.A_hvp(s, w, v))):
+        assert got.device.type == "cuda"
+        close(got.cpu(), want)
+
+
+@cuda
+def test_the_data_fit_gradient_stays_on_the_gpu():
+    dense, sparse = pair_2d()
+    s = sigma(sparse).cuda().requires_grad_()
+    y = sparse(sigma(sparse, seed=4)).cuda()
+    y[0, 3] = float("nan")
+    residual, grad = dense.data_fit_gradient(s, y)
+    assert residual.device.type == grad.device.type == "cuda"
+    grad.sum().backward()  # second order through A_hvp, on the device
+    assert s.grad.device.type == "cuda" and bool(torch.isfinite(s.grad).all())
