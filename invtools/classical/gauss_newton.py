@@ -10,11 +10,14 @@ linearisation (discrepancy principle with the known noise norm, else L-curve) un
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from invtools.classical.fixed_step import FixedJacobianStep
+from invtools.classical.fixed_step import kept_values as _kept
 from invtools.classical.regularization import TikhonovFamily, make_prior
 from invtools.operators import Operator
 from invtools.operators.geometry import input_adjacency
@@ -61,6 +64,29 @@ def _noise_norm(y: np.ndarray, level: float | None) -> float | None:
     return None if level is None else float(level * np.sqrt(np.mean(y**2)) * np.sqrt(y.size))
 
 
+_FIXED_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def fixed_step(op: Operator, x_ref: Tensor, R, cfg: ClassicalConfig) -> FixedJacobianStep:
+    """The :class:`FixedJacobianStep` of ``op`` at one reference x_ref (*in_shape) with
+    ``cfg``'s prior and weight, kept per operator (a weak reference) so that repeated calls, a
+    data set's blocks or a reconstruction's files, reuse the Jacobian and the masks' factors.
+    On the host for CPU tensors, else on x_ref's device."""
+    key = (x_ref.device, x_ref.dtype, x_ref.cpu().numpy().tobytes(), cfg.prior, cfg.lam,
+           cfg.tv_smoothing)
+    try:
+        steps = _FIXED_STEPS.setdefault(op, {})
+    except TypeError:  # an unhashable operator: no reuse
+        steps = {}
+    if key not in steps:
+        if len(steps) >= 4:
+            steps.pop(next(iter(steps)))
+        J = op.jacobian(x_ref[None])[0].reshape(-1, R.shape[0])
+        device = None if x_ref.device.type == "cpu" else x_ref.device
+        steps[key] = FixedJacobianStep(J, R, cfg.lam, cache_size=16, device=device)
+    return steps[key]
+
+
 def linearized_step(op: Operator, dy: Tensor, x_ref: Tensor, config: ClassicalConfig | None = None
                     ) -> tuple[Tensor, list[ClassicalInfo]]:
     """One regularised linearised step ``dx`` (B, *in_shape) with ``J(x_ref) dx ~ dy``.
@@ -73,9 +99,13 @@ def linearized_step(op: Operator, dy: Tensor, x_ref: Tensor, config: ClassicalCo
         np.zeros(int(np.prod(op.in_shape))))  # a TV prior's, at the reference
     x_ref = x_ref.detach().double()
     if cfg.lam is not None and bool((x_ref == x_ref[:1]).all()):  # one Jacobian for all samples
-        J = _np(op.jacobian(x_ref[:1]))[0].reshape(-1, R.shape[0])
-        dx = FixedJacobianStep(J, R, cfg.lam).solve(_np(dy).reshape(dy.shape[0], -1))
-        return (torch.as_tensor(dx, dtype=x_ref.dtype).reshape(x_ref.shape),
+        step = fixed_step(op, x_ref[0], R, cfg)
+        r = dy.detach().double().reshape(dy.shape[0], -1)
+        if step.device is None:
+            dx = torch.as_tensor(step.solve(_np(r)), dtype=x_ref.dtype)
+        else:
+            dx = step.solve(r)
+        return (dx.reshape(x_ref.shape).to(x_ref.device),
                 [ClassicalInfo(cfg.lam) for _ in range(x_ref.shape[0])])
     J = op.jacobian(x_ref)
     out, infos = [], []
@@ -88,59 +118,6 @@ def linearized_step(op: Operator, dy: Tensor, x_ref: Tensor, config: ClassicalCo
         infos.append(ClassicalInfo(lam))
     dx = torch.as_tensor(np.stack(out), dtype=x_ref.dtype).reshape(x_ref.shape)
     return dx, infos
-
-
-def _kept(y: np.ndarray) -> np.ndarray:
-    """(m,) bool: the values of data y (m,) that exist (NaN marks a missing one); refuses data
-    with none."""
-    keep = np.isfinite(y)
-    if not keep.any():
-        raise ValueError("every data value is missing (NaN): nothing to reconstruct from")
-    return keep
-
-
-class FixedJacobianStep:
-    """The regularised linearised step ``(J_M^T J_M + lam R)^{-1} J_M^T r_M`` for a fixed
-    Jacobian J (m, n) and prior R (n, n), where M are the rows a sample keeps (NaN in r marks a
-    missing value): one Cholesky factor per mask, cached (a new mask costs one n x n factorisation).
-
-    Complete data take the same ``np.linalg.solve`` per sample as before masks existed, so a
-    sample's step never depends on the batch it came in (data sets are sharded by sample)."""
-
-    def __init__(self, J: np.ndarray, R, lam: float, cache_size: int = 64):
-        self.J, self.lam, self.cache_size = np.asarray(J, dtype=np.float64), float(lam), cache_size
-        self.R = R.toarray() if hasattr(R, "toarray") else np.asarray(R, dtype=np.float64)
-        self.H = self.J.T @ self.J + self.lam * self.R
-        self._factors: dict[bytes, tuple] = {}
-
-    def _factor(self, keep: np.ndarray):
-        import scipy.linalg
-
-        key = np.packbits(keep).tobytes()
-        if key not in self._factors:
-            if len(self._factors) >= self.cache_size:
-                self._factors.pop(next(iter(self._factors)))
-            if keep.sum() > keep.size // 2:  # J_M^T J_M = J^T J - (the removed rows' part)
-                Jr = self.J[~keep]
-                gram = self.H - self.lam * self.R - Jr.T @ Jr
-            else:
-                Jk = self.J[keep]
-                gram = Jk.T @ Jk
-            self._factors[key] = scipy.linalg.cho_factor(gram + self.lam * self.R)
-        return self._factors[key]
-
-    def solve(self, r: np.ndarray) -> np.ndarray:
-        """Steps (B, n) for residuals r (B, m), NaN where a value is missing."""
-        import scipy.linalg
-
-        out = []
-        for row in np.asarray(r, dtype=np.float64):
-            keep = _kept(row)
-            if keep.all():
-                out.append(np.linalg.solve(self.H, self.J.T @ row))
-            else:
-                out.append(scipy.linalg.cho_solve(self._factor(keep), self.J[keep].T @ row[keep]))
-        return np.stack(out)
 
 
 def _jacobian(op: Operator, x: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:

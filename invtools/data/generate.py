@@ -132,10 +132,10 @@ def _finished(problem: Problem, parts: Path, a: int, b: int, seed: int) -> bool:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(recipe: dict[str, Any]) -> None:
+def _init_worker(recipe: dict[str, Any], solver: str | None) -> None:
     torch.set_num_threads(1)
     _WORKER["limits"] = threadpool_limits(1)  # one core per worker: no BLAS threads either
-    _WORKER["problem"] = Problem(Recipe.from_dict(recipe))
+    _WORKER["problem"] = Problem(Recipe.from_dict(recipe), solver=solver)
 
 
 def _worker_block(args: tuple[str, int, int, int]) -> int:
@@ -145,14 +145,21 @@ def _worker_block(args: tuple[str, int, int, int]) -> int:
 
 def generate(recipe: Recipe, out: str | Path, n_samples: int, seed: int = 0, workers: int = 1,
              shard: tuple[int, int] = (0, 1), block: int = 32, progress: bool = True,
-             overwrite: bool = False) -> Path:
+             overwrite: bool = False, device: str = "cpu", solver: str | None = None) -> Path:
     """Generate samples ``shard_range(n_samples, shard)`` of the data set (recipe, seed) into
-    ``out``; resume from ``out.parts/`` if present. Returns the output path."""
+    ``out``; resume from ``out.parts/`` if present. Returns the output path.
+
+    ``device="cuda"`` runs the forward solves and the linearised x0 on the GPU (in this process:
+    ``workers`` must be 1); ``solver`` overrides the operators' linear solver (``dense`` on the
+    CPU tests the GPU's path). Each sample still depends only on (seed, index), and equals the
+    CPU's to 1e-10 relative (the file stores float32).
+    """
     out = Path(out)
     check_int("-n", n_samples, 1)
     check_int("--block", block, 1)
     check_int("--workers", workers, 1)
     check_int("--seed", seed, 0)
+    device = check_device(device, workers)
     start, stop = shard_range(n_samples, shard)
     if stop <= start:
         raise ValueError(f"shard {shard[0]}/{shard[1]} of {n_samples} samples is empty")
@@ -166,7 +173,7 @@ def generate(recipe: Recipe, out: str | Path, n_samples: int, seed: int = 0, wor
             raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
         created = _prepare_parts(parts, meta, overwrite)
         try:
-            problem = Problem(recipe)  # built once: serial blocks and the assembly share it
+            problem = Problem(recipe, device, solver)  # built once: blocks and the assembly share it
             _generate_blocks(problem, parts, blocks, seed, workers, progress)
             _assemble(problem, out, parts, blocks, meta)
             shutil.rmtree(parts)
@@ -175,6 +182,25 @@ def generate(recipe: Recipe, out: str | Path, n_samples: int, seed: int = 0, wor
                 shutil.rmtree(parts, ignore_errors=True)  # nothing to resume: leave nothing behind
             raise
     return out
+
+
+def check_device(device: str, workers: int) -> torch.device:
+    """The torch device of ``--device`` (``auto``: CUDA when available); refuses CUDA where
+    there is none, and several workers on one GPU."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r}: not a torch device (cpu, cuda, cuda:N, auto)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA device is available here")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {device}: generation runs on cpu or cuda")
+    if dev.type == "cuda" and workers > 1:
+        raise ValueError(f"--device {device} runs in this process (the GPU is the parallelism): "
+                         f"--workers must be 1, got {workers}")
+    return dev
 
 
 def _prepare_parts(parts: Path, meta: dict[str, Any], overwrite: bool) -> bool:
@@ -233,7 +259,8 @@ def _generate_blocks(problem: Problem, parts: Path, blocks: list[tuple[int, int]
     else:
         # fork starts workers in milliseconds (as torch's DataLoader does on Linux); spawn elsewhere
         ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(recipe.to_dict(),)) as pool:
+        with ctx.Pool(workers, initializer=_init_worker,
+                      initargs=(recipe.to_dict(), problem.solver)) as pool:
             for done in pool.imap_unordered(_worker_block, [(str(parts), a, b, seed) for a, b in todo]):
                 bar.update(done)
     bar.close()
@@ -274,4 +301,6 @@ def _assemble(problem: Problem, out: Path, parts: Path, blocks: list[tuple[int, 
                         "operator": problem_op.config(), "parametrization": recipe.parametrization,
                         "seed": meta["seed"], "sample_offset": meta["start"],
                         "total_samples": meta["n_samples"],
-                        "provenance": provenance(meta["seed"], command="generate")})
+                        "provenance": provenance(meta["seed"], command="generate",
+                                                 device=str(problem.device),
+                                                 solver=problem.solver or "auto")})

@@ -195,11 +195,34 @@ def _count(rng: np.random.Generator, spec) -> int:
     return int(rng.integers(lo, hi + 1))
 
 
-class Problem:
-    """A recipe made concrete: operators, sample geometry and a deterministic sampler."""
+SOLVER_CHOICES = ("auto", "direct", "dense")
 
-    def __init__(self, recipe: Recipe):
+
+def use_solver(op: Operator, solver: str) -> None:
+    """Set the linear solver of every CEM operator inside ``op`` (``auto``, ``direct``: sparse
+    LU, ``dense``: the batched dense Cholesky on the data's device). A run setting, not part of
+    the recipe: every solver gives the same data to rounding."""
+    from invtools.operators.composition import operator_parts
+
+    if solver not in SOLVER_CHOICES:
+        raise ValueError(f"solver {solver!r}: must be one of {list(SOLVER_CHOICES)}")
+    for part in operator_parts(op):
+        if hasattr(part, "solver_kind"):
+            part.solver_kind = solver
+
+
+class Problem:
+    """A recipe made concrete: operators, sample geometry and a deterministic sampler.
+
+    ``device``: where the forward solves and the linearised x0 run (``"cuda"``: on the GPU, by
+    the batched dense Cholesky for meshes of up to 8k unknowns); ``solver`` overrides the
+    operators' linear solver (:func:`use_solver`). Neither changes the data beyond rounding.
+    """
+
+    def __init__(self, recipe: Recipe, device: str | torch.device = "cpu", solver: str | None = None):
         self.recipe = recipe
+        self.device = torch.device(device)
+        self.solver = solver
         self.op = build_operator(recipe.operator)
         self.parametrization = recipe.parametrization
         self.net_op = net_operator(self.op, recipe.parametrization)
@@ -217,6 +240,10 @@ class Problem:
         if "simulation_edge_levels" in sim_cfg:
             sim_cfg["edge_levels"] = sim_cfg["simulation_edge_levels"]
         self.sim_op = build_operator(sim_cfg) if fine > 0 else None
+        if solver is not None:
+            for op in (self.op, self.sim_op):
+                if op is not None:
+                    use_solver(op, solver)
         self.sim_points = None if self.sim_op is None else _centroids(self.sim_op)
         self.difference = bool(recipe.operator.get("difference", False))
         if self.difference and "background" not in recipe.phantom:
@@ -279,8 +306,7 @@ class Problem:
         if replays is not None:
             sim_op, sim_x = self.sim_op, np.stack([self.phantom(r, self.sim_points) for r in replays])
         with torch.no_grad():  # one sample at a time: batched FFTs round differently
-            y = np.concatenate([sim_op(torch.as_tensor(sim_x[k:k + 1], dtype=torch.float64)).numpy()
-                                for k in range(len(x))])
+            y = np.concatenate([self._simulate(sim_op, sim_x[k:k + 1]) for k in range(len(x))])
         for k, rng in enumerate(rngs):
             y[k] += self.noise(y[k], rng)
             if self.difference:  # as measured: minus a noisy reference, plus the image model's
@@ -293,6 +319,10 @@ class Problem:
             y[~out["mask"]] = np.nan
         out["x0"] = self.initial_guess(y)
         return out
+
+    def _simulate(self, op: Operator, x: np.ndarray) -> np.ndarray:
+        """``op(x)`` on the problem's device, as a host array."""
+        return op(torch.as_tensor(x, dtype=torch.float64, device=self.device)).cpu().numpy()
 
     def draw_mask(self, rng: np.random.Generator) -> np.ndarray:
         """One sample's mask (n_out,) of the values that exist, by the recipe's ``[mask]`` table."""
@@ -313,22 +343,24 @@ class Problem:
         if self._references is None:
             bg = float(self.recipe.phantom["background"])
             with torch.no_grad():
-                image = self.op(torch.full((1, *self.op.in_shape), bg, dtype=torch.float64))[0].numpy()
-                sim = image if self.sim_op is None else self.sim_op(
-                    torch.full((1, *self.sim_op.in_shape), bg, dtype=torch.float64))[0].numpy()
+                image = self._simulate(self.op, np.full((1, *self.op.in_shape), bg))[0]
+                sim = image if self.sim_op is None else self._simulate(
+                    self.sim_op, np.full((1, *self.sim_op.in_shape), bg))[0]
             self._references = (sim, image)
         return self._references
 
     def initial_guess(self, y: np.ndarray) -> np.ndarray:
         """``x0`` for data y (B, *out_shape), physical units, by the recipe's ``[x0]`` method."""
         return initial_guess(self.net_op, self.parametrization, self.recipe.x0,
-                             float(self.recipe.noise["relative"]), y)
+                             float(self.recipe.noise["relative"]), y, device=self.device)
 
 
 def initial_guess(net_op: Operator, parametrization: str, x0: dict[str, Any], noise_level: float,
-                  y: np.ndarray) -> np.ndarray:
+                  y: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
     """Initial guesses (B, *in_shape), physical units, for data ``y`` (B, *out_shape) by an
-    ``[x0]`` table: a constant, one linearised step or Gauss-Newton from that constant."""
+    ``[x0]`` table: a constant, one linearised step or Gauss-Newton from that constant. The
+    linearised step runs on ``device`` (its Jacobian and each mask's factor cached there);
+    Gauss-Newton on the host."""
     start = np.full((y.shape[0], *net_op.in_shape), float(x0["value"]))
     if x0["method"] == "constant":
         return start
@@ -340,8 +372,10 @@ def initial_guess(net_op: Operator, parametrization: str, x0: dict[str, Any], no
     s0 = torch.as_tensor(to_net(start, parametrization))
     y = torch.as_tensor(y, dtype=torch.float64)
     if method == "linearized" and ccfg.lam is not None:  # one step from one start: one Jacobian
+        s0, y = s0.to(device), y.to(device)
         with torch.no_grad():
             s = s0 + linearized_step(net_op, y - net_op(s0[:1]), s0, ccfg)[0]
+        s, s0 = s.cpu(), s0.cpu()
     else:
         s, _ = gauss_newton(net_op, y, s0, ccfg)
     return from_net(clip_step(s, s0, x0).numpy(), parametrization)

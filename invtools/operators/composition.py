@@ -172,3 +172,11 @@ class PointwiseExp(Operator):
 def log_parametrized(op: Operator) -> ComposedOperator:
     """``s -> op(exp(s))``: the operator on log-parameters (e.g. log-conductivity)."""
     return ComposedOperator(op, PointwiseExp(op.in_shape))
+
+
+def operator_parts(op: Operator):
+    """``op`` and, depth first, every operator a composition of it is made of."""
+    yield op
+    for part in (getattr(op, "outer", None), getattr(op, "inner", None)):
+        if isinstance(part, Operator):
+            yield from operator_parts(part)

@@ -66,8 +66,13 @@ class TrainedModel:
 
     @property
     def net_operator(self) -> Operator:
-        """The operator on the network variable (``operator`` composed with the parametrisation)."""
-        return net_operator(self.operator, self.parametrization)
+        """The operator on the network variable (``operator`` composed with the parametrisation);
+        one object per operator, so that the linearised x0's Jacobian and factors are reused."""
+        cached = self.__dict__.get("_net_operator")
+        if cached is None or cached[0] is not self.operator:
+            cached = (self.operator, net_operator(self.operator, self.parametrization))
+            self.__dict__["_net_operator"] = cached
+        return cached[1]
 
     def check_operator_config(self, config: dict[str, Any], what: str) -> None:
         """Raise :class:`DataFileError` if data whose forward model is ``config`` come from
@@ -78,15 +83,17 @@ class TrainedModel:
 
     def initial_guess(self, y: Tensor | np.ndarray) -> np.ndarray:
         """The start (B, *in_shape), physical units, made as for the training data (the recipe's
-        ``[x0]`` table); the background constant when the checkpoint records no recipe."""
+        ``[x0]`` table), on the network's device; the background constant when the checkpoint
+        records no recipe."""
         y = np.asarray(y.detach().cpu() if isinstance(y, Tensor) else y, dtype=np.float64)
         if self.recipe is None:
             value = 1.0 if self.parametrization == "log" else 0.0
             return np.full((y.shape[0], *self.operator.in_shape), value)
         from invtools.data.recipes import initial_guess
 
+        device = next(self.net.parameters()).device
         return initial_guess(self.net_operator, self.parametrization, self.recipe["x0"],
-                             self.noise_level or 0.0, y)
+                             self.noise_level or 0.0, y, device=device)
 
     @property
     def mask_table(self) -> dict[str, Any]:

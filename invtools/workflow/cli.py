@@ -20,6 +20,7 @@ EXAMPLES = {
   invtools generate blur1d-rma --out data/blur_train.h5 -n 2000 --seed 0
   invtools generate eit-discs2 --out data/eit_test.h5 -n 200 --seed 1 --workers 2
   invtools generate datasets/my_recipe.toml --out shard0.h5 -n 100000 --seed 0 --shard 0/8
+  invtools generate ktc2023 --out data/ktc_train.h5 -n 15000 --seed 1 --device cuda
 re-running an interrupted command with the same arguments resumes it.""",
     "merge": """examples:
   invtools merge shard0.h5 shard1.h5 shard2.h5 --out all.h5""",
@@ -62,7 +63,8 @@ def _generate(args: argparse.Namespace) -> int:
     _inputs_exist({"RECIPE": recipe_file})
     check_outputs({"--out": args.out}, [recipe_file], overwrite=True)  # generate checks existing
     out = generate(load_recipe(args.recipe), args.out, args.n, args.seed, args.workers,
-                   parse_shard(args.shard), args.block, progress=not args.quiet, overwrite=args.overwrite)
+                   parse_shard(args.shard), args.block, progress=not args.quiet, overwrite=args.overwrite,
+                   device=args.device, solver=args.solver)
     print(f"wrote {out}")
     return 0
 
@@ -227,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shard", default="0/1", help="i/n: write only the i-th of n equal parts")
     g.add_argument("--block", type=positive_int, default=32, help="samples per resumable block (default 32)")
     g.add_argument("--overwrite", action="store_true")
+    g.add_argument("--device", default="cpu",
+                   help="cpu (default), cuda, cuda:N or auto: where the forward solves and x0 run")
+    g.add_argument("--solver", choices=["auto", "direct", "dense"], default=None,
+                   help="the CEM's linear solver (default: the recipe's; auto is the sparse LU on "
+                        "the CPU and the batched dense Cholesky on a GPU)")
     g.add_argument("--list", action="store_true", help="list the built-in presets")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -217,3 +217,59 @@ def test_linearized_step_with_nan_equals_the_row_selected_operator(eit, cfg):
     for a, b in zip(info_nan, info_sel, strict=True):
         assert a.lam == pytest.approx(b.lam, rel=1e-8)
     torch.testing.assert_close(dx_nan, dx_sel, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("kept", [60, 45, 20])
+def test_the_device_path_equals_the_host_path(problem, kept):
+    """FixedJacobianStep on a torch device (here the CPU; CUDA where present) is the host step."""
+    J, R, r = problem
+    rng = np.random.default_rng(kept)
+    rows = np.stack([_with_nan(row, _mask(rng, kept)) for row in r[:3]])
+    host = FixedJacobianStep(J, R, LAM).solve(rows)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        step = FixedJacobianStep(torch.as_tensor(J), sp.csr_matrix(R), LAM, device=device)
+        got = step.solve(torch.as_tensor(rows, device=device))
+        assert got.device.type == device
+        np.testing.assert_allclose(got.cpu().numpy(), host, rtol=0, atol=1e-10 * np.abs(host).max())
+        one = step.solve(torch.as_tensor(rows[1:2], device=device))  # independent of the batch
+        assert torch.equal(one[0], got[1])
+
+
+def test_the_device_path_refuses_a_sample_with_every_value_missing(problem):
+    J, R, _ = problem
+    step = FixedJacobianStep(J, R, LAM, device="cpu")
+    with pytest.raises(ValueError, match="every data value is missing"):
+        step.solve(torch.full((1, M), float("nan"), dtype=torch.float64))
+
+
+def test_the_mask_cache_keeps_the_most_recently_used(problem):
+    J, R, r = problem
+    step = FixedJacobianStep(J, R, LAM, cache_size=2)
+    rng = np.random.default_rng(3)
+    a, b, c = (_mask(rng, 20) for _ in range(3))
+    for keep in (a, b, a, c):  # a was used after b: b is the one to go
+        step.solve(_with_nan(r[0], keep)[None])
+    keys = list(step._factors)
+    assert np.packbits(a).tobytes() in keys and np.packbits(c).tobytes() in keys
+    assert np.packbits(b).tobytes() not in keys
+
+
+def test_linearized_steps_reuse_one_fixed_step_per_operator_and_weight():
+    from invtools.classical.gauss_newton import fixed_step
+    from invtools.classical.regularization import make_prior
+
+    op = QuadraticWindowBlur.example()
+    x_ref = torch.full((3, *op.in_shape), 0.5, dtype=torch.float64)
+    y = op(x_ref + 0.1 * torch.randn(x_ref.shape, generator=torch.Generator().manual_seed(0),
+                                     dtype=torch.float64))
+    cfg = ClassicalConfig(method="linearized", lam=0.1)
+    first, _ = linearized_step(op, y - op(x_ref), x_ref, cfg)
+    again, _ = linearized_step(op, y - op(x_ref), x_ref, cfg)
+    assert torch.equal(first, again)
+    R = make_prior(cfg.prior, op.in_shape, None).hessian(np.zeros(op.n_in))
+    assert fixed_step(op, x_ref[0], R, cfg) is fixed_step(op, x_ref[0], R, cfg)
+    other = ClassicalConfig(method="linearized", lam=0.2)
+    assert fixed_step(op, x_ref[0], R, other) is not fixed_step(op, x_ref[0], R, cfg)
+    changed, _ = linearized_step(op, y - op(x_ref), x_ref, other)
+    assert not torch.allclose(changed, first)
