@@ -34,6 +34,30 @@ def interleaved_times(fns: list[Callable[[], object]], repeats: int = 20,
     return [statistics.median(t) for t in times]
 
 
+def paired_ratio(numerator: Callable[[], object], denominator: Callable[[], object],
+                 repeats: int = 31, warmup: int = 2) -> tuple[float, float, float]:
+    """Median of the per-pair time ratios numerator/denominator, with a distribution-free 95%
+    interval of that median (order statistics of the binomial): each pair runs back to back, in
+    alternating order, so the machine's drift between pairs cancels out of every ratio."""
+    import numpy as np
+    from scipy.stats import binom
+
+    for _ in range(warmup):
+        numerator(), denominator()
+    ratios = []
+    for i in range(repeats):
+        pair = (numerator, denominator) if i % 2 == 0 else (denominator, numerator)
+        times = []
+        for fn in pair:
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        ratios.append(times[0] / times[1] if i % 2 == 0 else times[1] / times[0])
+    r = np.sort(ratios)
+    k = int(binom.ppf(0.025, repeats, 0.5))  # the k-th and (n-k+1)-th of n cover the median, >= 95%
+    return float(np.median(r)), float(r[max(k - 1, 0)]), float(r[min(repeats - k, repeats - 1)])
+
+
 def print_table(header: list[str], rows: list[list[object]]) -> None:
     """Print a Markdown table."""
     print("| " + " | ".join(header) + " |")

@@ -14,7 +14,10 @@ All: adjacent currents, adjacent differences (256 measurements). For each mesh:
 - pyEIT 1.2.4 (``pip install pyeit``): ``solve_eit`` and ``compute_jac`` on a pyEIT mesh with
   the same nodes and triangles (point electrodes at the electrode centres; its Jacobian inverts
   the dense stiffness matrix, so it is skipped above ~20k nodes: 50k nodes would need 20 GB).
-Timings are medians of interleaved repeats on one sample, single-threaded (torch and BLAS); memory is the peak
+Timings are medians of interleaved repeats on one sample, single-threaded (torch and BLAS);
+``paired``: the median over ``--paired`` back-to-back pairs (operator, floor) of each pair's
+ratio, with a distribution-free 95% interval, which drift of a shared machine does not bias;
+memory is the peak
 resident memory added during one call. ``--batches``: forward+Jacobian of a batch of B
 conductivities against the floor of the same batch (B factorisations, each with its solves), on
 one thread as well.
@@ -33,12 +36,16 @@ import torch
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import interleaved_times, peak_memory, print_table  # noqa: E402
+from _timing import interleaved_times, paired_ratio, peak_memory, print_table  # noqa: E402
 
 from forward_models.eit import CEMForward, Electrodes  # noqa: E402
 from forward_models.eit.cylinder import CylinderElectrodes  # noqa: E402
 from forward_models.eit.domains import on_cylinder  # noqa: E402
 from forward_models.eit.solvers import DENSE_MAX_UNKNOWNS  # noqa: E402
+
+
+def _interval(ratio: tuple[float, float, float]) -> str:
+    return f"{ratio[0]:.3g} [{ratio[1]:.3g}, {ratio[2]:.3g}]"
 
 
 def operator(size: str, electrodes: Electrodes, solver: str = "auto") -> CEMForward:
@@ -76,6 +83,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-pyeit", action="store_true")
     parser.add_argument("--batches", nargs="*", type=int, default=[8, 32])
+    parser.add_argument("--paired", type=int, default=31,
+                        help="pairs for the paired Jacobian/floor ratio (0: leave it out)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     threadpool_limits(1)  # one BLAS thread for the floor and pyEIT too, as for our operator
@@ -107,6 +116,8 @@ def main() -> None:
             fns["dense fwd+Jacobian"] = lambda op=dense, s=sigma: op.jacobian(s)
         t = dict(zip(fns, interleaved_times(list(fns.values()), args.repeats, warmup=1),
                      strict=True))
+        paired = (paired_ratio(fns["forward+Jacobian"], floor, args.paired) if args.paired
+                  else (float("nan"),) * 3)
         mem = {name: peak_memory(fn) for name, fn in fns.items()}
         n_nodes = op.mesh.p.shape[1]
         t_pyeit_fwd = t_pyeit_jac = float("nan")
@@ -119,7 +130,7 @@ def main() -> None:
             m_pyeit_jac = peak_memory(lambda f=fwd, s=sigma_np: f.compute_jac(s))
         dim = "3-D" if size.startswith("3d") else "2-D"
         rows.append([f"{dim}: {n_nodes} nodes / {op.n_in} elements", t["floor"], t["forward"],
-                     t["forward+Jacobian"], t["forward+Jacobian"] / t["floor"],
+                     t["forward+Jacobian"], t["forward+Jacobian"] / t["floor"], _interval(paired),
                      t.get("dense fwd+Jacobian", float("nan")), t["forward+VJP"], t_pyeit_fwd, t_pyeit_jac,
                      t_pyeit_jac / t["forward+Jacobian"]])
         mem_rows.append([f"{dim}: {n_nodes} nodes", mem["floor"], mem["forward"],
@@ -130,11 +141,14 @@ def main() -> None:
             floor_b = lambda sigmas=sigmas: [floor(sigma_np=s) for s in sigmas]  # noqa: E731
             ours_b = lambda op=op, s=batch: op.jacobian(s)  # noqa: E731
             tf, tj = interleaved_times([floor_b, ours_b], max(3, args.repeats // 3), warmup=1)
-            batch_rows.append([f"{dim}: {n_nodes} nodes", B, tf, tj, tj / tf])
+            pb = (paired_ratio(ours_b, floor_b, max(11, args.paired // 3), warmup=1) if args.paired
+                  else (float("nan"),) * 3)
+            batch_rows.append([f"{dim}: {n_nodes} nodes", B, tf, tj, tj / tf, _interval(pb)])
         print(f"done {size}", file=sys.stderr)
     print(f"CEM, 16 electrodes, adjacent/adjacent (256 measurements; pyEIT: 2-D only), 1 thread, "
           f"torch {torch.__version__}")
     print_table(["mesh", "floor (s)", "forward (s)", "fwd+Jacobian (s)", "Jacobian / floor",
+                 "paired Jacobian / floor [95%]",
                  "dense fwd+Jacobian (s)", "fwd+VJP (s)", "pyEIT fwd (s)", "pyEIT Jacobian (s)",
                  "pyEIT / ours (Jacobian)"], rows)
     print()
@@ -144,7 +158,8 @@ def main() -> None:
     if batch_rows:
         print()
         print("Batched forward+Jacobian against the floor of the same batch (1 thread)")
-        print_table(["mesh", "batch", "floor (s)", "fwd+Jacobian (s)", "Jacobian / floor"], batch_rows)
+        print_table(["mesh", "batch", "floor (s)", "fwd+Jacobian (s)", "Jacobian / floor",
+                     "paired [95%]"], batch_rows)
 
 
 if __name__ == "__main__":
