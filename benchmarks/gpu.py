@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import peak_memory, print_table  # noqa: E402
+from _timing import median_time, peak_memory, print_table  # noqa: E402
 
 from invtools.data.recipes import Problem, load_recipe, use_solver  # noqa: E402
 from invtools.nets.unrolled import build_net_from_config  # noqa: E402
@@ -42,31 +41,25 @@ from invtools.operators.parametrization import to_net  # noqa: E402
 LPGD = {"arch": "lpgd", "steps": 5, "direction": "none", "hidden": 32}  # train_ktc_lpgd.toml
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up: device systems, caches, CUDA kernels
-    times = []
-    for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def sync() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
 
 
 def measured(fn, repeats: int, device: str) -> tuple[float, float]:
-    """(median seconds, peak memory MiB added) of ``fn``."""
+    """(median seconds, peak memory MiB added) of ``fn``, timed to the end of its device work
+    (the first call is the warm-up: device systems, caches, CUDA kernels)."""
+
+    def synced():
+        fn()
+        sync()
+
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        seconds = median_seconds(fn, repeats)
+        seconds = median_time(synced, repeats, warmup=1)
         return seconds, (torch.cuda.max_memory_allocated() - base) / 2**20
-    seconds = median_seconds(fn, repeats)
+    seconds = median_time(synced, repeats, warmup=1)
     return seconds, peak_memory(fn)
 
 

@@ -68,7 +68,8 @@ def device_system(system: CEMSystem, currents: np.ndarray, S: sp.spmatrix,
                   measurement_q: list[np.ndarray], device: torch.device,
                   dtype: torch.dtype = torch.float64) -> DeviceSystem:
     """The tensors of ``system`` with ``currents`` (P, L), measurement map ``S`` (n_meas, P L)
-    and the P matrices ``M_p Q`` (m_p, L-1) on ``device``."""
+    and the matrices ``M_p Q`` (m_p, L-1) on ``device``: one per pattern, or a single one that
+    every pattern shares."""
     n = system.size
     if n > DENSE_MAX_UNKNOWNS:
         raise ValueError(f"solver 'dense' is for systems of at most {DENSE_MAX_UNKNOWNS} unknowns; "
@@ -76,7 +77,6 @@ def device_system(system: CEMSystem, currents: np.ndarray, S: sp.spmatrix,
     cols = np.repeat(np.arange(n), np.diff(system.indptr))
     L = system.n_electrodes
     Q = ground_basis(L)
-    shared = all(np.array_equal(m, measurement_q[0]) for m in measurement_q)
 
     def t(a):
         return torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=dtype, device=device)
@@ -87,7 +87,7 @@ def device_system(system: CEMSystem, currents: np.ndarray, S: sp.spmatrix,
         data0=t(system.data0), data_map=_sparse(system.data_map, device, dtype),
         G=_sparse(system.G, device, dtype), GT=_sparse(system.G.T, device, dtype), areas=t(system.areas),
         Q=t(Q), coeff=t(Q.T @ currents.T), S=_sparse(S, device, dtype), ST=_sparse(S.T, device, dtype),
-        measurement_q=[t(m) for m in (measurement_q[:1] if shared else measurement_q)],
+        measurement_q=[t(m) for m in measurement_q],
         n_patterns=currents.shape[0])
 
 

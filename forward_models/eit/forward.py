@@ -249,8 +249,9 @@ class CEMForward(Operator):
         """The system's tensors on ``device`` (made once per device)."""
         device = torch.device(device)
         if device not in self._device_systems:
-            self._device_systems[device] = device_system(self.system, self.currents, self.S,
-                                                               self._measurements_q, device)
+            mq = self._measurements_q[:1] if self._shared_measurements else self._measurements_q
+            self._device_systems[device] = device_system(self.system, self.currents, self.S, mq,
+                                                         device)
         return self._device_systems[device]
 
     def _dense_batch(self, x: Tensor) -> DenseBatch:

@@ -13,7 +13,11 @@ Tensor = torch.Tensor
 def kept_values(y: np.ndarray) -> np.ndarray:
     """(m,) bool: the values of data y (m,) that exist (NaN marks a missing one); refuses data
     with none."""
-    keep = np.isfinite(y)
+    return check_some_kept(np.isfinite(y))
+
+
+def check_some_kept(keep: np.ndarray) -> np.ndarray:
+    """``keep`` (m,) bool, refused when no value is kept."""
     if not keep.any():
         raise ValueError("every data value is missing (NaN): nothing to reconstruct from")
     return keep
@@ -93,8 +97,7 @@ class FixedJacobianStep:
         masks = torch.isfinite(r).cpu().numpy()  # (B, m): one small copy for the cache keys
         out = []
         for row, keep in zip(r, masks, strict=True):
-            if not keep.any():
-                raise ValueError("every data value is missing (NaN): nothing to reconstruct from")
+            check_some_kept(keep)
             rhs = self.J.T @ torch.nan_to_num(row)  # a missing value's row drops out
             out.append(torch.cholesky_solve(rhs[:, None], self._factor(keep))[:, 0])
         return torch.stack(out)

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from invtools.data.h5file import SCHEMA_VERSION, create_arrays, write_attrs, write_mesh
 from invtools.data.recipes import Problem, Recipe
 from invtools.support.atomic import atomic_path
+from invtools.support.devices import resolve_device
 from invtools.support.provenance import provenance
 from invtools.support.validation import check_int
 
@@ -187,10 +188,8 @@ def generate(recipe: Recipe, out: str | Path, n_samples: int, seed: int = 0, wor
 def check_device(device: str, workers: int) -> torch.device:
     """The torch device of ``--device`` (``auto``: CUDA when available); refuses CUDA where
     there is none, and several workers on one GPU."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        dev = torch.device(device)
+        dev = resolve_device(device)
     except RuntimeError:
         raise ValueError(f"--device {device!r}: not a torch device (cpu, cuda, cuda:N, auto)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():

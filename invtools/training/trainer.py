@@ -29,6 +29,7 @@ from invtools.analysis.metrics import label_metrics, summarize, total_variation
 from invtools.nets.output_layers import level_labels
 from invtools.nets.unrolled import UnrolledNet
 from invtools.operators import Operator
+from invtools.support.devices import resolve_device
 from invtools.support.provenance import provenance
 from invtools.support.validation import check_choice, check_float, check_int
 from invtools.training.checkpoint import (
@@ -80,14 +81,6 @@ class TrainConfig:
         if not isinstance(self.device, str) or not (
                 self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ValueError(f"device = {self.device!r}: must be auto, cpu, cuda or cuda:N")
-
-
-def resolve_device(name: str) -> torch.device:
-    """The torch device of a ``TrainConfig.device`` name: ``"auto"`` is CUDA when available,
-    else CPU; any other name is passed to ``torch.device``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _rng_state() -> dict[str, Any]:

@@ -33,15 +33,24 @@ def pair_2d():
             CEMForward.on_disk(E8, 0.15, solver="direct", **kw))
 
 
+def pair_2d_per_pattern():
+    """Measurements that differ by pattern (the driving electrodes left out)."""
+    kw = dict(currents="adjacent", measurements="differences", exclude_driving=True)
+    return (CEMForward.on_disk(E8, 0.15, solver="dense", **kw),
+            CEMForward.on_disk(E8, 0.15, solver="direct", **kw))
+
+
 def pair_3d():
     el = CylinderElectrodes(Electrodes.equally_spaced(8, 0.5, 0.01), (0.3, 0.7), 0.2)
     return (on_cylinder(el, 1.0, 1.0, 0.3, solver="dense"),
             on_cylinder(el, 1.0, 1.0, 0.3, solver="direct"))
 
 
-@pytest.mark.parametrize("pair", [pair_2d, pair_3d], ids=["2-D disk", "3-D cylinder"])
+@pytest.mark.parametrize("pair", [pair_2d, pair_2d_per_pattern, pair_3d],
+                         ids=["2-D disk", "2-D, measurements per pattern", "3-D cylinder"])
 def test_dense_equals_sparse_forward_jacobian_jvp_vjp_hvp(pair):
     dense, sparse = pair()
+    assert dense._shared_measurements == (pair is not pair_2d_per_pattern)
     s = sigma(sparse)
     g = torch.Generator().manual_seed(1)
     v = torch.randn(s.shape, generator=g, dtype=torch.float64)
