@@ -16,7 +16,9 @@ All: adjacent currents, adjacent differences (256 measurements). For each mesh:
   the dense stiffness matrix, so it is skipped above ~20k nodes: 50k nodes would need 20 GB).
 Timings are medians of interleaved repeats on one sample, single-threaded (torch and BLAS);
 ``paired``: the median over ``--paired`` back-to-back pairs (operator, floor) of each pair's
-ratio, with a distribution-free 95% interval, which drift of a shared machine does not bias;
+ratio, with a distribution-free 95% interval, which drift of a shared machine does not bias
+(``each output kept``: the same while the caller still holds the previous Jacobian, so the
+operator cannot reuse its memory and writes into fresh pages);
 memory is the peak
 resident memory added during one call. ``--batches``: forward+Jacobian of a batch of B
 conductivities against the floor of the same batch (B factorisations, each with its solves), on
@@ -108,6 +110,11 @@ def main() -> None:
             (op(x) * w).sum().backward()
             return x.grad
 
+        kept: list = [None]
+
+        def jacobian_kept(op=op, s=sigma, kept=kept):  # the previous output still held: fresh memory
+            kept[0] = op.jacobian(s)
+
         fns = {"floor": floor, "forward": lambda op=op, s=sigma: op(s),
                "forward+Jacobian": lambda op=op, s=sigma: op.jacobian(s),
                "forward+VJP": forward_vjp}
@@ -118,6 +125,9 @@ def main() -> None:
                      strict=True))
         paired = (paired_ratio(fns["forward+Jacobian"], floor, args.paired) if args.paired
                   else (float("nan"),) * 3)
+        paired_kept = (paired_ratio(jacobian_kept, floor, args.paired) if args.paired
+                       else (float("nan"),) * 3)
+        kept[0] = None
         mem = {name: peak_memory(fn) for name, fn in fns.items()}
         n_nodes = op.mesh.p.shape[1]
         t_pyeit_fwd = t_pyeit_jac = float("nan")
@@ -131,6 +141,7 @@ def main() -> None:
         dim = "3-D" if size.startswith("3d") else "2-D"
         rows.append([f"{dim}: {n_nodes} nodes / {op.n_in} elements", t["floor"], t["forward"],
                      t["forward+Jacobian"], t["forward+Jacobian"] / t["floor"], _interval(paired),
+                     _interval(paired_kept),
                      t.get("dense fwd+Jacobian", float("nan")), t["forward+VJP"], t_pyeit_fwd, t_pyeit_jac,
                      t_pyeit_jac / t["forward+Jacobian"]])
         mem_rows.append([f"{dim}: {n_nodes} nodes", mem["floor"], mem["forward"],
@@ -148,7 +159,7 @@ def main() -> None:
     print(f"CEM, 16 electrodes, adjacent/adjacent (256 measurements; pyEIT: 2-D only), 1 thread, "
           f"torch {torch.__version__}")
     print_table(["mesh", "floor (s)", "forward (s)", "fwd+Jacobian (s)", "Jacobian / floor",
-                 "paired Jacobian / floor [95%]",
+                 "paired Jacobian / floor [95%]", "paired, each output kept [95%]",
                  "dense fwd+Jacobian (s)", "fwd+VJP (s)", "pyEIT fwd (s)", "pyEIT Jacobian (s)",
                  "pyEIT / ours (Jacobian)"], rows)
     print()

@@ -36,6 +36,7 @@ from forward_models.eit.solvers import (
 )
 from invtools.operators import Operator, OperatorInputError, register_operator
 from invtools.support.deprecation import renamed_keyword
+from invtools.support.reused_memory import ReusedOutput
 
 Tensor = torch.Tensor
 
@@ -184,6 +185,7 @@ class CEMForward(Operator):
         self._recipe: dict[str, Any] | None = None  # the disk's construction
         self._domain: dict[str, Any] | None = None  # another domain's (forward_models.eit.domains)
         self._device_systems: dict[torch.device, DeviceSystem] = {}
+        self._jacobian_memory = ReusedOutput()  # the last Jacobian's memory, once it is let go
 
     # --- construction helpers -------------------------------------------------------------
     @classmethod
@@ -324,12 +326,14 @@ class CEMForward(Operator):
 
         ``dU_l^(p) / dsigma_e = -|T_e| grad Phi_l . grad u_p`` with ``Phi = Psi Q^T`` the
         adjoint fields of the L electrode potentials, so measurement row m of pattern p
-        contracts ``grad u_p`` with the adjoint field ``(M_p Q)[m] Psi``.
+        contracts ``grad u_p`` with the adjoint field ``(M_p Q)[m] Psi``. On the CPU a float64
+        output reuses the memory of this operator's previous Jacobian once nothing refers to
+        it (:class:`~invtools.support.reused_memory.ReusedOutput`); it cannot be resized.
         """
         self.check_input(x)
         if self.solves_on_device(x):
             return self._dense_batch(x).map("jacobian").to(x.dtype)
-        out = torch.empty((x.shape[0], *self.out_shape, *self.in_shape), dtype=torch.float64)
+        out = self._jacobian_memory.new((x.shape[0], *self.out_shape, *self.in_shape))
 
         P = self.n_patterns
 

@@ -143,3 +143,28 @@ def test_config_round_trip(use_recipe):
     op2 = operator_from_config(cfg)
     s = sigma(op, 1)
     torch.testing.assert_close(op2(s), op(s), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["differences", "no driving electrodes"])  # shared / per-pattern
+def test_jacobian_reuses_only_memory_nobody_holds(name):
+    """A held Jacobian keeps its values while later ones are computed; a dropped one's memory
+    is written again, in full (every entry of the new Jacobian is right)."""
+    op = CEMForward.on_disk(E8, 0.2, **CONFIGS[name])
+    a, b = sigma(op, 2, seed=1), sigma(op, 2, seed=2)
+    J_a = op.jacobian(a)
+    kept = J_a.clone()
+    J_b = op.jacobian(b)
+    assert J_b.data_ptr() != J_a.data_ptr()
+    torch.testing.assert_close(J_a, kept, rtol=0, atol=0)
+    expected_b = J_b.clone()
+    ptr = J_b.data_ptr()
+    J_b.fill_(float("nan"))
+    del J_b
+    again = op.jacobian(b)
+    assert again.data_ptr() == ptr  # the dropped output's memory, overwritten in full
+    torch.testing.assert_close(again, expected_b, rtol=0, atol=0)
+    view = again[0, :3]
+    values = view.clone()
+    del again
+    op.jacobian(a)
+    torch.testing.assert_close(view, values, rtol=0, atol=0)
