@@ -52,8 +52,9 @@ def main() -> None:
 
     def tick(name: str, t0: float) -> float:
         times.setdefault(name, []).append(time.perf_counter() - t0)
-        faults.setdefault(name, []).append(minor_faults() - last_faults[0])
-        last_faults[0] = minor_faults()
+        now = minor_faults()
+        faults.setdefault(name, []).append(now - last_faults[0])
+        last_faults[0] = now
         return time.perf_counter()
 
     MQ = op._measurements_q[0]
