@@ -1,7 +1,7 @@
 """The tank's physics, an LPGD training step and data generation on the CPU and on CUDA, side by
 side in one run (CUDA rows only where a GPU is present; the script says so where it is not).
 
-    python benchmarks/gpu.py [--batch 32] [--repeats 5] [--samples 8] [--json FILE]
+    python -m benchmarks.speed.gpu [--batch 32] [--repeats 5] [--samples 8] [--json FILE]
 
 Rows (the ``ktc2023`` preset's operators):
 - ``forward+Jacobian, image mesh``: the 32 x 32 pixel model over the 10 mm mesh (602 unknowns),
@@ -25,18 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import median_time, peak_memory, print_table  # noqa: E402
-
-from invtools.data.recipes import Problem, load_recipe, use_solver  # noqa: E402
-from invtools.nets.unrolled import build_net_from_config  # noqa: E402
-from invtools.operators.parametrization import to_net  # noqa: E402
+from benchmarks._timing import median_time, peak_memory, print_table
+from invtools.data.recipes import Problem, load_recipe, use_solver
+from invtools.nets.unrolled import build_net_from_config
+from invtools.operators.parametrization import to_net
 
 LPGD = {"arch": "lpgd", "steps": 5, "direction": "none", "hidden": 32}  # train_ktc_lpgd.toml
 

@@ -1,0 +1,1 @@
+"""Speed benchmarks: time and memory of the operators, solvers, nets and data generation."""
