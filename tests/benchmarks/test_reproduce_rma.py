@@ -1,25 +1,17 @@
-"""The reproduction study's CI-sized mode (`benchmarks/reproduce_rma.py --quick`) runs end to end."""
+"""The reproduction study's CI-sized mode (`python -m benchmarks.studies.reproduce_rma --quick`)
+runs end to end."""
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmarks.studies import plot_study, reproduce_rma
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    module = load_script("reproduce_rma")
+    module = reproduce_rma
     out = tmp_path_factory.mktemp("study") / "quick.json"
     report = module.main(["--quick", "--out", str(out)])
     return module, report, out
@@ -61,7 +53,6 @@ def test_study_figure(study, tmp_path):
     import matplotlib.pyplot as plt
 
     _, report, _ = study
-    plot_study = load_script("plot_study")
     out = tmp_path / "study.png"
     plot_study.plot([report], out)
     image = plt.imread(out)
@@ -75,7 +66,7 @@ def test_study_figure(study, tmp_path):
 def test_extra_nets_carry_their_options():
     from forward_models.blur import QuadraticWindowBlur
 
-    module = load_script("reproduce_rma")
+    module = reproduce_rma
     op, steps = QuadraticWindowBlur(a=2.0), {"lpgd": 2, "lpd": 2}
     df = module.build("LPD-RMA-df", op, steps, None)
     assert df.direction_source == "data_fit" and df.arch["direction"] == "rma"

@@ -1,13 +1,15 @@
-"""The issue-acceptance script `benchmarks/rma_blur1d.py` at toy size."""
+"""The 10k-signal LPGD/LPD with and without RMA script (`python -m benchmarks.studies.rma_blur1d`)
+at toy size."""
 
 import json
 
 import torch
-from test_reproduce_rma import load_script
+
+from benchmarks.studies import rma_blur1d
 
 
 def test_toy_run_writes_results_and_scores_a_second_test_set(tmp_path, same_run):
-    module = load_script("rma_blur1d")
+    module = rma_blur1d
     out = tmp_path / "r.json"
     module.main(["--nets", "lpd", "--directions", "rma", "--lpd-source", "data_fit",
                  "--rma-hidden", "8", "--rma-dropout", "0.2", "--n-train", "48", "--n-val", "16",
@@ -22,7 +24,7 @@ def test_toy_run_writes_results_and_scores_a_second_test_set(tmp_path, same_run)
 
 
 def test_splits_are_reproducible_and_the_test_set_moves_with_n_train():
-    module = load_script("rma_blur1d")
+    module = rma_blur1d
     _, (train_a, _, test_a) = module.make_split(2.0, 32, 8, 8, 0.01, seed=3)
     _, (train_b, _, test_b) = module.make_split(2.0, 32, 8, 8, 0.01, seed=3)
     _, (_, _, test_c) = module.make_split(2.0, 40, 8, 8, 0.01, seed=3)
@@ -32,7 +34,7 @@ def test_splits_are_reproducible_and_the_test_set_moves_with_n_train():
 
 
 def test_the_thread_count_of_the_caller_is_restored(tmp_path):
-    module = load_script("rma_blur1d")
+    module = rma_blur1d
     before = torch.get_num_threads()
     torch.set_num_threads(2 if before == 1 else 1)
     try:

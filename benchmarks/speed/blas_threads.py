@@ -1,6 +1,6 @@
 """CEM physics with BLAS capped at one thread (the default) vs the BLAS library's own setting.
 
-    python benchmarks/blas_threads.py [--repeats 7]
+    python -m benchmarks.speed.blas_threads [--repeats 7]
 
 A/B in one run, interleaved, torch on its default threads (2 here): the forward+Jacobian of
 one sample on three meshes, a forward+VJP of a batch of 8 on the batch thread pool, and one
@@ -13,17 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import print_table  # noqa: E402
-from unrolled import TimedOperator, problem  # noqa: E402
-
-from forward_models.eit import CEMForward, Electrodes  # noqa: E402
-from invtools.nets import LPGD  # noqa: E402
+from benchmarks._timing import print_table
+from benchmarks.speed.unrolled import TimedOperator, problem
+from forward_models.eit import CEMForward, Electrodes
+from invtools.nets import LPGD
 
 SETTINGS = (1, None)  # blas_threads: one thread, library default
 

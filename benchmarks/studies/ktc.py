@@ -2,9 +2,10 @@
 held-out simulated tank phantoms, per level, with paired 95% intervals, and a figure of the
 four real targets at all seven levels.
 
-    python benchmarks/ktc.py --samples 100 --methods baseline linearized gn \\
+    python -m benchmarks.studies.ktc --samples 100 --methods baseline linearized gn \\
         --models shipped=invtools/models/ktc2023.pt --json benchmarks/results/ktc_levels.json
-    python benchmarks/ktc.py --from-json benchmarks/results/ktc_levels.json --figure docs/ktc_levels_real.png
+    python -m benchmarks.studies.ktc --from-json benchmarks/results/ktc_levels.json \\
+        --figure docs/ktc_levels_real.png
 
 Phantoms: preset ``ktc2023`` with complete data (its ``[mask]`` off), seed 2 (training used 1,
 validation 3); every mask is applied to the same phantoms, so differences are paired. Rows:
@@ -31,17 +32,15 @@ import numpy as np
 import scipy.stats
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import print_table  # noqa: E402
-
-from invtools.analysis.metrics import ktc_score  # noqa: E402
-from invtools.analysis.segmentation import grid_to_pixels, segment_conductivity  # noqa: E402
-from invtools.data.missing_data import (  # noqa: E402
-    cem_patterns,  # noqa: E402
+from benchmarks._timing import print_table
+from invtools.analysis.metrics import ktc_score
+from invtools.analysis.segmentation import grid_to_pixels, segment_conductivity
+from invtools.data.missing_data import (
+    cem_patterns,
     level_mask,
     random_electrode_mask,
 )
-from invtools.data.recipes import Problem, Recipe, load_recipe  # noqa: E402
+from invtools.data.recipes import Problem, Recipe, load_recipe
 
 LEVELS = tuple(range(1, 8))
 BROKEN = (1, 8)  # electrodes of the random-broken-electrodes row
@@ -307,7 +306,7 @@ def main() -> None:
     p.add_argument("--train", help="training data set: the broken row avoids its masks")
     p.add_argument("--json", help="write the per-phantom scores here")
     p.add_argument("--from-json", nargs="*", default=[], help="combine earlier --json results")
-    p.add_argument("--ktc", default=str(Path(__file__).parents[1].parent / "shared" / "ktc2023"))
+    p.add_argument("--ktc", default=str(Path(__file__).parents[2].parent / "shared" / "ktc2023"))
     p.add_argument("--figure", help="PNG of the four real targets at every level by every method")
     p.add_argument("--device", default="cpu")
     p.add_argument("--calibrate-levels", type=int, metavar="N",

@@ -1,21 +1,17 @@
 """Forward + VJP throughput of ImageBlur2D (exact operator VJP) vs plain autograd through the
 same formula, side by side in one run.
 
-    python benchmarks/blur.py [--size 128] [--batch 32] [--repeats 20]
+    python -m benchmarks.speed.blur [--size 128] [--batch 32] [--repeats 20]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import interleaved_times, print_table  # noqa: E402
-
-from forward_models.blur import ImageBlur2D  # noqa: E402
+from benchmarks._timing import interleaved_times, print_table
+from forward_models.blur import ImageBlur2D
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ seconds of the reconstruction (the step's factor for a level's mask is built on 
 its time is printed per level). The organisers' parameters are used as they are; no ground
 truth is read.
 
-    OMP_NUM_THREADS=1 python benchmarks/ktc_baseline_check.py [--folder /work/shared/ktc2023]
+    OMP_NUM_THREADS=1 python -m benchmarks.studies.ktc_baseline_check [--folder /work/shared/ktc2023]
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Reproduction study of Zhou et al. (2024), "Deep unrolling networks with recurrent momentum
 acceleration for nonlinear inverse problems", with invtools.
 
-    python benchmarks/reproduce_rma.py --quick                 # CI-sized smoke run (~10 s)
-    python benchmarks/reproduce_rma.py                          # the documented study
-    python benchmarks/reproduce_rma.py --parts blur --seeds 0 1 2 --n-train-blur 10000 --epochs-blur 18
+    python -m benchmarks.studies.reproduce_rma --quick       # CI-sized smoke run (~10 s)
+    python -m benchmarks.studies.reproduce_rma               # the documented study
+    python -m benchmarks.studies.reproduce_rma --parts blur --seeds 0 1 2 --n-train-blur 10000 \\
+        --epochs-blur 18
 
 Parts:
 - ``blur``: 1-D quadratic-window deconvolution, a in {0, 0.5, 1, 2, 4}; GN, LPGD (T=20),
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--epochs-eit", type=int, default=6)
     p.add_argument("--eit-h", type=float, default=None, help="mesh size (default: the preset's 0.1)")
     p.add_argument("--eit-steps", type=int, nargs=2, default=[10, 5], metavar=("LPGD", "LPD"))
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "reproduce_rma.json"))
+    p.add_argument("--out", default=str(Path(__file__).parents[1] / "results" / "reproduce_rma.json"))
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.a, args.n_train_blur, args.epochs_blur = [0, 1], [0.0, 2.0], 64, 1

@@ -1,6 +1,6 @@
 """Figure of the RMA reproduction study from the JSON files ``reproduce_rma.py`` writes.
 
-    python benchmarks/plot_study.py benchmarks/results/reproduce_rma_{blur,eit,limited}.json \
+    python -m benchmarks.studies.plot_study benchmarks/results/reproduce_rma_{blur,eit,limited}.json \
         --out benchmarks/results/reproduce_rma.png
 
 Left: 1-D deconvolution, test MSE against the nonlinearity a (mean and std over seeds; the
@@ -17,10 +17,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from invtools.support.atomic import atomic_path  # noqa: E402
+from invtools.support.atomic import atomic_path
 
 STYLE = {"x0": ("k", ":"), "GN": ("k", "--"), "LPGD": ("C0", "-"), "LPGD-MA": ("C2", "-"),
          "LPGD-RMA": ("C0", "-."), "LPD": ("C3", "-"), "LPD-RMA": ("C3", "-.")}
@@ -71,7 +71,7 @@ def plot(reports: list[dict], out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("reports", nargs="+", type=Path, help="JSON files written by reproduce_rma.py")
-    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "reproduce_rma.png")
+    p.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "results" / "reproduce_rma.png")
     args = p.parse_args(argv)
     plot([json.loads(path.read_text()) for path in args.reports], args.out)
     print(f"wrote {args.out}")

@@ -1,11 +1,11 @@
 """The RMA claim per KTC2023 level: LPGD vs LPGD-RMA vs the post-processing U-Net, 3 seeds each,
 the same budget (training samples, epochs, batch size), scored at every level on the same held-out
-phantoms as benchmarks/ktc.py, with paired differences.
+phantoms as benchmarks/studies/ktc.py, with paired differences.
 
     invtools generate ktc2023 --out data/ktc_val100.h5 -n 100 --seed 3   # the first 100 of ktc_val.h5
-    python benchmarks/ktc_rma_levels.py --train data/ktc_train.h5 --val data/ktc_val100.h5 \\
+    python -m benchmarks.studies.ktc_rma_levels --train data/ktc_train.h5 --val data/ktc_val100.h5 \\
         --samples 100 --json benchmarks/results/ktc_rma_levels.json
-    python benchmarks/ktc_rma_levels.py --from-json benchmarks/results/ktc_rma_levels.json
+    python -m benchmarks.studies.ktc_rma_levels --from-json benchmarks/results/ktc_rma_levels.json
 
 The RMA paper (Zhou et al. 2024) claims its momentum module helps most where EIT is strongly
 ill-posed, i.e. with few boundary data: levels 5-7 here. Every net trains on the masked data
@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import print_table  # noqa: E402
-from ktc import LEVELS, complete_problem, interval, masks_of, run_methods, truth_labels  # noqa: E402
+from benchmarks._timing import print_table
+from benchmarks.studies.ktc import LEVELS, complete_problem, interval, masks_of, run_methods, truth_labels
 
 NETS = {
     "LPGD": {"arch": "lpgd", "steps": 5, "direction": "none", "hidden": 32},

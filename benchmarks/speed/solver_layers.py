@@ -1,7 +1,7 @@
 """Solver layers: backward cost of LPGD vs cvxpylayers (implicit) vs diffcp's LPGD mode, and a
 learning task (learn LP costs from observed optimal solutions) for LPGD vs implicit vs DBB.
 
-    python benchmarks/solver_layers.py [--sizes 100 1000] [--batch 32] [--skip-cvxpylayers]
+    python -m benchmarks.speed.solver_layers [--sizes 100 1000] [--batch 32] [--skip-cvxpylayers]
                                        [--figure benchmarks/results/solver_layers_learning.png]
 
 Part 1: for LPs (box plus n/2 random inequalities) and QPs (the same constraints plus a
@@ -19,16 +19,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import print_table  # noqa: E402
-
-from invtools.solver_layers import ClarabelQP, HighsLP, OptLayer  # noqa: E402
-from invtools.support.atomic import atomic_path  # noqa: E402
+from benchmarks._timing import print_table
+from invtools.solver_layers import ClarabelQP, HighsLP, OptLayer
+from invtools.support.atomic import atomic_path
 
 
 def problem_data(kind: str, n: int, batch: int, seed: int = 0):

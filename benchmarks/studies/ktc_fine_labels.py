@@ -7,15 +7,15 @@ interpolated bilinearly to 128 x 128, the disk's indicator and the levels rule's
 indicators on that interpolated image (so the refiner starts from what the shipped rule sees);
 output three class logits at 128 x 128, interpolated bilinearly to the 256 x 256 frame;
 cross-entropy against the exact fine truth (each phantom's draws replayed at the frame's pixel
-centres, as benchmarks/ktc.py scores).
+centres, as benchmarks/studies/ktc.py scores).
 
 Training: the shipped model's predictions on the first N samples of its own training data
 (seed 1, masked as the preset draws them; ``--train``), their fine truths replayed from
-(seed 1, index). Held out: benchmarks/ktc.py's phantoms (seed 2) at every level and the
+(seed 1, index). Held out: benchmarks/studies/ktc.py's phantoms (seed 2) at every level and the
 random-broken row, paired per phantom: refiner minus the shipped model + levels.
 
     invtools generate ktc2023 --out data/ktc_train800.h5 -n 800 --seed 1 --workers 2
-    python benchmarks/ktc_fine_labels.py --train data/ktc_train800.h5 --samples 100 \\
+    python -m benchmarks.studies.ktc_fine_labels --train data/ktc_train800.h5 --samples 100 \\
         --json benchmarks/results/ktc_fine_labels.json
 
 Settings (channels, 128 x 128, epochs, lr) were fixed before any score was seen. ``--export``
@@ -35,16 +35,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import print_table  # noqa: E402
-from ktc import LEVELS, complete_problem, interval, masks_of, training_masks, truth_labels  # noqa: E402
-
-from invtools.analysis.metrics import ktc_score  # noqa: E402
-from invtools.analysis.segmentation import grid_to_pixels, inside_frame_disk, segment_conductivity  # noqa: E402
-from invtools.nets.label_refiner import LabelRefiner, refiner_record  # noqa: E402
-from invtools.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from invtools.training.trained_model import load_model, resolve_model  # noqa: E402
-from invtools.workflow.reconstruct.ktc2023 import predict_difference  # noqa: E402
+from benchmarks._timing import print_table
+from benchmarks.studies.ktc import LEVELS, complete_problem, interval, masks_of, training_masks, truth_labels
+from invtools.analysis.metrics import ktc_score
+from invtools.analysis.segmentation import grid_to_pixels, inside_frame_disk, segment_conductivity
+from invtools.nets.label_refiner import LabelRefiner, refiner_record
+from invtools.training.checkpoint import load_checkpoint, save_checkpoint
+from invtools.training.trained_model import load_model, resolve_model
+from invtools.workflow.reconstruct.ktc2023 import predict_difference
 
 
 def train(args, trained, problem, sigma0: float) -> tuple[torch.nn.Module, list[dict]]:

@@ -1,7 +1,7 @@
 """The KTC2023 tank model against its mesh: the best homogeneous conductivity fitted to
 ref.mat (least squares) and the relative data misfit, by mesh size and electrode-edge refinement.
 
-    python benchmarks/ktc_mesh.py [--ktc ../shared/ktc2023]
+    python -m benchmarks.studies.ktc_mesh [--ktc ../shared/ktc2023]
 
 A mesh is fine enough when refining it further moves the fitted sigma0 by < 1%. A second table
 gives, for noise-free samples of the ``ktc2023`` preset, how far the measured change simulated
@@ -9,7 +9,7 @@ on its fine mesh is from its image model's prediction for the same phantom (the 
 gap). A third fits the contact impedance (one for all electrodes) with sigma0 to ref.mat on the
 accurate mesh; a fourth, the noise model from the injections that the files measure twice.
 
-    python benchmarks/ktc_mesh.py --parts contact noise   # the last two only (15 s)
+    python -m benchmarks.studies.ktc_mesh --parts contact noise   # the last two only (15 s)
 """
 
 from __future__ import annotations
@@ -22,16 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import print_table  # noqa: E402
-
-from forward_models.eit.ktc2023 import best_homogeneous, ktc_operator  # noqa: E402
-from invtools.data.readers import read_measurements  # noqa: E402
+from benchmarks._timing import print_table
+from forward_models.eit.ktc2023 import best_homogeneous, ktc_operator
+from invtools.data.readers import read_measurements
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ktc", default=str(Path(__file__).parents[1].parent / "shared" / "ktc2023"))
+    p.add_argument("--ktc", default=str(Path(__file__).parents[2].parent / "shared" / "ktc2023"))
     p.add_argument("--meshes", nargs="+", default=["0.02:0", "0.0075:0", "0.0075:1", "0.0075:2",
                                                    "0.005:2", "0.0035:2", "0.0035:3"])
     p.add_argument("--samples", type=int, default=4, help="preset samples for the second table")

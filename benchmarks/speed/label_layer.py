@@ -1,7 +1,7 @@
 """The labelling LP layer at mesh size: forward and backward passes beside their floor, one HiGHS
 solve of the same LP.
 
-    python benchmarks/label_layer.py [--h 0.05] [--classes 3] [--batch 8] [--repeats 3]
+    python -m benchmarks.speed.label_layer [--h 0.05] [--classes 3] [--batch 8] [--repeats 3]
 
 A disk mesh with about 3k triangles (h = 0.05), K classes, neighbour smoothness beta = 0.05,
 random scores (the values a trained head gives: one class clearly ahead, noise elsewhere).
@@ -16,21 +16,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.optimize import linprog
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import print_table  # noqa: E402
-
-from forward_models.eit import Electrodes  # noqa: E402
-from forward_models.eit.mesh import disk_mesh  # noqa: E402
-from invtools.nets.output_layers import neighbour_adjacency  # noqa: E402
-from invtools.operators.geometry import element_adjacency  # noqa: E402
-from invtools.solver_layers import LabelingLP  # noqa: E402
-from invtools.solver_layers.projections import labeling_lp_matrices  # noqa: E402
+from benchmarks._timing import print_table
+from forward_models.eit import Electrodes
+from forward_models.eit.mesh import disk_mesh
+from invtools.nets.output_layers import neighbour_adjacency
+from invtools.operators.geometry import element_adjacency
+from invtools.solver_layers import LabelingLP
+from invtools.solver_layers.projections import labeling_lp_matrices
 
 
 def scores(n: int, K: int, batch: int, seed: int = 0) -> torch.Tensor:

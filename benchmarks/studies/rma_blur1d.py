@@ -1,6 +1,6 @@
 """Issue acceptance run: LPGD vs LPGD-RMA and LPD vs LPD-RMA on the 1-D quadratic-window blur.
 
-    python benchmarks/rma_blur1d.py [--a 2] [--n-train 10000] [--epochs 15] [--nets lpgd lpd]
+    python -m benchmarks.studies.rma_blur1d [--a 2] [--n-train 10000] [--epochs 15] [--nets lpgd lpd]
                                     [--directions none rma rma-res rma-grad] [--rma-hidden 128]
                                     [--seed 0] [--init-seed I] [--noise 0.01]
                                     [--weight-decay 0] [--lpd-source dual|data_fit]

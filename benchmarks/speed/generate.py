@@ -1,7 +1,7 @@
 """Data-set generation speed: samples/s of EIT generation with 1 and 2 worker processes, and
 the per-sample cost against one forward solve (phantom + solve + noise + writing).
 
-    python benchmarks/generate.py [--samples 1200] [--h 0.1 0.05] [--repeats 2]
+    python -m benchmarks.speed.generate [--samples 1200] [--h 0.1 0.05] [--repeats 2]
 
 Targets (issue #6): near-linear scaling from 1 to 2 workers; per-sample cost (1 worker) within
 1.5x of one forward solve. Runs are interleaved (1, 2, 1, 2 workers) and medians reported; the
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,11 +24,9 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import median_time, print_table  # noqa: E402
-
-from invtools.data import generate  # noqa: E402
-from invtools.data.recipes import Problem, Recipe, load_recipe  # noqa: E402
+from benchmarks._timing import median_time, print_table
+from invtools.data import generate
+from invtools.data.recipes import Problem, Recipe, load_recipe
 
 
 def main() -> None:
@@ -37,7 +34,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=1200)
     p.add_argument("--h", type=float, nargs="+", default=[0.1, 0.05], help="mesh sizes of eit-discs2")
     p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "generate.json"))
+    p.add_argument("--out", default=str(Path(__file__).parents[1] / "results" / "generate.json"))
     args = p.parse_args()
     torch.set_num_threads(1)
     rows, records = [], []

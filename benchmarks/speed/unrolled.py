@@ -1,6 +1,6 @@
 """Training-step time, peak memory and physics share of every (net x direction) pair.
 
-    python benchmarks/unrolled.py [--problems blur1d eit] [--repeats 5]
+    python -m benchmarks.speed.unrolled [--problems blur1d eit] [--repeats 5]
 
 Problems: the 1-D quadratic-window blur (batch 32) and EIT on a ~750-element mesh
 (16 electrodes, adjacent patterns, batch 8, graph convolutions on the mesh, log-conductivity
@@ -17,20 +17,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import peak_memory, print_table  # noqa: E402
-
-from forward_models.blur import QuadraticWindowBlur  # noqa: E402
-from forward_models.eit import CEMForward, Electrodes  # noqa: E402
-from invtools.data.phantoms import random_walk_signals  # noqa: E402
-from invtools.nets import DIRECTIONS, LPD, LPGD, element_adjacency  # noqa: E402
-from invtools.operators import Operator  # noqa: E402
-from invtools.operators.composition import log_parametrized  # noqa: E402
+from benchmarks._timing import peak_memory, print_table
+from forward_models.blur import QuadraticWindowBlur
+from forward_models.eit import CEMForward, Electrodes
+from invtools.data.phantoms import random_walk_signals
+from invtools.nets import DIRECTIONS, LPD, LPGD, element_adjacency
+from invtools.operators import Operator
+from invtools.operators.composition import log_parametrized
 
 
 class TimedOperator(Operator):

@@ -1,7 +1,7 @@
 """Where the CEM forward+Jacobian spends its time on a small mesh, stage by stage, beside the
 floor (one factorisation plus 2 x 16 solves): minimum and median over repeats, one thread.
 
-    python benchmarks/eit_stages.py [--size 2k] [--repeats 40]
+    python -m benchmarks.speed.eit_stages [--size 2k] [--repeats 40]
 
 Stages (as ``CEMForward.jacobian`` runs them): assemble K(sigma), factorise, the unit solves
 with their element gradients and the forward fields' gradients, the forward gradients as rows, the adjoint
@@ -15,21 +15,17 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse.linalg as sla
 import torch
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).parent))
-from eit import operator  # noqa: E402
-
-from forward_models.eit import Electrodes  # noqa: E402
-from forward_models.eit.forward import Linearization, _sum_of_products  # noqa: E402
-from forward_models.eit.solvers import make_solver  # noqa: E402
+from benchmarks.speed.eit import operator
+from forward_models.eit import Electrodes
+from forward_models.eit.forward import Linearization, _sum_of_products
+from forward_models.eit.solvers import make_solver
 
 
 def main() -> None:

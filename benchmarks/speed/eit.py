@@ -1,6 +1,6 @@
 """CEM forward, forward+Jacobian and forward+VJP timings against the solver floor and pyEIT.
 
-    python benchmarks/eit.py [--sizes 2k 10k 50k 3d-10k 3d-50k] [--repeats 5] [--no-pyeit]
+    python -m benchmarks.speed.eit [--sizes 2k 10k 50k 3d-10k 3d-50k] [--repeats 5] [--no-pyeit]
                              [--batches 8 32]
 
 2-D meshes (``2k`` ... ``50k`` nodes): the unit disk, 16 electrodes, 40% coverage. 3-D meshes
@@ -30,20 +30,17 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse.linalg as sla
 import torch
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import interleaved_times, paired_ratio, peak_memory, print_table  # noqa: E402
-
-from forward_models.eit import CEMForward, Electrodes  # noqa: E402
-from forward_models.eit.cylinder import CylinderElectrodes  # noqa: E402
-from forward_models.eit.domains import on_cylinder  # noqa: E402
-from forward_models.eit.solvers import DENSE_MAX_UNKNOWNS  # noqa: E402
+from benchmarks._timing import interleaved_times, paired_ratio, peak_memory, print_table
+from forward_models.eit import CEMForward, Electrodes
+from forward_models.eit.cylinder import CylinderElectrodes
+from forward_models.eit.domains import on_cylinder
+from forward_models.eit.solvers import DENSE_MAX_UNKNOWNS
 
 
 def _interval(ratio: tuple[float, float, float]) -> str:

@@ -1,8 +1,8 @@
 """What an embedded labelling LP trained by LPGD buys: segmentation by one unrolled backbone with
 different heads, same data, same budget, several seeds (mean ± std over seeds).
 
-    python benchmarks/embedded_layers.py --problem blur --seeds 0 1 2
-    python benchmarks/embedded_layers.py --problem tank --backbone runs/ktc-lpgd/best.pt --seeds 0 1 2
+    python -m benchmarks.studies.embedded_layers --problem blur --seeds 0 1 2
+    python -m benchmarks.studies.embedded_layers --problem tank --backbone runs/ktc-lpgd/best.pt --seeds 0 1 2
 
 Problems: ``blur``, the three-level deblurring preset ``blur2d-levels`` (classes: 0, 0.5, 1);
 ``tank``, the simulated KTC2023 tank (preset ``ktc2023``, data/ktc_{train,val,test}.h5; classes
@@ -42,18 +42,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import print_table  # noqa: E402
-
-from invtools.analysis.metrics import dice, ktc_score  # noqa: E402
-from invtools.analysis.segmentation import grid_to_pixels, otsu_thresholds, segment_three_classes  # noqa: E402
-from invtools.data import H5Dataset  # noqa: E402
-from invtools.nets import build_net_from_config  # noqa: E402
-from invtools.nets.output_layers import level_labels  # noqa: E402
-from invtools.operators.geometry import input_adjacency  # noqa: E402
-from invtools.support.atomic import atomic_path  # noqa: E402
-from invtools.training.config import fit_backbone  # noqa: E402
-from invtools.training.trainer import TrainConfig, Trainer  # noqa: E402
+from benchmarks._timing import print_table
+from invtools.analysis.metrics import dice, ktc_score
+from invtools.analysis.segmentation import grid_to_pixels, otsu_thresholds, segment_three_classes
+from invtools.data import H5Dataset
+from invtools.nets import build_net_from_config
+from invtools.nets.output_layers import level_labels
+from invtools.operators.geometry import input_adjacency
+from invtools.support.atomic import atomic_path
+from invtools.training.config import fit_backbone
+from invtools.training.trainer import TrainConfig, Trainer
 
 TANK_LEVELS = [float(np.log(0.8)), float(np.log(0.0158)), float(np.log(15.8))]
 BLUR_LEVELS = [0.0, 0.5, 1.0]

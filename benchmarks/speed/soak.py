@@ -1,7 +1,7 @@
 """Resident memory across long runs: CEM operator calls and EIT training epochs.
 
-    python benchmarks/soak.py [--calls 1000 5000 10000] [--epochs 1 5 20] [--quick]
-    python benchmarks/soak.py --parts speed          # the threaded speed-up only
+    python -m benchmarks.speed.soak [--calls 1000 5000 10000] [--epochs 1 5 20] [--quick]
+    python -m benchmarks.speed.soak --parts speed          # the threaded speed-up only
 
 Part 1, operator: forward + VJP of a batch of 8 (eit-discs2's mesh, 722 elements) on 2 batch
 threads, resident memory after 1k, 5k and 10k calls. The row "released elsewhere" restores the
@@ -24,20 +24,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import interleaved_times, print_table  # noqa: E402
-
-from forward_models.eit import CEMForward, Electrodes  # noqa: E402
-from forward_models.eit import solvers as cem_solvers  # noqa: E402
-from invtools.nets import LPD, LPGD, element_adjacency  # noqa: E402
-from invtools.operators.composition import log_parametrized  # noqa: E402
-from invtools.training.trainer import TrainConfig, Trainer  # noqa: E402
+from benchmarks._timing import interleaved_times, print_table
+from forward_models.eit import CEMForward, Electrodes
+from forward_models.eit import solvers as cem_solvers
+from invtools.nets import LPD, LPGD, element_adjacency
+from invtools.operators.composition import log_parametrized
+from invtools.training.trainer import TrainConfig, Trainer
 
 
 def rss_mib() -> float:
