@@ -1,6 +1,6 @@
 """CEM physics with BLAS capped at one thread (the default) vs the BLAS library's own setting.
 
-    python -m benchmarks.speed.blas_threads [--repeats 7]
+    python -m benchmarks.speed.blas_threads [--repeats 7] [--quick]
 
 A/B in one run, interleaved, torch on its default threads (2 here): the forward+Jacobian of
 one sample on three meshes, a forward+VJP of a batch of 8 on the batch thread pool, and one
@@ -47,10 +47,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--quick", action="store_true", help="a smoke run: one coarse mesh, 1 repeat")
     args = p.parse_args()
+    if args.quick:
+        args.repeats = 1
     rows = []
     electrodes = Electrodes.equally_spaced(16, coverage=0.4, z=0.01)
-    for h in (0.04, 0.019, 0.0085):
+    for h in (0.2,) if args.quick else (0.04, 0.019, 0.0085):
         op = CEMForward.on_disk(electrodes, h)
         rng = np.random.default_rng(0)
         sigma = torch.as_tensor(np.exp(0.3 * rng.standard_normal((8, op.n_in))))

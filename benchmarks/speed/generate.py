@@ -3,7 +3,7 @@ the per-sample cost against one forward solve (phantom + solve + noise + writing
 
     python -m benchmarks.speed.generate [--samples 1200] [--h 0.1 0.05] [--repeats 2]
 
-Targets (issue #6): near-linear scaling from 1 to 2 workers; per-sample cost (1 worker) within
+Targets: near-linear scaling from 1 to 2 workers; per-sample cost (1 worker) within
 1.5x of one forward solve. Runs are interleaved (1, 2, 1, 2 workers) and medians reported; the
 rates and the first scaling are wall-clock and include start-up (mesh, imports of workers) and the final HDF5
 assembly. The per-sample cost is the marginal one, (T(2N) - T(N)) / N with 1 worker: phantom,

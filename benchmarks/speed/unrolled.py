@@ -1,6 +1,6 @@
 """Training-step time, peak memory and physics share of every (net x direction) pair.
 
-    python -m benchmarks.speed.unrolled [--problems blur1d eit] [--repeats 5]
+    python -m benchmarks.speed.unrolled [--problems blur1d eit] [--repeats 5] [--quick]
 
 Problems: the 1-D quadratic-window blur (batch 32) and EIT on a ~750-element mesh
 (16 electrodes, adjacent patterns, batch 8, graph convolutions on the mesh, log-conductivity
@@ -78,7 +78,11 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--problems", nargs="+", default=["blur1d", "eit"])
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--quick", action="store_true", help="a smoke run: 2 unrolled steps, 1 repeat")
     args = p.parse_args()
+    steps = {"lpgd": 2, "lpd": 2} if args.quick else {"lpgd": 20, "lpd": 10}
+    if args.quick:
+        args.repeats = 1
     rows = []
     for name in args.problems:
         op, x, x0, adjacency = problem(name)
@@ -90,9 +94,9 @@ def main() -> None:
             for direction in DIRECTIONS:
                 torch.manual_seed(0)
                 if net_name == "lpgd":
-                    net = LPGD(op.in_shape, 20, direction, adjacency=adjacency)
+                    net = LPGD(op.in_shape, steps["lpgd"], direction, adjacency=adjacency)
                 else:
-                    net = LPD(op.in_shape, op.out_shape, 10, direction=direction,
+                    net = LPD(op.in_shape, op.out_shape, steps["lpd"], direction=direction,
                               adjacency=adjacency)
                 opt = torch.optim.Adam(net.parameters(), 1e-3)
 

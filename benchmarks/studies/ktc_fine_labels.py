@@ -1,4 +1,4 @@
-"""Labels learned at 256 x 256 for the KTC2023 tank (issue 27, item 4): does a net that learns
+"""Labels learned at 256 x 256 for the KTC2023 tank: does a net that learns
 the fine labels beat the shipped model's 32 x 32 output cut by levels into 8-pixel blocks?
 
 The shipped model stays as it is; a small fully convolutional refiner learns the labels from

@@ -1,4 +1,4 @@
-"""Issue acceptance run: LPGD vs LPGD-RMA and LPD vs LPD-RMA on the 1-D quadratic-window blur.
+"""10k training signals: LPGD vs LPGD-RMA and LPD vs LPD-RMA on the 1-D quadratic-window blur.
 
     python -m benchmarks.studies.rma_blur1d [--a 2] [--n-train 10000] [--epochs 15] [--nets lpgd lpd]
                                     [--directions none rma rma-res rma-grad] [--rma-hidden 128]

@@ -1,0 +1,170 @@
+"""Every command in `benchmarks/README.md` runs, at a small size.
+
+A command is a line of a fenced code block that starts with ``python -m benchmarks.`` or
+``bash benchmarks/`` (with its ``\\`` continuation lines). :data:`SMALL` says how each one runs
+small: the arguments appended to it (argparse keeps the last value of an option), or ``--quick``
+for the scripts and drivers that have it. Paths the command reads or writes under
+``benchmarks/results/``, ``docs/``, ``runs/`` and ``data/`` are redirected into a temporary
+folder (a copy of ``benchmarks/results/``, and toy KTC2023 data sets), so nothing in the
+repository changes. A README command without an entry in :data:`SMALL` fails, and so does a
+command that exits with an error.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "benchmarks" / "README.md"
+NEEDS_KTC = "needs the KTC2023 measurements"  # a marker in SMALL: skipped where they are absent
+
+# (module or script, a word the command must contain or None, the arguments appended)
+SMALL: list[tuple[str, str | None, list[str]]] = [
+    ("benchmarks.speed.blur", None, ["--size", "16", "--batch", "2", "--repeats", "1"]),
+    ("benchmarks.speed.eit", "3d-10k", ["--sizes", "3d-10k", "--repeats", "1", "--batches",
+                                        "--paired", "1", "--no-pyeit"]),
+    ("benchmarks.speed.eit", None, ["--sizes", "2k", "--repeats", "1", "--batches", "2",
+                                    "--paired", "2"]),
+    ("benchmarks.speed.eit_stages", None, ["--size", "2k", "--repeats", "2"]),
+    ("benchmarks.speed.blas_threads", None, ["--quick"]),
+    ("benchmarks.speed.soak", None, ["--quick", "--repeats", "1"]),
+    ("benchmarks.speed.unrolled", None, ["--quick"]),
+    ("benchmarks.speed.solver_layers", None, ["--sizes", "8", "--batch", "2", "--epochs", "1",
+                                              "--figure", "{tmp}/solver_layers.png"]),
+    ("benchmarks.speed.label_layer", None, ["--h", "0.3", "--batch", "2", "--repeats", "1"]),
+    ("benchmarks.speed.generate", None, ["--samples", "8", "--h", "0.3", "--repeats", "1",
+                                         "--out", "{tmp}/generate.json"]),
+    ("benchmarks.speed.gpu", None, ["--batch", "2", "--repeats", "1", "--samples", "2",
+                                    "--skip-cpu-dense", "--json", "{tmp}/gpu.json"]),
+    ("benchmarks.speed.tank", None, ["--quick"]),
+    ("benchmarks.studies.ktc_mesh", None, [NEEDS_KTC, "--meshes", "0.05:0", "--samples", "1"]),
+    ("benchmarks.studies.ktc", "--figure", [NEEDS_KTC, "--samples", "1"]),
+    ("benchmarks.studies.ktc", "--calibrate-levels", ["--calibrate-levels", "1"]),
+    ("benchmarks.studies.ktc_rma_levels", "--from-json", []),
+    ("benchmarks.studies.ktc_fine_labels", None, ["--n-train", "8", "--samples", "1", "--epochs", "1",
+                                                  "--batch", "4"]),
+    ("benchmarks.studies.embedded_layers", "--from-json", []),
+    ("benchmarks.studies.embedded_layers", "tank", ["--seeds", "0", "--train", "4", "--val", "2",
+                                                     "--test", "2", "--epochs", "1", "--taus", "1",
+                                                     "--backbone", "{ktc}/backbone/best.pt",
+                                                     "--data", "{ktc}"]),
+    ("benchmarks.studies.embedded_layers", "blur", ["--seeds", "0", "--train", "4", "--val", "2",
+                                                     "--test", "2", "--epochs", "1", "--taus", "1",
+                                                     "--pretrain-epochs", "1", "--steps", "1",
+                                                     "--hidden", "4", "--work", "{tmp}/embedded"]),
+    ("benchmarks.studies.reproduce_rma", None, ["--quick"]),
+    ("benchmarks.studies.plot_study", None, ["--out", "{tmp}/study.png"]),
+    ("benchmarks.studies.rma_blur1d", None, ["--n-train", "32", "--n-val", "8", "--n-test", "8",
+                                             "--epochs", "1"]),
+    ("benchmarks/studies/ktc_model.sh", None, ["--quick"]),
+    ("benchmarks/studies/ktc_levels.sh", None, ["--quick"]),
+    ("benchmarks/studies/ktc_rma_levels.sh", None, ["--quick"]),
+]
+# without the bench extra (pip install -e ".[bench]") these run without the tools compared against
+OPTIONAL = {"benchmarks.speed.eit": ("pyeit", "--no-pyeit"),
+            "benchmarks.speed.solver_layers": ("cvxpylayers", "--skip-cvxpylayers")}
+
+
+def readme_commands(text: str) -> list[tuple[list[str], dict[str, str]]]:
+    """Each command of the README's code blocks as (argv, environment set by ``export`` lines
+    above it in the same block)."""
+    commands = []
+    for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
+        env: dict[str, str] = {}
+        for line in block.replace("\\\n", " ").splitlines():
+            argv = shlex.split(line, comments=True)
+            if argv[:1] == ["export"]:
+                env.update(a.split("=", 1) for a in argv[1:])
+            elif (argv[:2] == ["python", "-m"] and argv[2].startswith("benchmarks.")
+                  or argv[:1] == ["bash"] and argv[1].startswith("benchmarks/")):
+                commands.append((argv, dict(env)))
+    return commands
+
+
+def small_args(argv: list[str]) -> list[str]:
+    """The entry of :data:`SMALL` for ``argv``; fails the test when there is none."""
+    target = argv[2] if argv[0] == "python" else argv[1]
+    for name, word, extra in SMALL:
+        if name == target and (word is None or any(word in a for a in argv)):
+            return extra
+    pytest.fail(f"no small-size entry in SMALL for a README command: {shlex.join(argv)}")
+
+
+def redirect(arg: str, tmp: Path, ktc_data: Path) -> str:
+    """Paths under benchmarks/results/, docs/, runs/ and data/ into the temporary folder."""
+    if arg.startswith("benchmarks/results/"):
+        return str(tmp / "results" / arg.removeprefix("benchmarks/results/"))
+    if arg.startswith(("docs/", "runs/")):
+        return str(tmp / arg)
+    if arg.startswith("data/ktc_train"):
+        return str(ktc_data / "ktc_train.h5")
+    return arg
+
+
+COMMANDS = readme_commands(README.read_text())
+
+
+def test_the_readme_has_commands_and_each_has_a_small_size():
+    assert len(COMMANDS) >= 25
+    for argv, _ in COMMANDS:
+        small_args(argv)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A copy of benchmarks/results/ (the --from-json commands read it) in a temporary folder."""
+    tmp = tmp_path_factory.mktemp("readme_commands")
+    shutil.copytree(ROOT / "benchmarks" / "results", tmp / "results")
+    for folder in ("docs", "runs"):
+        (tmp / folder).mkdir()
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def ktc_data(tmp_path_factory):
+    """Toy KTC2023 data sets (train 8, val 4, test 4) and an LPGD backbone trained on them for
+    one epoch, as the embedded-layers study's tank problem expects."""
+    folder = tmp_path_factory.mktemp("ktc_data")
+    for name, n, seed in (("train", 8, 1), ("val", 4, 3), ("test", 4, 2)):
+        run([sys.executable, "-m", "invtools.workflow.cli", "generate", "ktc2023", "--out",
+             str(folder / f"ktc_{name}.h5"), "-n", str(n), "--seed", str(seed)], {})
+    (folder / "train.toml").write_text(
+        'out = "backbone"\n[data]\ntrain = "ktc_train.h5"\nval = "ktc_val.h5"\n[net]\narch = "lpgd"\n'
+        'steps = 1\ndirection = "none"\nhidden = 4\n[train]\nepochs = 1\nbatch_size = 4\nlr = 1e-3\n'
+        'seed = 0\n')
+    run([sys.executable, "-m", "invtools.workflow.cli", "train", str(folder / "train.toml"), "--quiet"], {})
+    return folder
+
+
+def run(argv: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(argv, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, f"{shlex.join(argv)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("argv,env", COMMANDS, ids=[" ".join(a[:4])[:60] for a, _ in COMMANDS])
+def test_readme_command_runs_small(argv, env, work, ktc_or_none, request):
+    extra = small_args(argv)
+    needs_data = any("{ktc}" in a for a in extra) or any(a.startswith("data/ktc_train") for a in argv)
+    ktc_data = request.getfixturevalue("ktc_data") if needs_data else work / "no_ktc_data"
+    if NEEDS_KTC in extra:
+        if ktc_or_none is None:
+            pytest.skip("KTC2023 measurements not found (set INVTOOLS_KTC2023)")
+        extra = [a for a in extra if a != NEEDS_KTC] + ["--ktc", str(ktc_or_none)]
+    module, flag = OPTIONAL.get(argv[2], (None, None))
+    if module and flag not in argv and importlib.util.find_spec(module) is None:
+        extra = [*extra, flag]
+    extra = [a.format(tmp=work, ktc=ktc_data) for a in extra]
+    full = [redirect(a, work, ktc_data) for a in argv] + extra
+    if full[0] == "python":
+        full[0] = sys.executable
+    run(full, env)
