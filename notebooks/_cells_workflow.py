@@ -158,7 +158,7 @@ for ax, a in zip(axes, (0.5, 4.0)):
     ax.set(title=f"a = {a}", xlabel="epoch", ylabel="validation MSE"); ax.legend()
 for (a, direction), c in curves.items():
     print(f"a = {a:3}  {direction:9s} final validation MSE {c[-1]:.4g}")"""),
-    ("md", """The reproduction study (`benchmarks/reproduce_rma.py`, tables in the README) runs this
+    ("md", """The reproduction study (`benchmarks/studies/reproduce_rma.py`, tables in the README) runs this
 comparison over five nonlinearities and three seeds with LPD as well.
 
 ## RMA on EIT

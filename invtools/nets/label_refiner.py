@@ -6,7 +6,7 @@ input is ``log(sigma / sigma0)`` interpolated bilinearly to ``mid`` x ``mid``, t
 indicator and the levels rule's two class indicators on that image (so it starts from what the
 rule sees); its output three class logits (water, resistive, conductive) at ``mid`` x ``mid``,
 interpolated to the frame. It is trained by cross-entropy against the exact fine truth of
-simulated phantoms (``benchmarks/ktc_fine_labels.py``) and stored in the model's checkpoint
+simulated phantoms (``benchmarks/studies/ktc_fine_labels.py``) and stored in the model's checkpoint
 (``label_refiner``: its config and weights), where :class:`~invtools.training.TrainedModel`
 finds it.
 """

@@ -4,7 +4,7 @@ refers to it any more.
 A dense Jacobian is large (256 x 20k float64 is 41 MB; a batch is B times that) and a caller
 such as a Gauss-Newton loop drops each one before asking for the next. Fresh memory of that
 size comes from the operating system page by page: its first write costs one page fault per
-4 kB, about a quarter of the CEM Jacobian's time at 10k nodes (``benchmarks/eit_stages.py``).
+4 kB, about a quarter of the CEM Jacobian's time at 10k nodes (``benchmarks/speed/eit_stages.py``).
 Reusing the previous output's memory when the caller has let go of it removes that cost,
 as torch's CUDA caching allocator does for device memory.
 
