@@ -1,4 +1,4 @@
-"""Files written before the package was regrouped (issue 24) still load and give the same numbers:
+"""Files written before the package was regrouped into subpackages still load and give the same numbers:
 a checkpoint and a data set made at commit cd7be92 (``tests/data/before_layout``, with the
 predictions that version made), the shipped tank model and the sample files in ``datasets/``."""
 

@@ -2,6 +2,7 @@
 
 - ``benchmarks.md``: ``benchmarks/README.md`` (every table with its command), and
   ``benchmarks/results/*.png``, the figures the results page shows;
+- ``changelog.md``: ``CHANGELOG.md`` (what changed, and the superseded benchmark tables);
 - ``notebooks/<name>.md``: each notebook in ``notebooks/``, its markdown and code cells (the
   notebooks are stored without outputs; ``tests/notebooks`` runs them);
 - ``api/<package>.md``: the API reference of each package, one ``:::`` block per module, so a
@@ -19,6 +20,18 @@ ROOT = Path(__file__).resolve().parents[2]
 API_PACKAGES = ("invtools", "invtools.operators", "invtools.classical", "invtools.nets",
                 "invtools.solver_layers", "invtools.data", "invtools.training", "invtools.analysis",
                 "invtools.workflow", "invtools.support", "forward_models")
+
+
+# links written for the repository (benchmarks/README.md, CHANGELOG.md) -> the site's pages
+SITE_LINKS = {"](../docs/": "](", "](../CHANGELOG.md)": "](changelog.md)",
+              "](benchmarks/README.md)": "](benchmarks.md)"}
+
+
+def site_links(text: str) -> str:
+    """A repository Markdown file's links to other pages, as links between the site's pages."""
+    for repo, site in SITE_LINKS.items():
+        text = text.replace(repo, site)
+    return text
 
 
 def notebook_markdown(path: Path) -> str:
@@ -58,7 +71,9 @@ def api_page(package: str) -> str:
 
 def on_files(files: Files, config) -> Files:
     files.append(File.generated(config, "benchmarks.md",
-                                content=(ROOT / "benchmarks" / "README.md").read_text()))
+                                content=site_links((ROOT / "benchmarks" / "README.md").read_text())))
+    files.append(File.generated(config, "changelog.md",
+                                content=site_links((ROOT / "CHANGELOG.md").read_text())))
     for png in sorted((ROOT / "benchmarks" / "results").glob("*.png")):
         files.append(File.generated(config, f"benchmarks/results/{png.name}", abs_src_path=str(png)))
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):

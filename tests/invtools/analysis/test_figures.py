@@ -1,4 +1,4 @@
-"""Figure details of issue 26: labelled axes, integer epoch ticks, nothing cut off or
+"""Figure details: labelled axes, integer epoch ticks, nothing cut off or
 overlapping, a colour key for labels, the tank's wall and electrode 1."""
 
 import matplotlib

@@ -1,4 +1,4 @@
-"""Bad inputs get one line naming the file, the key and what was expected (issue 26, item 4),
+"""Bad inputs get one line naming the file, the key and what was expected,
 and a missing input is named before an existing output is refused."""
 
 import json
