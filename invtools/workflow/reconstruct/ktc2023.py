@@ -25,7 +25,7 @@ from invtools.workflow.reconstruct.tank_checks import check_tank_data, image_war
 Tensor = torch.Tensor
 
 # prior weights (Laplacian prior) of the tank's classical methods, chosen by the mean challenge
-# score on 60 simulated tank samples of a training seed (benchmarks/ktc.py --calibrate 60)
+# score on 60 simulated tank samples of a training seed (benchmarks/studies/ktc.py --calibrate 60)
 KTC_LINEARIZED_LAM = 1e-5  # conductivity (S/m), segmented by Otsu
 KTC_LOG_LAM = 1e-5  # log-conductivity, segmented by levels
 KTC_LOG_STEP_CLIP = 6.0  # GN's start changes no pixel's log-conductivity by more (the preset's [x0] clip)
