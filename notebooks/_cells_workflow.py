@@ -100,9 +100,9 @@ if ktc is None:
 else:
     rec = reconstruct(ktc / "data1.mat", model="ktc2023")
     base = reconstruct(ktc / "data1.mat", method="linearized")
-    print("sigma0 =", round(rec.info["sigma0"], 3), "S/m; image", rec.x.shape[1:], "pixels")
+    print("sigma0 =", round(rec.sigma0, 3), "S/m; image", rec.x.shape[1:], "pixels")
     fig, ax = plt.subplots(1, 3, figsize=(9, 3))
-    contrast = np.log(rec.x[0][::-1] / rec.info["sigma0"])  # rows grow with y: flip for display
+    contrast = np.log(rec.x[0][::-1] / rec.sigma0)  # rows grow with y: flip for display
     ax[0].imshow(contrast, cmap="RdBu_r", vmin=-4, vmax=4)
     ax[0].set_title("model: log(sigma / sigma0)")
     ax[1].imshow(label_images(rec)[0], vmin=0, vmax=2)

@@ -114,9 +114,9 @@ def _reconstruct(args: argparse.Namespace) -> int:
     from invtools.training.trained_model import resolve_model
     from invtools.workflow.reconstruct import reconstruct, write_reconstruction
     from invtools.workflow.reconstruct.result import (
-        LEVEL_METHODS,
         check_label_paths,
         label_images,
+        segmentation_rule,
         write_labels,
     )
 
@@ -145,12 +145,12 @@ def _reconstruct(args: argparse.Namespace) -> int:
     for path in args.segment or []:
         print(f"wrote {write_labels(labels, path)} (256 x 256 labels: 0 water, 1 resistive, 2 conductive)")
     if args.plot:
-        difference = rec.info.get("mode") == "difference"
-        log_contrast = difference and rec.method in LEVEL_METHODS  # positive images: the factor
+        difference = rec.mode == "difference"
+        log_contrast = difference and segmentation_rule(rec.method) == "levels"  # positive: the factor
         if log_contrast:
-            columns = {f"{rec.method}: log(sigma / sigma0)": np.log(rec.x / rec.info["sigma0"])}
+            columns = {f"{rec.method}: log(sigma / sigma0)": np.log(rec.x / rec.sigma0)}
         elif difference:
-            columns = {f"{rec.method}: sigma - sigma0": rec.x - rec.info["sigma0"]}
+            columns = {f"{rec.method}: sigma - sigma0": rec.x - rec.sigma0}
         else:
             columns = {**({"truth": rec.truth} if rec.truth is not None else {}), rec.method: rec.x}
         tank_pixels = getattr(rec.operator, "n_pixels", None) is not None  # rows grow with y

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from invtools.classical import ClassicalConfig
 from invtools.data.readers import read_measurements
-from invtools.training.trained_model import load_model
+from invtools.training.trained_model import TrainedModel, load_model
 from invtools.workflow.reconstruct import ktc2023, plain
 from invtools.workflow.reconstruct.result import Reconstruction, write_reconstruction
 
@@ -24,11 +24,13 @@ METHODS = ("model", "gn", "linearized", "baseline")  # baseline: the KTC2023 org
 __all__ = ["METHODS", "Reconstruction", "reconstruct", "write_reconstruction"]
 
 
-def reconstruct(measurements: str | Path, model: str | Path | None = None, method: str | None = None,
+def reconstruct(measurements: str | Path, model: str | Path | TrainedModel | None = None,
+                method: str | None = None,
                 recipe: str | None = None, reference: str | Path | None = None,
                 classical: ClassicalConfig | None = None, mesh_h: float | None = None,
                 batch_size: int = 64, absolute: bool = False) -> Reconstruction:
-    """Read ``measurements`` and reconstruct with ``model`` or the classical ``method``;
+    """Read ``measurements`` and reconstruct with ``model`` (a checkpoint, a shipped model's name
+    or a loaded :class:`~invtools.training.TrainedModel`) or the classical ``method``;
     ``absolute``: KTC2023 tank data imaged without the reference (``gn`` only)."""
     method = method or ("model" if model is not None else "gn")
     if method not in METHODS:
@@ -38,7 +40,9 @@ def reconstruct(measurements: str | Path, model: str | Path | None = None, metho
     meas = read_measurements(measurements, reference)
     ccfg = classical or ClassicalConfig()
     ccfg = ClassicalConfig(**{**ccfg.__dict__, "method": "linearized" if method == "linearized" else "gn"})
-    trained = load_model(model) if model is not None and method == "model" else None
+    trained = None
+    if model is not None and method == "model":
+        trained = model if isinstance(model, TrainedModel) else load_model(model)
     if ktc2023.accepts(meas):
         if absolute:
             if method != "gn":

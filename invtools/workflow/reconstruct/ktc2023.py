@@ -126,27 +126,31 @@ def reconstruct_ktc(meas: Measurements, method: str, trained: TrainedModel | Non
     else:
         _check_enough(meas, method)
         op = tank.ktc_image_operator(currents, measurement, mesh_size=mesh_h or tank.KTC_IMAGE_MESH)
-    info = _checked(meas, op, y_meas, y_ref, currents, measurement)
-    sigma0 = info["sigma0"] = tank.accurate_sigma0(y_ref, currents, measurement, meas.mask)
+    checked = _checked(meas, op, y_meas, y_ref, currents, measurement)
+    sigma0 = tank.accurate_sigma0(y_ref, currents, measurement, meas.mask)
     ones = torch.ones(1, *op.in_shape, dtype=torch.float64)
     with torch.no_grad():
         y = torch.as_tensor(y_meas - y_ref + op(sigma0 * ones)[0].numpy())[None]
-    labels = label_images = None
     if method == "model":
         x = predict_difference(trained, torch.where(torch.as_tensor(keep), y, torch.nan), sigma0)
-        labels = trained.labels(x)
-        if trained.label_refiner is not None:  # labels learned at 256 x 256
-            label_images = trained.label_refiner.labels(x, sigma0)
+        made = {"labels": trained.labels(x), "label_images": refined_labels(trained, x, sigma0)}
     else:
-        x, info["lam"] = classical_difference(_masked(op, meas.mask), y[:, keep], sigma0, method, ccfg)
-    flag_nonphysical(x, info, meas.path)
-    return Reconstruction(x, method, op, "log", meas.path, None, info, labels, label_images)
+        x, lam = classical_difference(_masked(op, meas.mask), y[:, keep], sigma0, method, ccfg)
+        made = {"lam": lam}
+    return Reconstruction(x=x, method=method, operator=op, parametrization="log", source=meas.path,
+                          sigma0=sigma0, warnings=flag_nonphysical(x, meas.path), **checked, **made)
+
+
+def refined_labels(trained: TrainedModel, x: np.ndarray, sigma0: float) -> np.ndarray | None:
+    """The label images (B, 256, 256) a model with a label refiner makes of its images x
+    (learned at 256 x 256), else None."""
+    return None if trained.label_refiner is None else trained.label_refiner.labels(x, sigma0)
 
 
 def _checked(meas: Measurements, op: Operator, y: np.ndarray, y_ref: np.ndarray, currents: np.ndarray,
              measurement: np.ndarray) -> dict[str, Any]:
     """Refuse data (m,) that no tank could produce (kept values, against the water model of
-    ``op``, after :func:`check_width`); the start of the reconstruction's ``info``."""
+    ``op``, after :func:`check_width`); the reconstruction's ``missing``, ``mode`` and ``level``."""
     check_width(meas, op, "the tank model")
     keep = _kept(meas)
     with torch.no_grad():
@@ -156,14 +160,14 @@ def _checked(meas: Measurements, op: Operator, y: np.ndarray, y_ref: np.ndarray,
             "level": level_of_mask(currents, measurement, meas.mask)}
 
 
-def flag_nonphysical(x: np.ndarray, info: dict[str, Any], path: Path) -> None:
-    """Record non-physical values of images x (S/m) in ``info["warnings"]`` and on stderr."""
+def flag_nonphysical(x: np.ndarray, path: Path) -> list[str]:
+    """The non-physical values of images x (S/m), one line each (printed on stderr too)."""
     import sys
 
     lines = image_warnings(x)
     if lines:
-        info["warnings"] = lines
         print(f"warning: {path}: the reconstruction has {'; '.join(lines)}", file=sys.stderr)
+    return lines
 
 
 def _baseline(meas: Measurements, tank) -> Reconstruction:
@@ -174,11 +178,11 @@ def _baseline(meas: Measurements, tank) -> Reconstruction:
     _check_enough(meas, "baseline")
     currents, measurement = meas.ktc["currents"], meas.ktc["measurement"]
     op = tank.ktc_image_operator(currents, measurement)
-    info = {"sigma0": SIGMA0, **_checked(meas, op, meas.y[0], meas.reference, currents, measurement)}
+    checked = _checked(meas, op, meas.y[0], meas.reference, currents, measurement)
     sigma, labels = organisers_baseline(meas.y[0], meas.reference, meas.mask, op)
-    flag_nonphysical(sigma, info, meas.path)
-    return Reconstruction(sigma[None], "baseline", op, "identity", meas.path, None, info,
-                          label_images=labels[None])
+    return Reconstruction(x=sigma[None], method="baseline", operator=op, parametrization="identity",
+                          source=meas.path, label_images=labels[None], sigma0=SIGMA0,
+                          warnings=flag_nonphysical(sigma, meas.path), **checked)
 
 
 def reconstruct_ktc_absolute(meas: Measurements, ccfg: ClassicalConfig) -> Reconstruction:
@@ -203,9 +207,9 @@ def reconstruct_ktc_absolute(meas: Measurements, ccfg: ClassicalConfig) -> Recon
     y = torch.as_tensor(y_meas[keep])[None]
     s, infos = gauss_newton(net_operator(_masked(op, meas.mask), "log"), y, s0,
                             ClassicalConfig(**{**ccfg.__dict__, "method": "gn", "lam": lam}))
-    info = {"sigma0": sigma0, "missing": int((~keep).sum()), "mode": "absolute", "lam": lam,
-            "objective": infos[0].objective}
-    return Reconstruction(torch.exp(s).numpy(), "gn", op, "log", meas.path, None, info)
+    return Reconstruction(x=torch.exp(s).numpy(), method="gn", operator=op, parametrization="log",
+                          source=meas.path, sigma0=sigma0, mode="absolute", missing=int((~keep).sum()),
+                          lam=lam, objective=infos[0].objective)
 
 
 def classical_difference(op: Operator, y: Tensor, sigma0: float, method: str,

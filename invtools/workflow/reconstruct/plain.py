@@ -4,8 +4,6 @@ file itself, else from ``--recipe``."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
@@ -43,15 +41,15 @@ def reconstruct_plain(meas: Measurements, method: str, trained: TrainedModel | N
     op, param, what, noise = forward_model(meas, trained, recipe)
     check_width(meas, op, what)
     y = torch.as_tensor(meas.y, dtype=torch.float64)
-    info: dict[str, Any] = {}
+    fields = {"method": method, "operator": op, "parametrization": param, "source": meas.path,
+              "truth": meas.x}
     if trained is not None:
         x = trained.predict(y, meas.extra.get("x0"), batch_size).numpy()
-        return Reconstruction(x, method, op, param, meas.path, meas.x, info, trained.labels(x))
+        return Reconstruction(x=x, labels=trained.labels(x), **fields)
     x0 = meas.extra.get("x0", np.full((meas.y.shape[0], *op.in_shape), 1.0 if param == "log" else 0.0))
     if ccfg.noise_level is None and noise:
         ccfg.noise_level = float(noise)
     s0 = torch.as_tensor(to_net(x0, param), dtype=torch.float64)
     s, infos = gauss_newton(net_operator(op, param), y, s0, ccfg)
-    info["lam"] = [i.lam for i in infos]
     x = from_net(s.numpy().reshape(x0.shape), param)
-    return Reconstruction(x, method, op, param, meas.path, meas.x, info)
+    return Reconstruction(x=x, lam=[i.lam for i in infos], **fields)

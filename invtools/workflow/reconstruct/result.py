@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -14,23 +14,49 @@ from invtools.data.readers import Measurements
 from invtools.operators import Operator
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Reconstruction:
-    """x: (N, *in_shape) in physical units (conductivity S/m for EIT); labels: (N, *in_shape)
-    class indices of a model with a labelling output layer (the index of each level), else None."""
+    """The images of one measurement file, with what the method recorded, as keyword fields.
+
+    x: (N, *in_shape) in physical units (conductivity S/m for EIT); ``method``: ``model``, ``gn``,
+    ``linearized`` or ``baseline``; ``operator``: the physical forward model, ``parametrization``:
+    the variable the method worked in (``log`` or ``identity``); ``source``: the measurement file.
+    ``truth``: (N, *in_shape) when the file holds it. ``labels``: (N, *in_shape) class indices of
+    a model with a labelling output layer (the index of each level), else None; ``label_images``:
+    (N, 256, 256) labels the method made itself (a label-refining model, the organisers'
+    baseline), else None. The rest are filled in where they apply: ``sigma0``, the water's
+    conductivity (S/m) of tank data; ``mode``, ``"difference"`` or ``"absolute"`` for tank data;
+    ``missing``, how many values of a sample were missing; ``level``, the challenge level whose
+    mask the data have (None for any other mask); ``lam``, the prior weight (one per sample for
+    plain files); ``objective``, the Gauss-Newton objective per iteration (absolute imaging);
+    ``warnings``, the non-physical values found in x."""
 
     x: np.ndarray
     method: str
     operator: Operator
     parametrization: str
-    source: Path
+    source: Path | None = None
     truth: np.ndarray | None = None
-    info: dict[str, Any] = field(default_factory=dict)
     labels: np.ndarray | None = None
-    label_images: np.ndarray | None = None  # (N, 256, 256) labels made by the method itself
+    label_images: np.ndarray | None = None
+    sigma0: float | None = None
+    mode: str | None = None
+    missing: int | None = None
+    level: int | None = None
+    lam: float | list[float] | None = None
+    objective: list[float] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    INFO_FIELDS: ClassVar[tuple[str, ...]] = ("sigma0", "mode", "missing", "level", "lam", "objective",
+                                              "warnings")
+
+    def info(self) -> dict[str, Any]:
+        """The recorded fields (``INFO_FIELDS``) as a JSON-ready dict: the file's ``info`` attribute."""
+        return {name: getattr(self, name) for name in self.INFO_FIELDS}
 
     @property
     def mesh(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(points, elements) of the operator's mesh, or None (pixel images, 1-D signals)."""
         from invtools.operators.geometry import find_mesh
 
         mesh = find_mesh(self.operator)
@@ -69,10 +95,10 @@ def write_reconstruction(rec: Reconstruction, out: str | Path) -> Path:
             g.create_dataset(element_name(rec.mesh[1]), data=rec.mesh[1])
         f.attrs["kind"] = "reconstruction"
         f.attrs["method"] = rec.method
-        f.attrs["source"] = str(rec.source)
+        f.attrs["source"] = "" if rec.source is None else str(rec.source)
         f.attrs["parametrization"] = rec.parametrization
         f.attrs["operator"] = json.dumps(rec.operator.config())
-        f.attrs["info"] = json.dumps(rec.info)
+        f.attrs["info"] = json.dumps(rec.info())
         f.attrs["provenance"] = json.dumps(provenance(None, command="reconstruct"))
     write_bytes_atomic(out, buffer.getvalue())
     return out
@@ -81,15 +107,26 @@ def write_reconstruction(rec: Reconstruction, out: str | Path) -> Path:
 LEVEL_METHODS = ("model", "gn")  # their images are calibrated log-conductivities
 
 
+def segmentation_rule(method: str) -> str:
+    """How images of ``method`` become labels (:func:`~invtools.analysis.segmentation.segment_conductivity`):
+    ``levels`` (fixed levels of ``log(sigma / sigma0)``) for the calibrated images of a trained
+    model and of Gauss-Newton on log-conductivity, ``otsu`` (three-class Otsu on
+    ``sigma - sigma0``) for the others."""
+    return "levels" if method in LEVEL_METHODS else "otsu"
+
+
 def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
     """Three-class label images (N, n, n) of an EIT reconstruction in the organisers' pixel frame
-    (:mod:`invtools.analysis.segmentation`); pixels outside the domain are water. Images of a trained
-    model or of Gauss-Newton on log-conductivity are calibrated, so fixed levels of
-    ``log(sigma / sigma0)`` split them; the one linearised step by
-    three-class Otsu on ``sigma - sigma0`` (the organisers' baseline). sigma0 is the fitted
-    water's for the tank, else the image's median. A model with a labelling output layer gives
-    its own classes (``rec.labels``: the index of its levels, listed water, resistive,
-    conductive for the challenge's classes)."""
+    (:mod:`invtools.analysis.segmentation`); pixels outside the domain are water. The one place
+    where the labelling is decided (``invtools reconstruct --segment``, the demo and the tank
+    benchmark all call it), in this order: the labels the method made itself
+    (``rec.label_images``: a label-refining model's, the organisers' baseline's Otsu2); the classes
+    of a model with a labelling output layer (``rec.labels``: the index of its levels, listed
+    water, resistive, conductive); else the images segmented by the method's
+    :func:`segmentation_rule`: fixed levels of ``log(sigma / sigma0)`` for the calibrated images
+    of a trained model or of Gauss-Newton on log-conductivity, three-class Otsu on
+    ``sigma - sigma0`` for the one linearised step. sigma0 is ``rec.sigma0`` (the tank's fitted
+    water), else the image's median."""
     from invtools.analysis.segmentation import grid_to_pixels, mesh_to_pixels, segment_conductivity
 
     n_pixels = getattr(rec.operator, "n_pixels", None)
@@ -110,9 +147,8 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
                          for c in rec.labels])
     out = []
     for x in np.asarray(rec.x, dtype=np.float64).reshape(rec.x.shape[0], -1):
-        sigma0 = rec.info["sigma0"] if "sigma0" in rec.info else float(np.median(x))
-        rule = "levels" if rec.method in LEVEL_METHODS else "otsu"
-        out.append(segment_conductivity(frame(x), sigma0, rule))
+        sigma0 = rec.sigma0 if rec.sigma0 is not None else float(np.median(x))
+        out.append(segment_conductivity(frame(x), sigma0, segmentation_rule(rec.method)))
     return np.stack(out)
 
 

@@ -50,7 +50,7 @@ def test_difference_reconstruction_is_zero_and_linear_in_the_data(tmp_path, ktc)
     cfg = ClassicalConfig(lam=1e-3)
     rec = {n: reconstruct(tmp_path / f"{n}.mat", method="linearized", classical=cfg, mesh_h=0.015)
            for n in ("same", "single", "double")}
-    s0 = rec["same"].info["sigma0"]
+    s0 = rec["same"].sigma0
     assert np.allclose(rec["same"].x, s0, atol=1e-12)
     assert np.allclose(rec["double"].x - s0, 2 * (rec["single"].x - s0), rtol=1e-8, atol=1e-10)
 
@@ -63,14 +63,14 @@ def test_missing_values_are_masked(tmp_path, ktc):
     u[100:131] = np.nan  # one injection's measurements lost
     scipy.io.savemat(tmp_path / "gaps.mat", {"Uel": u, "Inj": d["Inj"], "Mpat": d["Mpat"]})
     gaps = reconstruct(tmp_path / "gaps.mat", method="linearized", mesh_h=0.015)
-    assert gaps.info["missing"] == 31 and np.all(np.isfinite(gaps.x))
-    a, b = (full.x[0] - full.info["sigma0"]).ravel(), (gaps.x[0] - gaps.info["sigma0"]).ravel()
+    assert gaps.missing == 31 and np.all(np.isfinite(gaps.x))
+    a, b = (full.x[0] - full.sigma0).ravel(), (gaps.x[0] - gaps.sigma0).ravel()
     assert np.corrcoef(a, b)[0, 1] > 0.9
 
 
 def test_gauss_newton_on_the_tank_stays_positive(ktc):
     rec = reconstruct(ktc / "data1.mat", method="gn", mesh_h=0.015)
-    assert rec.x.min() > 0 and rec.x.max() > 1.5 * rec.info["sigma0"]
+    assert rec.x.min() > 0 and rec.x.max() > 1.5 * rec.sigma0
 
 
 def test_tank_electrode_one_is_at_the_top_and_numbering_runs_counter_clockwise():
@@ -117,8 +117,8 @@ def test_absolute_gauss_newton_on_the_accurate_mesh_fits_better_than_the_water(k
     """--absolute images the voltages themselves: the objective falls monotonically from the
     homogeneous start and ends well below it; the image stays positive."""
     rec = reconstruct(ktc / "data1.mat", method="gn", absolute=True)
-    objective = rec.info["objective"]
-    assert rec.info["mode"] == "absolute" and rec.x.shape == (1, 32, 32) and rec.x.min() > 0
+    objective = rec.objective
+    assert rec.mode == "absolute" and rec.x.shape == (1, 32, 32) and rec.x.min() > 0
     assert all(b <= a for a, b in zip(objective, objective[1:], strict=False))
     assert objective[-1] < 0.3 * objective[0]
 

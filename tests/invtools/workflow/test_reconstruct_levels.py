@@ -36,18 +36,18 @@ def write_masked(tmp_path, ktc, name: str, keep: np.ndarray, target: int = 2):
 @pytest.mark.parametrize("level", range(1, 8))
 def test_every_level_by_the_fast_methods_and_the_shipped_model(ktc, level):
     """All four targets of a level: linearized, the organisers' baseline and --model ktc2023
-    reconstruct from the kept values; the file's mask is the level's, recorded in info."""
+    reconstruct from the kept values; the file's mask is the level's, recorded in the result."""
     currents, measurement = ktc_patterns()
     kept = int(level_mask(currents, measurement, level).sum())
     for target in range(1, 5):
         for method, model in (("linearized", None), ("baseline", None), ("model", "ktc2023")):
             rec = reconstruct(level_file(ktc, level, target), model=model, method=method)
-            assert rec.info["missing"] == 2356 - kept and rec.info["level"] == level
+            assert rec.missing == 2356 - kept and rec.level == level
             assert np.isfinite(rec.x).all()
             # a linear step in the conductivity may undershoot below 0 S/m: then, and only then,
             # it is flagged; the model works on log-conductivity and never is
-            assert ("warnings" in rec.info) == bool((rec.x <= 0).any())
-            assert method != "model" or "warnings" not in rec.info
+            assert bool(rec.warnings) == bool((rec.x <= 0).any())
+            assert method != "model" or rec.warnings == []
             labels = label_images(rec)
             assert labels.shape == (1, 256, 256) and set(np.unique(labels)) <= {0, 1, 2}
             assert (labels != 0).mean() > 0.01  # each target holds an inclusion at every level
@@ -55,7 +55,7 @@ def test_every_level_by_the_fast_methods_and_the_shipped_model(ktc, level):
 
 def test_gauss_newton_at_level_7_is_no_worse_than_its_start(ktc):
     rec = reconstruct(level_file(ktc, 7, 3), method="gn")
-    assert rec.info["missing"] == 2356 - 513 and np.isfinite(rec.x).all()
+    assert rec.missing == 2356 - 513 and np.isfinite(rec.x).all()
 
 
 def test_broken_electrode_17_and_dropped_values(tmp_path, ktc):
@@ -70,7 +70,7 @@ def test_broken_electrode_17_and_dropped_values(tmp_path, ktc):
         path = write_masked(tmp_path, ktc, name, keep)
         for method, model in (("linearized", None), ("baseline", None), ("model", "ktc2023")):
             rec = reconstruct(path, model=model, method=method)
-            assert rec.info["missing"] == int((~keep).sum()) and rec.info["level"] is None
+            assert rec.missing == int((~keep).sum()) and rec.level is None
             assert np.isfinite(rec.x).all()
     # the values at missing places do not matter: NaN there, or anything else marked missing, agree
     full = reconstruct(write_masked(tmp_path, ktc, "e17.mat", masks["e17.mat"]), method="linearized")
