@@ -203,15 +203,26 @@ class _Parser(argparse.ArgumentParser):
         return super()._get_values(action, arg_strings)
 
 
+def installed_version() -> str:
+    """The installed distribution's version (its metadata), else the package's ``__version__``
+    (a source tree that is on the path but not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("invtools")
+    except PackageNotFoundError:
+        from invtools import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``invtools`` argument parser: one sub-command each for generate, merge, train,
     evaluate, reconstruct and demo, each with its examples in the help."""
     parser = _Parser(
         prog="invtools", description="Learned reconstruction for nonlinear inverse problems.",
         epilog="Run 'invtools COMMAND --help' for examples. Example: invtools demo --out demo_out")
-    from invtools import __version__
-
-    parser.add_argument("--version", action="version", version=f"invtools {__version__}")
+    parser.add_argument("--version", action="version", version=f"invtools {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help: str, func) -> argparse.ArgumentParser:
