@@ -34,7 +34,6 @@ import torch
 
 from benchmarks._timing import print_table
 from invtools.analysis.metrics import ktc_score
-from invtools.analysis.segmentation import grid_to_pixels, segment_conductivity
 from invtools.data.missing_data import (
     cem_patterns,
     level_mask,
@@ -106,8 +105,14 @@ def _patterns() -> tuple[np.ndarray, np.ndarray]:
     return ktc_patterns()
 
 
-def label_of(x: np.ndarray, sigma0: float, rule: str) -> np.ndarray:
-    return segment_conductivity(grid_to_pixels(x), sigma0, rule)
+def labels_of(x: np.ndarray, sigma0: float, method: str, op, **made) -> list[np.ndarray]:
+    """Label images (256, 256) of the images x (B, 32, 32) that ``method`` made (and of the labels
+    it ``made`` itself), decided as ``invtools reconstruct --segment`` decides them."""
+    from invtools.workflow.reconstruct import Reconstruction
+    from invtools.workflow.reconstruct.result import label_images
+
+    return list(label_images(Reconstruction(x=np.asarray(x), method=method, operator=op,
+                                            parametrization="log", sigma0=sigma0, **made)))
 
 
 def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarray],
@@ -115,7 +120,7 @@ def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarra
     """scores[method][row] = per-phantom scores; plus seconds per reconstruction per method."""
     from invtools.classical.ktc_baseline import organisers_baseline, prepare_baseline
     from invtools.training.trained_model import load_model
-    from invtools.workflow.reconstruct.ktc2023 import classical_difference, predict_difference
+    from invtools.workflow.reconstruct.ktc2023 import classical_difference, predict_difference, refined_labels
 
     sigma0 = float(problem.recipe.phantom["background"])
     op, n = problem.op, len(truth)
@@ -142,14 +147,14 @@ def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarra
             t0 = time.perf_counter()
             labels = [organisers_baseline(y[i], water, mask[i], op, step=step)[1] for i in range(n)]
             record("baseline", row, labels, time.perf_counter() - t0, n)
-        for method, rule in (("linearized", "otsu"), ("gn", "levels")):
+        for method in ("linearized", "gn"):
             if method not in args.methods:
                 continue
             k = n if method == "linearized" else min(n, args.gn_samples)
             t0 = time.perf_counter()
             x = [classical_difference(op, torch.as_tensor(y_nan[i:i + 1]), sigma0, method)[0][0]
                  for i in range(k)]
-            record(method, row, [label_of(xi, sigma0, rule) for xi in x], time.perf_counter() - t0, k)
+            record(method, row, labels_of(np.stack(x), sigma0, method, op), time.perf_counter() - t0, k)
         for name, path in args.models:
             trained = load_model(path, device=args.device)
             ok = mask.sum(axis=1) >= trained.fewest_values()  # what the model accepts (else NaN)
@@ -158,13 +163,8 @@ def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarra
             t0 = time.perf_counter()
             x = predict_difference(trained, torch.as_tensor(y_nan[ok]), sigma0)
             t = time.perf_counter() - t0
-            cls = trained.labels(x)
-            if trained.label_refiner is not None:  # labels learned at 256 x 256, as reconstruct does
-                labels = list(trained.label_refiner.labels(x, sigma0))
-            elif cls is None:
-                labels = [label_of(xi, sigma0, "levels") for xi in x]
-            else:
-                labels = [np.nan_to_num(grid_to_pixels(c.astype(np.float64))).astype(np.uint8) for c in cls]
+            labels = labels_of(x, sigma0, "model", op, labels=trained.labels(x),
+                               label_images=refined_labels(trained, x, sigma0))
             record(name, row, labels, t, int(ok.sum()), np.nonzero(ok)[0])
     return {"scores": scores, "seconds": seconds}
 
@@ -271,9 +271,9 @@ def calibrate_levels(n: int = 40, seed: int = 123) -> None:
     currents, measurement = cem_patterns(problem.op.config())
     factors = (0.1, 0.3, 1.0, 3.0, 10.0)
     rows = []
-    cases = (("log-conductivity (x0, GN's start)", problem.net_op, KTC_LOG_LAM, "levels"),
-             ("conductivity (linearized)", problem.op, KTC_LINEARIZED_LAM, "otsu"))
-    for variable, op, base, rule in cases:
+    cases = (("log-conductivity (x0, GN's start)", problem.net_op, KTC_LOG_LAM, "gn"),
+             ("conductivity (linearized)", problem.op, KTC_LINEARIZED_LAM, "linearized"))
+    for variable, op, base, method in cases:
         start = np.log(sigma0) if variable.startswith("log") else sigma0
         x_ref = torch.full((1, *op.in_shape), start, dtype=torch.float64)
         J = op.jacobian(x_ref)[0].numpy().reshape(op.n_out, -1)
@@ -286,7 +286,8 @@ def calibrate_levels(n: int = 40, seed: int = 123) -> None:
                 c = scipy.linalg.cho_factor(Jk.T @ Jk + f * base * R)
                 step = scipy.linalg.cho_solve(c, Jk.T @ dy[:, keep].T).T.reshape(n, *op.in_shape)
                 x = np.exp(start + np.clip(step, -6, 6)) if variable.startswith("log") else start + step
-                scores = [ktc_score(truth[i], label_of(x[i], sigma0, rule)) for i in range(n)]
+                scores = [ktc_score(t, lab) for t, lab in zip(truth, labels_of(x, sigma0, method, problem.op),
+                                                               strict=True)]
                 cells.append(float(np.mean(scores)))
             best = factors[int(np.argmax(cells))]
             rows.append([variable, f"L{v}", *[f"{c:.3f}" for c in cells], f"x{best:g}"])
