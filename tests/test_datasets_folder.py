@@ -1,4 +1,5 @@
-"""The recipes, training configs and sample files shipped in datasets/ stay valid."""
+"""The recipes, training configs and sample files shipped in datasets/ stay valid, and so do the
+studies' training configs (benchmarks/studies/configs/)."""
 
 from pathlib import Path
 
@@ -19,7 +20,26 @@ def test_example_recipes_load(path):
     assert np.all(np.isfinite(sample["x0"]))
 
 
-@pytest.mark.parametrize("path", sorted(DATASETS.glob("train_*.toml")), ids=lambda p: p.name)
+STUDY_CONFIGS = DATASETS.parent / "benchmarks" / "studies" / "configs"
+
+
+def test_the_study_configs_use_the_users_tank_data_and_run_folders():
+    """Moved out of datasets/, they still read data/ktc_*.h5 and write runs/ at the checkout's root,
+    and the labelling run starts from the regression run's checkpoint."""
+    users = load_run_config(DATASETS / "train_ktc_unet.toml")
+    root = DATASETS.parent.resolve()
+    for name in ("train_ktc_lpgd", "train_ktc_labeling"):
+        cfg = load_run_config(STUDY_CONFIGS / f"{name}.toml")
+        for key in ("train", "val"):
+            assert Path(cfg["data"][key]).resolve() == Path(users["data"][key]).resolve()
+        assert Path(cfg["out"]).resolve().parent == root / "runs"
+    labeling = load_run_config(STUDY_CONFIGS / "train_ktc_labeling.toml")
+    lpgd = load_run_config(STUDY_CONFIGS / "train_ktc_lpgd.toml")
+    assert Path(labeling["train"]["init_from"]).resolve() == Path(lpgd["out"]).resolve() / "best.pt"
+
+
+@pytest.mark.parametrize("path", sorted(DATASETS.glob("train_*.toml")) + sorted(STUDY_CONFIGS.glob("*.toml")),
+                         ids=lambda p: p.name)
 def test_training_configs_parse(path):
     cfg = load_run_config(path)
     assert cfg["net"]["arch"] in ("lpgd", "lpd", "unet") and Path(cfg["data"]["train"]).is_absolute()

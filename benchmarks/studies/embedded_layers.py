@@ -9,10 +9,10 @@ Problems: ``blur``, the three-level deblurring preset ``blur2d-levels`` (classes
 water, resistive, conductive at log 0.8, log 0.0158, log 15.8 S/m).
 
 Protocol: an LPGD backbone is trained for the regression (MSE) first; for ``blur`` per seed
-(``--pretrain-epochs``), for ``tank`` it is the given checkpoint (datasets/train_ktc_lpgd.toml,
-shared by the seeds). Every method then starts from that backbone and is fine-tuned end to end
-for the same ``--epochs`` on the same ``--train`` samples (the seed sets the order and the head's
-start), and is scored on the held-out test samples:
+(``--pretrain-epochs``), for ``tank`` it is the given checkpoint
+(benchmarks/studies/configs/train_ktc_lpgd.toml, shared by the seeds). Every method then starts
+from that backbone and is fine-tuned end to end for the same ``--epochs`` on the same ``--train``
+samples (the seed sets the order and the head's start), and is scored on the held-out test samples:
 
 - ``LP + LPGD right/centred (tau)``: the labelling LP head (beta = ``--beta``), Hamming loss,
   LPGD backward with relative tau;
