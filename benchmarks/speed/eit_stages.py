@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks.speed.eit import operator
 from forward_models.eit import Electrodes
-from forward_models.eit.forward import Linearization, _sum_of_products
+from forward_models.eit.per_sample import Linearization, sum_of_products
 from forward_models.eit.solvers import make_solver
 
 
@@ -77,9 +77,9 @@ def main() -> None:
         g_rows = torch.from_numpy(g_u)
         t = tick("5 adjoint rows", t)
         J = torch.empty((op.n_out, op.n_in), dtype=torch.float64)
-        _sum_of_products(J.view(shape), adj[:, None], g_rows[:, :, None])
+        sum_of_products(J.view(shape), adj[:, None], g_rows[:, :, None])
         t = tick("6 Jacobian assembly, fresh output", t)
-        _sum_of_products(J.view(shape), adj[:, None], g_rows[:, :, None])
+        sum_of_products(J.view(shape), adj[:, None], g_rows[:, :, None])
         tick("7 the same into mapped memory (a reused output; 6 - 7: page faults)", t)
         del J
     print(f"CEM {args.size}: {op.mesh.p.shape[1]} nodes, {op.n_in} elements, 1 thread, "

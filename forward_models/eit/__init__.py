@@ -2,7 +2,7 @@
 
 from forward_models.eit.cem import CEMSystem, cem_system, ground_basis
 from forward_models.eit.electrodes import Electrodes
-from forward_models.eit.forward import CEMForward, Linearization
+from forward_models.eit.forward import CEMForward
 from forward_models.eit.mesh import disk_mesh, electrode_facets
 from forward_models.eit.patterns import (
     adjacent_differences,
@@ -10,6 +10,7 @@ from forward_models.eit.patterns import (
     measurement_patterns,
     skip_currents,
 )
+from forward_models.eit.per_sample import Linearization
 from forward_models.eit.solvers import SingularSystemError, make_solver
 
 __all__ = ["CEMForward", "CEMSystem", "Electrodes", "Linearization", "SingularSystemError",

@@ -110,6 +110,12 @@ class CEMSystem:
         out[self.n_nodes:] = ground_basis(self.n_electrodes).T @ currents.T
         return out
 
+    def unit_rhs(self) -> np.ndarray:
+        """(size, L-1) right-hand sides ``[0; I_{L-1}]`` of the unit fields."""
+        out = np.zeros((self.size, self.n_electrodes - 1))
+        out[self.n_nodes:] = np.eye(self.n_electrodes - 1)
+        return out
+
     def electrode_potentials(self, solution: np.ndarray) -> np.ndarray:
         """Grounded electrode potentials (P, L) from solutions (size, P)."""
         return (ground_basis(self.n_electrodes) @ solution[self.n_nodes:]).T

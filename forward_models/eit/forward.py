@@ -22,104 +22,32 @@ import torch
 from skfem import MeshTet, MeshTri
 
 from forward_models.eit.cem import CEMSystem, cem_system, ground_basis
-from forward_models.eit.dense_batch import DenseBatch, DeviceSystem, device_system
+from forward_models.eit.dense_batch import DenseBatch
 from forward_models.eit.domain_meshes import domain_from_config
 from forward_models.eit.electrodes import Electrodes
 from forward_models.eit.mesh import disk_mesh, electrode_facets
 from forward_models.eit.patterns import resolve_patterns
+from forward_models.eit.per_sample import Linearization, pairwise_dot, sum_of_products
 from forward_models.eit.solvers import (
+    AUTO_AMG_THRESHOLD,
     DENSE_MAX_UNKNOWNS,
     SOLVERS,
+    EliminationOrder,
+    OrderedLU,
     blas_threads,
     make_solver,
     worker_pool,
 )
+from forward_models.eit.system_tensors import DeviceSystem, device_system
+from forward_models.eit.unit_fields import UnitFieldBatch
 from invtools.operators import Operator, OperatorInputError, register_operator
+from invtools.operators.interface import forward_only
 from invtools.support.deprecation import renamed_keyword
 from invtools.support.reused_memory import ReusedOutput
 
 Tensor = torch.Tensor
+Batch = DenseBatch | UnitFieldBatch  # a batch linearised at once (else a list of Linearization)
 
-
-class Linearization:
-    """Everything the derivatives at one conductivity reuse.
-
-    The CEM solution is linear in the injected currents: with the L - 1 unit fields
-    ``Psi = K^{-1} [0; I_{L-1}]`` every forward field is ``Psi Q^T I`` and every adjoint field
-    ``Psi Q^T W``.  When there are at least L - 1 current patterns the unit fields are solved
-    for directly (L - 1 solves serve the forward, the VJP and the Jacobian); otherwise the P
-    forward fields are solved for and the unit fields only when a Jacobian asks for them.
-    """
-
-    def __init__(self, system: CEMSystem, solver: Any, currents: np.ndarray):
-        self.system, self.solver = system, solver
-        self._unit_grads: np.ndarray | None = None
-        self._coeff: np.ndarray | None = None  # (L-1, P): X = Psi @ coeff, on the unit path
-        if currents.shape[0] >= system.n_electrodes - 1:
-            psi = self.solver.solve(self._unit_rhs())
-            self._unit_grads = system.element_gradients(psi)
-            self._coeff = ground_basis(system.n_electrodes).T @ currents.T
-            self.X = psi @ self._coeff
-            self.grad_X = self._combine_units(self._coeff)
-        else:
-            self.X = self.solver.solve(system.rhs(currents))
-            self.grad_X = system.element_gradients(self.X)
-        self.U = system.electrode_potentials(self.X)  # (P, L)
-
-    def _combine_units(self, coeff: np.ndarray) -> np.ndarray:
-        """Element gradients (d, ne, k) of ``Psi @ coeff`` for coeff (L-1, k), as one GEMM."""
-        g = self._unit_grads
-        return (g.reshape(-1, g.shape[2]) @ coeff).reshape(g.shape[0], g.shape[1], -1)
-
-    def _unit_rhs(self) -> np.ndarray:
-        n, L = self.system.n_nodes, self.system.n_electrodes
-        rhs = np.zeros((self.system.size, L - 1))
-        rhs[n:] = np.eye(L - 1)
-        return rhs
-
-    def unit_gradients(self) -> np.ndarray:
-        """Element gradients (d, ne, L-1) of the unit fields (solved for on first use)."""
-        if self._unit_grads is None:
-            self._unit_grads = self.system.element_gradients(self.solver.solve(self._unit_rhs()))
-        return self._unit_grads
-
-    def forward_gradient_rows(self, scale: np.ndarray) -> np.ndarray:
-        """``scale * grad u_p`` as contiguous rows (d, P, ne): on the unit path one small GEMM
-        per component (``coeff^T Psi_grad^T``) instead of a strided transpose of ``grad_X``."""
-        if self._coeff is None:
-            rows = np.ascontiguousarray(self.grad_X.transpose(0, 2, 1))
-        else:
-            g = self._unit_grads
-            rows = np.empty((g.shape[0], self._coeff.shape[1], g.shape[1]))
-            for c in range(g.shape[0]):
-                np.matmul(self._coeff.T, g[c].T, out=rows[c])
-        rows *= scale
-        return rows
-
-    def adjoint_gradients(self, W: np.ndarray) -> np.ndarray:
-        """Element gradients (d, ne, P) of ``K^{-1} [0; Q^T W_p]`` for electrode weights W (P, L)."""
-        coeff = ground_basis(self.system.n_electrodes).T @ W.T  # (L-1, P)
-        if self._unit_grads is not None:
-            return self._combine_units(coeff)
-        rhs = np.zeros((self.system.size, W.shape[0]))
-        rhs[self.system.n_nodes:] = coeff
-        return self.system.element_gradients(self.solver.solve(rhs))
-
-
-def _sum_of_products(out: Tensor, a: Tensor, b: Tensor, chunk: int = 1024) -> None:
-    """``out = sum_c a[c] * b[c]`` (broadcast), over chunks of the last axis that stay in cache:
-    one multiply and one fused multiply-add per component, no temporary."""
-    for s in range(0, out.shape[-1], chunk):
-        e = slice(s, s + chunk)
-        o = out[..., e]
-        torch.mul(a[0][..., e], b[0][..., e], out=o)
-        for c in range(1, a.shape[0]):
-            o.addcmul_(a[c][..., e], b[c][..., e])
-
-
-def _pairwise_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``sum_{d,p} a[d, e, p] b[d, e, p]`` -> (ne,)."""
-    return np.einsum("dep,dep->e", a, b)
 
 
 @register_operator
@@ -143,13 +71,17 @@ class CEMForward(Operator):
         n_threads: threads over the batch (default: torch's intra-op thread count).
         blas_threads: BLAS threads per batch worker while solving (default 1: the batch
             threads are the parallelism; None leaves the BLAS library's own setting).
+        batched: with at least L - 1 current patterns, derive everything from the unit fields
+            by batched products (:mod:`~forward_models.eit.unit_fields`; the default). False
+            keeps each sample's fields and derivatives apart, in NumPy, as the operator does
+            with fewer patterns; both give the same values to rounding.
     """
 
     has_hvp = True
 
     def __init__(self, mesh: MeshTri, facets: list[np.ndarray], contact_impedance,
                  currents: np.ndarray, measurements=None, *, solver: str = "auto",
-                 n_threads: int | None = None, blas_threads: int | None = 1):
+                 n_threads: int | None = None, blas_threads: int | None = 1, batched: bool = True):
         L = len(facets)
         self.mesh, self.facets = mesh, [np.asarray(f, dtype=np.int64) for f in facets]
         self.z = np.broadcast_to(np.asarray(contact_impedance, dtype=np.float64), (L,)).copy()
@@ -180,11 +112,13 @@ class CEMForward(Operator):
         self.solver_kind = solver
         self.n_threads = n_threads or torch.get_num_threads()
         self.blas_threads = blas_threads
+        self.batched = batched
         self.system: CEMSystem = cem_system(mesh, self.facets, self.z)
         self.in_shape, self.out_shape = (mesh.t.shape[1],), (self.S.shape[0],)
         self._recipe: dict[str, Any] | None = None  # the disk's construction
         self._domain: dict[str, Any] | None = None  # another domain's (forward_models.eit.domains)
         self._device_systems: dict[torch.device, DeviceSystem] = {}
+        self._elimination_order: EliminationOrder | None = None  # made on the first host batch
         self._jacobian_memory = ReusedOutput()  # the last Jacobian's memory, once it is let go
 
     # --- construction helpers -------------------------------------------------------------
@@ -259,6 +193,60 @@ class CEMForward(Operator):
     def _dense_batch(self, x: Tensor) -> DenseBatch:
         return DenseBatch(self.device_system(x.device), x.detach().double())
 
+    def uses_unit_fields(self) -> bool:
+        """Whether a host batch is linearised by :class:`UnitFieldBatch` (``batched`` and at
+        least L - 1 current patterns, so the L - 1 unit solves are the cheapest forward)."""
+        return self.batched and self.n_patterns >= self.n_electrodes - 1
+
+    def host_batch(self, x: Tensor, forward_only: bool = False) -> UnitFieldBatch:
+        """Conductivities (B, ne) on the host, linearised from their unit fields: each sample's
+        sparse factorisation on the batch threads in the operator's fixed elimination order,
+        with the electrode unknowns last (:class:`OrderedLU`), and every derivative by batched
+        products (:class:`UnitFieldBatch`). ``forward_only``: the electrode potentials come
+        from the factors' trailing blocks, with no solve, and the L - 1 unit solves wait for a
+        derivative; otherwise they are solved for at once. AMG (``solver="amg"``, or "auto"
+        above its threshold) always solves for the unit fields."""
+        ordered = (self.solver_kind == "direct"
+                   or (self.solver_kind == "auto" and self.system.size <= AUTO_AMG_THRESHOLD))
+        order = self.elimination_order() if ordered else None
+        ds = self.device_system(torch.device("cpu"))
+        rhs, n = self.system.unit_rhs(), self.system.n_nodes
+
+        def factorise(sigma: np.ndarray):
+            K = self.system.matrix(sigma)
+            solver = OrderedLU(K, order) if ordered else make_solver(K, self.solver_kind)
+            if ordered and forward_only:
+                return solver, solver.trailing_inverse(), None
+            psi = solver.solve(rhs)
+            return solver, psi[n:], psi
+
+        # one sample after another: SuperLU holds the GIL, so batch threads would only contend
+        with blas_threads(self.blas_threads):
+            parts = [factorise(sigma) for sigma in self._np(x)]
+        solvers = [part[0] for part in parts]
+
+        def solve(b: Tensor) -> Tensor:
+            with blas_threads(self.blas_threads):
+                out = [solver.solve(r) for solver, r in zip(solvers, b.detach().numpy(), strict=True)]
+            return torch.from_numpy(np.stack(out))
+
+        electrodes = torch.from_numpy(np.stack([part[1] for part in parts]))
+        psi = None if parts[0][2] is None else torch.from_numpy(np.stack([part[2] for part in parts]))
+        return UnitFieldBatch(ds, electrodes, solve, psi)
+
+    def elimination_order(self) -> EliminationOrder:
+        """The fixed elimination order of the host factorisations (made once, on first use)."""
+        if self._elimination_order is None:
+            self._elimination_order = EliminationOrder(self.system.matrix(np.ones(self.n_in)),
+                                                       self.n_electrodes - 1)
+        return self._elimination_order
+
+    def _batch(self, x: Tensor) -> DenseBatch | UnitFieldBatch | None:
+        """The batched linearisation of ``x`` (None: the per-sample path)."""
+        if self.solves_on_device(x):
+            return self._dense_batch(x)
+        return self.host_batch(x, forward_only()) if self.uses_unit_fields() else None
+
     # --- physics ------------------------------------------------------------------------------
     def linearize(self, sigma: np.ndarray) -> Linearization:
         """Factorise K(sigma) and solve the P forward problems for one conductivity (ne,)."""
@@ -268,8 +256,9 @@ class CEMForward(Operator):
     def electrode_potentials(self, sigma: Tensor) -> Tensor:
         """Grounded electrode potentials (B, P, L); each row sums to zero."""
         self.check_input(sigma)
-        if self.solves_on_device(sigma):
-            return self._dense_batch(sigma).map("electrode_potentials").to(sigma.dtype)
+        batch = self._batch(sigma)
+        if batch is not None:
+            return batch.map("electrode_potentials").to(sigma.dtype)
         lins = self._map(self.linearize, self._np(sigma))
         return self._torch([lin.U for lin in lins], sigma)
 
@@ -282,15 +271,15 @@ class CEMForward(Operator):
         return lin.solver.solve(-self.system.stiffness_action(v, grad_fields))
 
     def _forward(self, x: Tensor):
-        if self.solves_on_device(x):
-            batch = self._dense_batch(x)
+        batch = self._batch(x)
+        if batch is not None:
             return batch.map("forward").to(x.dtype), batch
         lins = self._map(self.linearize, self._np(x))
         y = [self.S @ lin.U.ravel() for lin in lins]
         return self._torch(y, x), lins
 
-    def _jvp(self, x: Tensor, lins: list[Linearization] | DenseBatch, v: Tensor) -> Tensor:
-        if isinstance(lins, DenseBatch):
+    def _jvp(self, x: Tensor, lins: list[Linearization] | Batch, v: Tensor) -> Tensor:
+        if not isinstance(lins, list):
             return lins.map("jvp", v.double()).to(x.dtype)
         def one(lin, vb):
             dX = self._tangent_fields(lin, vb, lin.grad_X)
@@ -298,18 +287,18 @@ class CEMForward(Operator):
 
         return self._torch(self._map(one, lins, self._np(v)), x)
 
-    def _vjp(self, x: Tensor, lins: list[Linearization] | DenseBatch, w: Tensor) -> Tensor:
-        if isinstance(lins, DenseBatch):
+    def _vjp(self, x: Tensor, lins: list[Linearization] | Batch, w: Tensor) -> Tensor:
+        if not isinstance(lins, list):
             return lins.map("vjp", w.double()).to(x.dtype)
         areas = self.system.areas
 
         def one(lin, wb):
-            return -areas * _pairwise_dot(self._adjoint_fields(lin, wb), lin.grad_X)
+            return -areas * pairwise_dot(self._adjoint_fields(lin, wb), lin.grad_X)
 
         return self._torch(self._map(one, lins, self._np(w)), x)
 
-    def _hvp(self, x: Tensor, lins: list[Linearization] | DenseBatch, w: Tensor, u: Tensor) -> Tensor:
-        if isinstance(lins, DenseBatch):
+    def _hvp(self, x: Tensor, lins: list[Linearization] | Batch, w: Tensor, u: Tensor) -> Tensor:
+        if not isinstance(lins, list):
             return lins.map("hvp", w.double(), u.double()).to(x.dtype)
         areas, grads = self.system.areas, self.system.element_gradients
 
@@ -317,7 +306,7 @@ class CEMForward(Operator):
             g_lam = self._adjoint_fields(lin, wb)
             g_dX = grads(self._tangent_fields(lin, ub, lin.grad_X))
             g_dlam = grads(self._tangent_fields(lin, ub, g_lam))
-            return -areas * (_pairwise_dot(g_lam, g_dX) + _pairwise_dot(g_dlam, lin.grad_X))
+            return -areas * (pairwise_dot(g_lam, g_dX) + pairwise_dot(g_dlam, lin.grad_X))
 
         return self._torch(self._map(one, lins, self._np(w), self._np(u)), x)
 
@@ -351,12 +340,12 @@ class CEMForward(Operator):
             J = torch.from_numpy(J)
             if self._shared_measurements:  # rows (p, m): one contraction over every pattern
                 adj = adjoint_rows(self._measurements_q[0], g_psi)
-                _sum_of_products(J.view(P, -1, J.shape[1]), adj[:, None], g_u[:, :, None])
+                sum_of_products(J.view(P, -1, J.shape[1]), adj[:, None], g_u[:, :, None])
                 return
             row = 0
             for p, MQ in enumerate(self._measurements_q):
                 block = J[row: row + MQ.shape[0]]
-                _sum_of_products(block, adjoint_rows(MQ, g_psi), g_u[:, p, None])
+                sum_of_products(block, adjoint_rows(MQ, g_psi), g_u[:, p, None])
                 row += MQ.shape[0]
 
         self._map(one, self._np(x), out.numpy())

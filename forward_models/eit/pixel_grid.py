@@ -18,6 +18,7 @@ from skfem import MeshTri
 from forward_models.eit.forward import CEMForward
 from invtools.operators import Operator, register_operator
 from invtools.operators.composition import ComposedOperator, LinearOperator
+from invtools.support.reused_memory import ReusedOutput
 
 
 def _clip_halfplane(poly: np.ndarray, count: np.ndarray, axis: int, bound: np.ndarray,
@@ -108,6 +109,37 @@ class PixelCEMForward(ComposedOperator):
         self.element_map = LinearOperator(elements_to_pixels(overlap), cem.in_shape,
                                           (n_pixels, n_pixels))
         super().__init__(cem, self.pixel_map)
+        self._pixels_by_element = sp.csr_matrix(self.pixel_map.matrix.T)  # (N^2, ne)
+        self._jacobian_memory = ReusedOutput()
+
+    def jacobian(self, x: torch.Tensor) -> torch.Tensor:
+        """Dense (B, n_meas, N^2) Jacobian. On the host, per sample: the element Jacobian is
+        contracted from the unit fields into element-major rows (ne, n_meas), and the sparse
+        map takes them to pixel rows (N^2, n_meas) in one CSR product; no dense map, no
+        (n_meas x ne) by (ne x N^2) product. The result is a pixel-major view (the transpose
+        of a contiguous (B, N^2, n_meas) array; ``J.contiguous()`` for row-major). Other
+        cases (CUDA, fewer than L - 1 patterns, per-pattern measurements) take the chain rule.
+        """
+        cem = self.outer
+        self.check_input(x)
+        if (x.device.type != "cpu" or cem.solves_on_device(x) or not cem.uses_unit_fields()
+                or not cem._shared_measurements):
+            return super().jacobian(x)
+        sigma = self.pixel_map.A(x.detach().double())
+        cem.check_input(sigma)
+        to_pixels = self._pixels_by_element
+        cem.elimination_order(), cem.device_system(torch.device("cpu"))  # made before the threads
+        out = self._jacobian_memory.new((x.shape[0], self.n_pixels**2, cem.n_out))
+
+        def one(s: np.ndarray, o: np.ndarray) -> None:
+            forward, adjoint = cem.host_batch(torch.from_numpy(s)[None]).field_rows()
+            f = forward[0].permute(2, 0, 1)  # (ne, P, d)
+            a = adjoint[0].permute(2, 1, 0)  # (ne, d, m)
+            rows = torch.bmm(f, a).view(f.shape[0], -1).numpy()  # (ne, n_meas): J^T, elements
+            o[...] = to_pixels @ rows
+
+        cem._map(one, sigma.numpy(), out.numpy())
+        return out.transpose(1, 2).to(dtype=x.dtype, device=x.device)
 
     def to_pixels(self, sigma):
         """Element conductivities (B, ne) -> images (B, N, N)."""

@@ -66,11 +66,11 @@ class DirectSolver:
     workers of :func:`worker_pool` do.
     """
 
-    def __init__(self, K: sp.csc_matrix):
+    def __init__(self, K: sp.csc_matrix, permc_spec: str = "MMD_AT_PLUS_A"):
         _free_factors_released_elsewhere()
         self._owner = threading.get_ident()
         try:
-            self._lu = sla.splu(K, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+            self._lu = sla.splu(K, permc_spec=permc_spec, diag_pivot_thresh=0.0,
                                 options={"SymmetricMode": True})
         except RuntimeError as err:  # "Factor is exactly singular"
             raise SingularSystemError(f"CEM system is singular: {err}") from err
@@ -89,6 +89,70 @@ class DirectSolver:
                     _foreign_released.setdefault(self._owner, []).append(lu)
         except Exception:  # noqa: BLE001, S110 (interpreter shutdown: module globals already gone)
             pass
+
+
+class OrderedLU(DirectSolver):
+    """Sparse LU (SuperLU, symmetric mode, no pivoting) of ``K`` in a fixed elimination order:
+    a fill-reducing order of the nodes, then the L - 1 electrode unknowns last.
+
+    The order (:class:`EliminationOrder`) is computed once per operator, for the system's
+    sparsity pattern, instead of once per factorisation. With the
+    electrode unknowns eliminated last, the trailing blocks of the factors give the Schur
+    complement ``S = L_ee U_ee`` of the nodes, and ``S^{-1}`` is the electrode block of
+    ``K^{-1}``: the electrode potentials of all unit fields with no solve.
+
+    Args:
+        K: (n, n) CSC matrix on the system's pattern.
+        order: the elimination order (n,) and ``gather`` (nnz,), the positions of the permuted
+            matrix's entries in ``K.data`` (:class:`EliminationOrder`).
+    """
+
+    def __init__(self, K: sp.csc_matrix, order: EliminationOrder):
+        self.order, self.n_last = order, order.n_last
+        permuted = sp.csc_matrix((K.data[order.gather], order.indices, order.indptr), shape=K.shape)
+        super().__init__(permuted, permc_spec="NATURAL")
+        self._schur_ok = bool(np.array_equal(self._lu.perm_c, np.arange(K.shape[0]))
+                              and np.array_equal(self._lu.perm_r, self._lu.perm_c))
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """Solve for ``rhs`` of shape (n,) or (n, k)."""
+        out = np.empty_like(rhs, dtype=np.float64)
+        out[self.order.perm] = self._lu.solve(np.ascontiguousarray(rhs[self.order.perm]))
+        return out
+
+    def trailing_inverse(self) -> np.ndarray:
+        """The trailing (n_last, n_last) block of ``K^{-1}`` (the electrode block), from the
+        factors' trailing blocks (by two solves when SuperLU reordered them)."""
+        k = self.n_last
+        if not self._schur_ok:
+            rhs = np.zeros((self.order.perm.size, k))
+            rhs[-k:] = np.eye(k)
+            return self.solve(rhs)[-k:]
+        from scipy.linalg import solve_triangular
+
+        L = self._lu.L[-k:, -k:].toarray()
+        U = self._lu.U[-k:, -k:].toarray()
+        return solve_triangular(U, solve_triangular(L, np.eye(k), lower=True, unit_diagonal=True))
+
+
+class EliminationOrder:
+    """A fixed symmetric elimination order of a sparsity pattern with ``n_last`` unknowns kept
+    last, and the permuted pattern (``indices``, ``indptr``) with the positions ``gather`` of
+    its entries in the original CSC data."""
+
+    def __init__(self, K: sp.csc_matrix, n_last: int):
+        n = K.shape[0]
+        lu = sla.splu(K, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                      options={"SymmetricMode": True})
+        first = np.argsort(lu.perm_c)  # the elimination order SuperLU chose
+        self.perm = np.concatenate([first[first < n - n_last], np.arange(n - n_last, n)])
+        self.n_last = n_last
+        positions = sp.csc_matrix((np.arange(1, K.nnz + 1, dtype=np.float64), K.indices, K.indptr),
+                                  shape=K.shape)
+        permuted = positions[self.perm][:, self.perm].tocsc()
+        permuted.sort_indices()
+        self.indices, self.indptr = permuted.indices, permuted.indptr
+        self.gather = permuted.data.astype(np.int64) - 1
 
 
 class AMGSolver:

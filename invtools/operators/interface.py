@@ -21,6 +21,8 @@ Subclasses implement a small private protocol and never rely on autograd through
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from typing import Any, ClassVar
 
@@ -30,6 +32,25 @@ from torch.autograd.function import once_differentiable
 from invtools.operators import plugins
 
 Tensor = torch.Tensor
+
+
+_FORWARD_ONLY = contextvars.ContextVar("invtools_forward_only", default=False)
+
+
+def forward_only() -> bool:
+    """True while an operator's ``_forward`` runs for a forward pass that no derivative will
+    follow (``A(x)`` under ``torch.no_grad()`` or of an ``x`` that needs no gradient): an
+    operator may then skip work that only its derivatives use. False everywhere else."""
+    return _FORWARD_ONLY.get()
+
+
+@contextlib.contextmanager
+def _forward_pass(only: bool):
+    token = _FORWARD_ONLY.set(only)
+    try:
+        yield
+    finally:
+        _FORWARD_ONLY.reset(token)
 
 
 class OperatorInputError(ValueError):
@@ -43,11 +64,14 @@ class Operator:
         in_shape: shape of one input sample (without the batch dimension).
         out_shape: shape of one output sample.
         has_hvp: whether ``_hvp`` is implemented (second-order derivatives).
+        is_linear: whether the operator is linear (its HVP is zero), so compositions can skip
+            the terms it would weigh.
     """
 
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
     has_hvp: ClassVar[bool] = False
+    is_linear: ClassVar[bool] = False
 
     # --- the protocol subclasses implement -------------------------------------------------
     def _forward(self, x: Tensor) -> tuple[Tensor, Any]:
@@ -121,7 +145,8 @@ class Operator:
     def A(self, x: Tensor) -> Tensor:
         """Forward map ``(B, *in_shape) -> (B, *out_shape)``, differentiable w.r.t. ``x``."""
         self.check_input(x)
-        return _ForwardFunction.apply(x, self, None)
+        with _forward_pass(not (torch.is_grad_enabled() and x.requires_grad)):
+            return _ForwardFunction.apply(x, self, None)
 
     __call__ = A
 
@@ -188,6 +213,12 @@ class Operator:
                 v[:, j] = 1.0
                 cols.append(self._jvp(x, state, v.reshape(B, *self.in_shape)).reshape(B, -1))
             return torch.stack(cols, dim=2)
+
+    def vjp_rows(self, x: Tensor, rows: Tensor) -> Tensor:
+        """``rows @ J(x)`` (B, k, n_in): the VJP of every row of ``rows`` (B, k, n_out), e.g. an
+        outer operator's Jacobian pulled back through this one (chain rule). By the dense
+        Jacobian here; linear and pointwise operators do it without one."""
+        return torch.bmm(rows, self.jacobian(x).reshape(x.shape[0], self.n_out, self.n_in))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(in_shape={self.in_shape}, out_shape={self.out_shape})"

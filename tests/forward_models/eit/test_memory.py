@@ -63,6 +63,7 @@ def test_factors_left_at_exit_are_not_freed_on_a_foreign_thread(tmp_path):
         "import numpy as np, torch\n"
         "from forward_models.eit import CEMForward, Electrodes, solvers\n"
         "op = CEMForward.on_disk(Electrodes.equally_spaced(8, 0.5, 0.01), 0.3, n_threads=2)\n"
+        "op.batched = False  # the per-sample path factorises on the pool threads\n"
         "s = torch.ones(4, op.n_in, dtype=torch.float64, requires_grad=True)\n"
         "kept = op._forward(s.detach())[1]  # factors of pool threads, alive at exit\n"
         "op(s).sum().backward()  # the graph's factors are released here: queued for their threads\n"
