@@ -8,7 +8,7 @@ the toolkit works with the model. Here the model mixes exponentials, `y = W exp(
 of a 60-sample signal through a fixed, seeded mixing matrix. Gauss-Newton then recovers a signal
 from noisy readings.
 
-Pinned figure: the relative error of the Gauss-Newton reconstruction.
+Pinned figure: `error = 0.2601`, the relative error of the Gauss-Newton reconstruction.
 """
 
 import torch

@@ -6,7 +6,8 @@ plain `CEMForward`, so everything that works on the disk works here too. The out
 rounded rectangle, 30 cm by 20 cm, with 16 electrodes. A conductive disc in saline water is
 simulated with 0.5% noise, then imaged by Gauss-Newton on the log-conductivity.
 
-Pinned figure: the relative error of the reconstructed log-conductivity contrast.
+Pinned figure: `error = 0.6419`, the relative error of the reconstructed log-conductivity
+contrast (a smooth image of a sharp disc).
 """
 
 import numpy as np

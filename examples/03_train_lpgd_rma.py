@@ -7,7 +7,8 @@ noisy data and the start `x0` from the preset. `Trainer` fits the net, which cal
 model and its adjoint in every step. This is the Python side of `invtools generate` +
 `invtools train`, small enough to run in seconds.
 
-Pinned figure: the validation MSE after training (the start `x0`'s is printed beside it).
+Pinned figure: `val_mse = 0.0202`, the validation MSE after training (the start `x0`'s is
+0.344).
 """
 
 import numpy as np

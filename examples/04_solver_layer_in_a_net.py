@@ -7,7 +7,8 @@ learn. LPGD instead differentiates by re-solving the LP with the loss gradient f
 cost: `OptLayer(HighsLP(), ..., backward="lpgd")`. The net learns the choices of a hidden rule
 from 32 examples. With `backward="implicit"` instead, the gradient that reaches the scores is zero.
 
-Pinned figure: the final training loss with LPGD (squared error of the choices, per example).
+Pinned figure: `final_loss = 2.7812`, the training loss after 30 steps with LPGD (squared error
+of the choices, per example; 5.09 at the start).
 """
 
 import numpy as np
