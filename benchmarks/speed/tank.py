@@ -47,6 +47,7 @@ from invtools.operators.composition import operator_parts
 from invtools.operators.parametrization import net_operator, to_net
 
 LPGD = {"arch": "lpgd", "steps": 5, "direction": "none", "hidden": 32}
+MEDIAN_OF = 3  # calls per reported absolute time (1 with --quick)
 
 
 def set_batched(op, batched: bool) -> None:
@@ -86,8 +87,8 @@ def jacobian_row(problem: Problem, batch: int, repeats: int) -> list:
         op(x), op.jacobian(x)
 
     r = paired_ratio(ours, floor, repeats=repeats)
-    t_ours = _median(ours, 3) / batch * 1e3
-    t_floor = _median(floor, 3) / batch * 1e3
+    t_ours = _median(ours, MEDIAN_OF) / batch * 1e3
+    t_floor = _median(floor, MEDIAN_OF) / batch * 1e3
     return [f"forward + Jacobian / floor, B={batch}", f"{t_ours:.2f} ms/sample",
             f"floor {t_floor:.2f} ms/sample", interval(r)]
 
@@ -132,10 +133,10 @@ def training_row(problem: Problem, samples: dict, repeats: int) -> list[list]:
 
         steps[name] = step
     rows = []
-    new = len(x) / _median(steps["batched"], 3)
+    new = len(x) / _median(steps["batched"], MEDIAN_OF)
     for name in ("per-sample", "per-sample, 1 batch thread"):
         r = paired_ratio(steps[name], steps["batched"], repeats=repeats)
-        old = len(x) / _median(steps[name], 3)
+        old = len(x) / _median(steps[name], MEDIAN_OF)
         rows.append([f"LPGD training step, B={len(x)}", f"{new:.1f} samples/s", f"{name} {old:.1f} samples/s",
                      interval(r)])
     for cem in cems:
@@ -143,19 +144,21 @@ def training_row(problem: Problem, samples: dict, repeats: int) -> list[list]:
     return rows
 
 
-def generation_row(n: int, repeats: int) -> list:
+def generation_row(problem: Problem, n: int, repeats: int) -> list:
     """``Problem.samples`` of n samples, the batched path against the per-sample path."""
-    problems = {b: Problem(load_recipe("ktc2023")) for b in (True, False)}
-    for b, problem in problems.items():
-        for op in (problem.op, problem.sim_op):
-            set_batched(op, b)
     counter = iter(range(10**6))
 
-    def make(b):
-        return lambda: problems[b].samples(np.arange(n) + n * next(counter), 7)
+    def make(batched: bool):
+        def call():
+            for op in (problem.op, problem.sim_op):
+                set_batched(op, batched)
+            problem.samples(np.arange(n) + n * next(counter), 7)
+        return call
 
     r = paired_ratio(make(False), make(True), repeats=repeats, warmup=1)
-    new, old = (n / _median(make(b), 3) for b in (True, False))
+    new, old = (n / _median(make(b), MEDIAN_OF) for b in (True, False))
+    for op in (problem.op, problem.sim_op):
+        set_batched(op, True)
     return [f"generation, {n} per call", f"{new:.1f} samples/s", f"per-sample {old:.1f} samples/s",
             interval(r)]
 
@@ -178,7 +181,7 @@ def soak_row(problem: Problem, samples: dict, calls: int) -> list:
         _, g = op.data_fit_gradient(s, y)
         (g * g).sum().backward()
 
-    warm = min(100, calls // 2)
+    warm = min(100, calls // 2)  # the first calls build caches
     for _ in range(warm):
         call()
     base = rss_mib()
@@ -200,8 +203,11 @@ def main() -> None:
     p.add_argument("--soak", type=int, default=600, help="calls in the memory soak")
     p.add_argument("--quick", action="store_true", help="every row at a tiny size (for tests)")
     args = p.parse_args()
-    repeats, samples, big = (3, 2, 2) if args.quick else (args.repeats, args.samples, 32)
-    soak = 20 if args.quick else args.soak
+    repeats, samples, big = (2, 2, 2) if args.quick else (args.repeats, args.samples, 32)
+    soak = 4 if args.quick else args.soak
+    if args.quick:
+        global MEDIAN_OF
+        MEDIAN_OF = 1
     print(f"torch {torch.__version__}; Jacobian rows on 1 thread, training and generation on "
           f"{torch.get_num_threads()} torch threads")
     problem = Problem(load_recipe("ktc2023"))
@@ -214,7 +220,7 @@ def main() -> None:
         rows = [jacobian_row(problem, b, repeats) for b in (1, big)]
     torch.set_num_threads(threads)
     rows += training_row(problem, data, repeats)
-    rows.append(generation_row(samples, max(3, repeats // 3)))
+    rows.append(generation_row(problem, samples, max(2, repeats // 3)))
     rows.append(soak_row(problem, data, soak))
     print_table(["row", "ours", "reference", "paired ratio [95%] / growth"], rows)
     print("ratios: forward + Jacobian / floor (acceptance: at most 2); per-sample time / batched "

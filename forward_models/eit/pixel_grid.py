@@ -117,7 +117,8 @@ class PixelCEMForward(ComposedOperator):
         contracted from the unit fields into element-major rows (ne, n_meas), and the sparse
         map takes them to pixel rows (N^2, n_meas) in one CSR product; no dense map, no
         (n_meas x ne) by (ne x N^2) product. The result is a pixel-major view (the transpose
-        of a contiguous (B, N^2, n_meas) array; ``J.contiguous()`` for row-major). Other
+        of a contiguous (B, N^2, n_meas) array; ``J.contiguous()`` for row-major); a batch's
+        goes into the memory of the previous batch's once nothing refers to it. Other
         cases (CUDA, fewer than L - 1 patterns, per-pattern measurements) take the chain rule.
         """
         cem = self.outer
@@ -129,16 +130,23 @@ class PixelCEMForward(ComposedOperator):
         cem.check_input(sigma)
         to_pixels = self._pixels_by_element
         cem.elimination_order(), cem.device_system(torch.device("cpu"))  # made before the threads
-        out = self._jacobian_memory.new((x.shape[0], self.n_pixels**2, cem.n_out))
 
-        def one(s: np.ndarray, o: np.ndarray) -> None:
+        def one(s: np.ndarray) -> np.ndarray:
             forward, adjoint = cem.host_batch(torch.from_numpy(s)[None]).field_rows()
-            f = forward[0].permute(2, 0, 1)  # (ne, P, d)
-            a = adjoint[0].permute(2, 1, 0)  # (ne, d, m)
+            f = forward[0].permute(2, 0, 1).contiguous()  # (ne, P, d)
+            a = adjoint[0].permute(2, 1, 0).contiguous()  # (ne, d, m)
             rows = torch.bmm(f, a).view(f.shape[0], -1).numpy()  # (ne, n_meas): J^T, elements
-            o[...] = to_pixels @ rows
+            return to_pixels @ rows  # (N^2, n_meas)
 
-        cem._map(one, sigma.numpy(), out.numpy())
+        if x.shape[0] == 1:
+            out = torch.from_numpy(one(sigma.numpy()[0]))[None]
+        else:
+            out = self._jacobian_memory.new((x.shape[0], self.n_pixels**2, cem.n_out))
+
+            def into(s: np.ndarray, o: np.ndarray) -> None:
+                o[...] = one(s)
+
+            cem._map(into, sigma.numpy(), out.numpy())
         return out.transpose(1, 2).to(dtype=x.dtype, device=x.device)
 
     def to_pixels(self, sigma):
