@@ -43,7 +43,7 @@ def test_an_interrupted_overwrite_puts_the_old_folder_back(tmp_path, monkeypatch
     def stop(*args, **kwargs):
         raise fault("stopped")
 
-    monkeypatch.setattr(demo, "evaluate", stop)  # after generating and training
+    monkeypatch.setattr(demo, "reconstruct", stop)  # after generating and training
     with pytest.raises(fault):
         demo.run_demo(tmp_path / "out", overwrite=True, **SMALL)
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
@@ -51,7 +51,7 @@ def test_an_interrupted_overwrite_puts_the_old_folder_back(tmp_path, monkeypatch
 
 
 def test_a_failed_first_run_leaves_no_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(demo, "evaluate", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x")))
+    monkeypatch.setattr(demo, "reconstruct", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x")))
     with pytest.raises(RuntimeError):
         demo.run_demo(tmp_path / "new", **SMALL)
     assert not (tmp_path / "new").exists()
@@ -62,11 +62,3 @@ def test_a_backup_left_by_a_killed_run_is_named(tmp_path):
     (tmp_path / ".out.replaced").mkdir()
     with pytest.raises(FileExistsError, match=r"\.out\.replaced holds the folder an interrupted demo"):
         demo.run_demo(tmp_path / "out", overwrite=True, **SMALL)
-
-
-def test_the_demo_says_whether_the_net_beats_gauss_newton_and_why_not():
-    win = demo.verdict({"test_mse_model_on_gn_subset": 0.0049, "test_mse_gn": 0.0050})
-    assert win.startswith("the net beats Gauss-Newton by 2.0%")
-    loss = demo.verdict({"test_mse_model_on_gn_subset": 0.0051, "test_mse_gn": 0.0050})
-    assert loss.startswith("the net is 2.0% behind Gauss-Newton.") and "smoothness prior" in loss
-    assert "\n" not in loss
