@@ -18,6 +18,14 @@ injections x 31 differences; data simulated on the 5 mm mesh with 2 edge refinem
   fewer patterns than electrodes), as samples/s and their paired ratio;
 - ``generation``: ``Problem(ktc2023).samples`` of ``--samples`` samples (phantom, simulation on
   the 5 mm mesh, noise, mask, the masked linearised x0), in one process, both paths;
+- ``generation, workers``: ``invtools generate`` of ``--worker-samples`` samples of the
+  preset into an HDF5 file with 1 and with 2 worker processes, end to end (start-up and the
+  file included), and the scaling 2 / 1;
+- ``dense batched / sparse``: the linearisation of a batch of 8 (factors and unit fields) by the
+  batched dense Cholesky (``solver="dense"``, the GPU's path) against the sparse LUs, on the CPU;
+- ``SuperLU on 2 threads``: 2 x 20 factorisations, then 2 x 20 solves of the L - 1 unit fields,
+  of the image mesh's system on 2 threads against one thread (SuperLU holds the GIL: the
+  reason the batched path factorises one sample after another);
 - ``soak``: ``--soak`` calls of the masked data fit and its backward (second-order terms
   included) on a batch of 8, as in the LPGD step: resident memory after the first 100 calls
   and after the last, and the growth over the second half.
@@ -163,6 +171,71 @@ def generation_row(problem: Problem, n: int, repeats: int) -> list:
             interval(r)]
 
 
+def workers_row(n: int) -> list:
+    """``invtools generate`` with 1 and 2 worker processes, samples/s end to end."""
+    import tempfile
+    from pathlib import Path
+
+    from invtools.data.generate import generate
+
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in (1, 2):
+            t0 = time.perf_counter()
+            generate(load_recipe("ktc2023"), Path(tmp) / f"w{workers}.h5", n, seed=3, workers=workers,
+                     block=max(1, n // 4), progress=False)
+            rates[workers] = n / (time.perf_counter() - t0)
+    return [f"generation, workers, {n} samples", f"2 workers {rates[2]:.1f} samples/s",
+            f"1 worker {rates[1]:.1f} samples/s", f"{rates[2] / rates[1]:.2f}"]
+
+
+def dense_row(problem: Problem, repeats: int) -> list:
+    """The batched dense Cholesky against the sparse LUs for a batch of 8, on the CPU."""
+    from forward_models.eit.dense_batch import DenseLinearization
+
+    cem = problem.op.outer
+    sigma = torch.exp(0.3 * torch.randn(8, cem.n_in, generator=torch.Generator().manual_seed(1),
+                                        dtype=torch.float64))
+    ds = cem.device_system(torch.device("cpu"))
+
+    def dense():
+        return DenseLinearization(ds, sigma).unit_grads
+
+    def sparse():
+        return cem.host_batch(sigma).unit_grads
+
+    r = paired_ratio(dense, sparse, repeats=repeats)
+    return ["dense batched / sparse, linearising B=8", f"dense {_median(dense, MEDIAN_OF) * 1e3:.1f} ms",
+            f"sparse {_median(sparse, MEDIAN_OF) * 1e3:.1f} ms", interval(r)]
+
+
+def superlu_threads_rows(problem: Problem, n: int) -> list[list]:
+    """Time on 2 threads / time on 1 thread of n factorisations (and n solves) per thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from forward_models.eit.solvers import DirectSolver
+
+    system = problem.op.outer.system
+    rng = np.random.default_rng(0)
+    Ks = [system.matrix(np.exp(0.3 * rng.standard_normal(system.areas.size))) for _ in range(2)]
+    rhs = system.unit_rhs()
+    lus = [DirectSolver(K) for K in Ks]
+    work = {"factorisations": lambda i: [DirectSolver(Ks[i]) for _ in range(n)],
+            "unit solves": lambda i: [lus[i].solve(rhs) for _ in range(n)]}
+    rows = []
+    with ThreadPoolExecutor(2) as pool:
+        for name, fn in work.items():
+            t0 = time.perf_counter()
+            fn(0), fn(1)
+            one = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            list(pool.map(fn, (0, 1)))
+            two = time.perf_counter() - t0
+            rows.append([f"SuperLU on 2 threads, 2 x {n} {name}", f"{two * 1e3:.0f} ms",
+                         f"1 thread {one * 1e3:.0f} ms", f"{two / one:.2f}"])
+    return rows
+
+
 def rss_mib() -> float:
     """Resident memory of this process (MiB, from /proc)."""
     with open("/proc/self/statm") as f:
@@ -201,10 +274,12 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=15, help="pairs per ratio")
     p.add_argument("--samples", type=int, default=8, help="training batch and generation call size")
     p.add_argument("--soak", type=int, default=600, help="calls in the memory soak")
+    p.add_argument("--worker-samples", type=int, default=96, help="samples per generate run")
     p.add_argument("--quick", action="store_true", help="every row at a tiny size (for tests)")
     args = p.parse_args()
     repeats, samples, big = (2, 2, 2) if args.quick else (args.repeats, args.samples, 32)
     soak = 4 if args.quick else args.soak
+    worker_samples = 4 if args.quick else args.worker_samples
     if args.quick:
         global MEDIAN_OF
         MEDIAN_OF = 1
@@ -221,6 +296,9 @@ def main() -> None:
     torch.set_num_threads(threads)
     rows += training_row(problem, data, repeats)
     rows.append(generation_row(problem, samples, max(2, repeats // 3)))
+    rows.append(workers_row(worker_samples))
+    rows.append(dense_row(problem, repeats))
+    rows += superlu_threads_rows(problem, 4 if args.quick else 20)
     rows.append(soak_row(problem, data, soak))
     print_table(["row", "ours", "reference", "paired ratio [95%] / growth"], rows)
     print("ratios: forward + Jacobian / floor (acceptance: at most 2); per-sample time / batched "
