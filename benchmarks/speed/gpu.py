@@ -8,9 +8,9 @@ Rows (the ``ktc2023`` preset's operators):
   a batch of ``--batch`` conductivities, per sample;
 - ``forward+Jacobian, simulation mesh``: the 5 mm mesh with 2 rounds of edge refinement, on
   which the data are simulated, a batch of 2, per sample;
-- ``LPGD training step``: the net of ``datasets/train_ktc_lpgd.toml`` (5 steps, hidden 32, the
-  masked CEM data fit in every step), float32, a batch of 8 masked samples: forward, backward
-  and an Adam step, in samples/s;
+- ``LPGD training step``: the net of ``benchmarks/studies/configs/train_ktc_lpgd.toml`` (5
+  steps, hidden 32, the masked CEM data fit in every step), float32, a batch of 8 masked
+  samples: forward, backward and an Adam step, in samples/s;
 - ``generation``: ``Problem(ktc2023).samples`` (phantom, simulation, noise, mask, the masked
   linearised x0), in one process, samples/s (``invtools generate --workers N`` multiplies the CPU
   figure by up to N).
@@ -35,7 +35,7 @@ from invtools.data.recipes import Problem, load_recipe, use_solver
 from invtools.nets.unrolled import build_net_from_config
 from invtools.operators.parametrization import to_net
 
-LPGD = {"arch": "lpgd", "steps": 5, "direction": "none", "hidden": 32}  # train_ktc_lpgd.toml
+LPGD = {"arch": "lpgd", "steps": 5, "direction": "none", "hidden": 32}  # as in train_ktc_lpgd.toml
 
 
 def sync() -> None:
