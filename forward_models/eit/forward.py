@@ -10,6 +10,11 @@ P forward solves and every adjoint solve:
     J^T w:    Lambda = K^{-1} [0; Q^T W],   (J^T w)_e = -|T_e| sum_p grad Lambda_p . grad u_p
     J v:      dX = -K^{-1} (sum_e v_e K_e X)
     Jacobian: L adjoint fields Phi = K^{-1} [0; Q^T] (reciprocity), rows by contraction.
+
+With at least L - 1 current patterns a batch is linearised as a whole from its unit fields
+(:mod:`~forward_models.eit.unit_fields`: on the host by :meth:`CEMForward.host_batch`, on a
+device by :mod:`~forward_models.eit.dense_batch`); otherwise, and with ``batched=False``, one
+sample at a time (:mod:`~forward_models.eit.per_sample`).
 """
 
 from __future__ import annotations

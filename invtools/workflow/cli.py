@@ -183,7 +183,7 @@ def _demo(args: argparse.Namespace) -> int:
           f"{m['test_mse_gn']:.4g}; trained in {m['train_seconds']:.1f} s; figures and files in {args.out}/")
     print(verdict(m))
     if "tank" in m:
-        print(f"KTC2023 tank: the four real targets by {', '.join(m['tank']['seconds'])} in "
+        print(f"KTC2023 tank: one real target at four levels by {', '.join(m['tank']['seconds'])} in "
               f"{args.out}/tank.png")
     else:
         print("KTC2023 tank part skipped: no measurements found (pass --ktc FOLDER)")
@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     d.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (whole)")
     d.add_argument("-n", type=positive_int, default=1024, help="training signals (default 1024)")
-    d.add_argument("--epochs", type=positive_int, default=20)
+    d.add_argument("--epochs", type=positive_int, default=10)
     d.add_argument("--seed", type=nonnegative_int, default=0)
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.add_argument("--ktc", help="KTC2023 measurements for the tank part (default: $INVTOOLS_KTC2023 "

@@ -3,8 +3,8 @@ nonlinear blur of the RMA paper with its own signals (preset ``blur1d-tv``: posi
 walks scaled to [-1, 1], quadratic-window blur a = 2, 12 measurements of 53 samples, 1% noise).
 
 1. ``generate`` blur1d-tv: 1024 training, 128 validation and 256 test signals (HDF5);
-2. ``train`` an LPGD network with recurrent momentum acceleration (RMA), 10 steps, for 20
-   epochs (config written to ``train.toml``; the best epoch by validation MSE is kept);
+2. ``train`` an LPGD network with recurrent momentum acceleration (RMA), 10 steps, for 10
+   epochs by default (config written to ``train.toml``; the best epoch by validation MSE is kept);
 3. ``reconstruct`` the test signals with the trained net, and with Gauss-Newton as
    ``invtools reconstruct --method gn`` runs it (Levenberg-Marquardt, 10 iterations, smoothness
    prior weighted by the discrepancy principle at the data's 1% noise, from the same start
@@ -126,7 +126,7 @@ def verdict(summary: dict) -> str:
     return f"{line}\nno difference shown: the interval contains 0 (train longer: --epochs, -n)"
 
 
-def run_demo(out_dir: str | Path, n_train: int = 1024, n_test: int = 256, epochs: int = 20,
+def run_demo(out_dir: str | Path, n_train: int = 1024, n_test: int = 256, epochs: int = 10,
              seed: int = 0, progress: bool = True, ktc: str | Path | None = None,
              overwrite: bool = False) -> dict:
     """Generate, train, reconstruct by the net and by Gauss-Newton, compare the two paired; then
