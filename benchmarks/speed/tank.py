@@ -47,7 +47,7 @@ import scipy.sparse.linalg as sla
 import torch
 from threadpoolctl import threadpool_limits
 
-from benchmarks._timing import paired_ratio, print_table
+from benchmarks._timing import median_time, paired_ratio, print_table
 from invtools.data.recipes import Problem, load_recipe
 from invtools.nets.unrolled import build_net_from_config
 from invtools.operators import operator_from_config
@@ -95,19 +95,10 @@ def jacobian_row(problem: Problem, batch: int, repeats: int) -> list:
         op(x), op.jacobian(x)
 
     r = paired_ratio(ours, floor, repeats=repeats)
-    t_ours = _median(ours, MEDIAN_OF) / batch * 1e3
-    t_floor = _median(floor, MEDIAN_OF) / batch * 1e3
+    t_ours = median_time(ours, MEDIAN_OF, warmup=0) / batch * 1e3
+    t_floor = median_time(floor, MEDIAN_OF, warmup=0) / batch * 1e3
     return [f"forward + Jacobian / floor, B={batch}", f"{t_ours:.2f} ms/sample",
             f"floor {t_floor:.2f} ms/sample", interval(r)]
-
-
-def _median(fn, n: int) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 def training_operator(problem: Problem):
@@ -141,10 +132,10 @@ def training_row(problem: Problem, samples: dict, repeats: int) -> list[list]:
 
         steps[name] = step
     rows = []
-    new = len(x) / _median(steps["batched"], MEDIAN_OF)
+    new = len(x) / median_time(steps["batched"], MEDIAN_OF, warmup=0)
     for name in ("per-sample", "per-sample, 1 batch thread"):
         r = paired_ratio(steps[name], steps["batched"], repeats=repeats)
-        old = len(x) / _median(steps[name], MEDIAN_OF)
+        old = len(x) / median_time(steps[name], MEDIAN_OF, warmup=0)
         rows.append([f"LPGD training step, B={len(x)}", f"{new:.1f} samples/s", f"{name} {old:.1f} samples/s",
                      interval(r)])
     for cem in cems:
@@ -164,7 +155,7 @@ def generation_row(problem: Problem, n: int, repeats: int) -> list:
         return call
 
     r = paired_ratio(make(False), make(True), repeats=repeats, warmup=1)
-    new, old = (n / _median(make(b), MEDIAN_OF) for b in (True, False))
+    new, old = (n / median_time(make(b), MEDIAN_OF, warmup=0) for b in (True, False))
     for op in (problem.op, problem.sim_op):
         set_batched(op, True)
     return [f"generation, {n} per call", f"{new:.1f} samples/s", f"per-sample {old:.1f} samples/s",
@@ -205,8 +196,9 @@ def dense_row(problem: Problem, repeats: int) -> list:
         return cem.host_batch(sigma).unit_grads
 
     r = paired_ratio(dense, sparse, repeats=repeats)
-    return ["dense batched / sparse, linearising B=8", f"dense {_median(dense, MEDIAN_OF) * 1e3:.1f} ms",
-            f"sparse {_median(sparse, MEDIAN_OF) * 1e3:.1f} ms", interval(r)]
+    t_dense, t_sparse = (median_time(fn, MEDIAN_OF, warmup=0) * 1e3 for fn in (dense, sparse))
+    return ["dense batched / sparse, linearising B=8", f"dense {t_dense:.1f} ms",
+            f"sparse {t_sparse:.1f} ms", interval(r)]
 
 
 def superlu_threads_rows(problem: Problem, n: int) -> list[list]:
