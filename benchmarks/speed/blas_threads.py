@@ -47,7 +47,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--quick", action="store_true", help="a smoke run: one coarse mesh, 1 repeat")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: one coarse mesh, 1 repeat, 2 LPGD steps")
     args = p.parse_args()
     if args.quick:
         args.repeats = 1
@@ -66,12 +67,12 @@ def main() -> None:
             rows.append([f"{op.n_in} elements", name, t[1][0], np.nan, t[None][0], np.nan,
                          t[None][0] / t[1][0]])
         print(f"done h={h}", file=sys.stderr)
-    op, x, x0, adjacency = problem("eit")
+    op, x, x0, adjacency = problem("eit", args.quick)
     timed = TimedOperator(op)
     with torch.no_grad():
         y = op(x)
     torch.manual_seed(0)
-    net = LPGD(op.in_shape, 20, "none", adjacency=adjacency)
+    net = LPGD(op.in_shape, 2 if args.quick else 20, "none", adjacency=adjacency)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
 
     def step():
@@ -81,7 +82,7 @@ def main() -> None:
         opt.step()
 
     t = ab(op.outer, step, args.repeats, timed)
-    rows.append([f"{op.n_in} elements", "LPGD training step, batch 8", t[1][0], t[1][1],
+    rows.append([f"{op.n_in} elements", f"LPGD training step, batch {len(x)}", t[1][0], t[1][1],
                  t[None][0], t[None][1], t[None][0] / t[1][0]])
     print(f"CEM with blas_threads=1 vs None, torch {torch.__version__}, "
           f"{torch.get_num_threads()} torch threads, medians of {args.repeats} interleaved repeats")

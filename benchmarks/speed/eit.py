@@ -1,7 +1,7 @@
 """CEM forward, forward+Jacobian and forward+VJP timings against the solver floor and pyEIT.
 
     python -m benchmarks.speed.eit [--sizes 2k 10k 50k 3d-10k 3d-50k] [--repeats 5] [--no-pyeit]
-                             [--batches 8 32]
+                             [--batches 8 32] [--quick]
 
 2-D meshes (``2k`` ... ``50k`` nodes): the unit disk, 16 electrodes, 40% coverage. 3-D meshes
 (``3d-10k``, ``3d-50k`` nodes): the cylinder of radius 1 and height 1, two rings of 8
@@ -14,6 +14,8 @@ All: adjacent currents, adjacent differences (256 measurements). For each mesh:
 - pyEIT 1.2.4 (``pip install pyeit``): ``solve_eit`` and ``compute_jac`` on a pyEIT mesh with
   the same nodes and triangles (point electrodes at the electrode centres; its Jacobian inverts
   the dense stiffness matrix, so it is skipped above ~20k nodes: 50k nodes would need 20 GB).
+``--quick``: a smoke run (every 2-D size on a coarse disk, every 3-D size on a coarse
+cylinder, 1 repeat, 1 pair, batches of 2).
 Timings are medians of interleaved repeats on one sample, single-threaded (torch and BLAS);
 ``paired``: the median over ``--paired`` back-to-back pairs (operator, floor) of each pair's
 ratio, with a distribution-free 95% interval, which drift of a shared machine does not bias
@@ -47,13 +49,15 @@ def _interval(ratio: tuple[float, float, float]) -> str:
     return f"{ratio[0]:.3g} [{ratio[1]:.3g}, {ratio[2]:.3g}]"
 
 
-def operator(size: str, electrodes: Electrodes, solver: str = "auto") -> CEMForward:
+def operator(size: str, electrodes: Electrodes, solver: str = "auto", quick: bool = False) -> CEMForward:
+    h = (QUICK_3D if size.startswith("3d") else QUICK_2D) if quick else SIZES[size]
     if size.startswith("3d"):
         rings = CylinderElectrodes(Electrodes.equally_spaced(8, 0.5, 0.01), (0.3, 0.7), 0.2)
-        return on_cylinder(rings, 1.0, 1.0, SIZES[size], n_threads=1, solver=solver)
-    return CEMForward.on_disk(electrodes, SIZES[size], n_threads=1, solver=solver)
+        return on_cylinder(rings, 1.0, 1.0, h, n_threads=1, solver=solver)
+    return CEMForward.on_disk(electrodes, h, n_threads=1, solver=solver)
 
 SIZES = {"2k": 0.04, "10k": 0.019, "50k": 0.0085, "3d-10k": 0.08, "3d-50k": 0.045}
+QUICK_2D, QUICK_3D = 0.1, 0.25  # --quick: the mesh sizes of every 2-D and every 3-D size
 PYEIT_MAX_NODES = 20_000
 
 
@@ -84,13 +88,18 @@ def main() -> None:
     parser.add_argument("--batches", nargs="*", type=int, default=[8, 32])
     parser.add_argument("--paired", type=int, default=31,
                         help="pairs for the paired Jacobian/floor ratio (0: leave it out)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: coarse meshes, 1 repeat, 1 pair, batches of 2")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes = list(dict.fromkeys("3d" if s.startswith("3d") else "2d" for s in args.sizes))
+        args.repeats, args.paired, args.batches = 1, 1, [2] if args.batches else []
     torch.set_num_threads(1)
     threadpool_limits(1)  # one BLAS thread for the floor and pyEIT too, as for our operator
     electrodes = Electrodes.equally_spaced(16, coverage=0.4, z=0.01)
     rows, mem_rows, batch_rows = [], [], []
     for size in args.sizes:
-        op = operator(size, electrodes)
+        op = operator(size, electrodes, quick=args.quick)
         rng = np.random.default_rng(0)
         sigma_np = np.exp(0.3 * rng.standard_normal(op.n_in))
         sigma = torch.as_tensor(sigma_np)[None]
@@ -116,7 +125,7 @@ def main() -> None:
                "forward+Jacobian": lambda op=op, s=sigma: op.jacobian(s),
                "forward+VJP": forward_vjp}
         if op.system.size <= DENSE_MAX_UNKNOWNS:
-            dense = operator(size, electrodes, "dense")
+            dense = operator(size, electrodes, "dense", args.quick)
             fns["dense fwd+Jacobian"] = lambda op=dense, s=sigma: op.jacobian(s)
         t = dict(zip(fns, interleaved_times(list(fns.values()), args.repeats, warmup=1),
                      strict=True))

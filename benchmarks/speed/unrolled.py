@@ -61,15 +61,16 @@ class TimedOperator(Operator):
         return self._timed(self.op._hvp, x, s, w, u)
 
 
-def problem(name: str):
+def problem(name: str, quick: bool = False):
+    """(operator, x, x0, adjacency); ``quick``: a batch of 2 on a coarse mesh (h = 0.25)."""
     g = torch.Generator().manual_seed(0)
     if name == "blur1d":
         op = QuadraticWindowBlur(a=2.0)
         x = torch.as_tensor(random_walk_signals(32, 53, np.random.default_rng(0)),
                             dtype=torch.float32)
         return op, x, torch.zeros_like(x), None
-    cem = CEMForward.on_disk(Electrodes.equally_spaced(16, 0.4, 0.01), 0.1)
-    x = 0.5 * torch.rand(8, cem.n_in, generator=g)  # log-conductivity
+    cem = CEMForward.on_disk(Electrodes.equally_spaced(16, 0.4, 0.01), 0.25 if quick else 0.1)
+    x = 0.5 * torch.rand(2 if quick else 8, cem.n_in, generator=g)  # log-conductivity
     return log_parametrized(cem), x, torch.zeros_like(x), element_adjacency(cem.mesh.t)
 
 
@@ -78,14 +79,15 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--problems", nargs="+", default=["blur1d", "eit"])
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--quick", action="store_true", help="a smoke run: 2 unrolled steps, 1 repeat")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 2 unrolled steps, 1 repeat, "
+                   "EIT on a coarse mesh, batch 2")
     args = p.parse_args()
     steps = {"lpgd": 2, "lpd": 2} if args.quick else {"lpgd": 20, "lpd": 10}
     if args.quick:
         args.repeats = 1
     rows = []
     for name in args.problems:
-        op, x, x0, adjacency = problem(name)
+        op, x, x0, adjacency = problem(name, args.quick)
         timed = TimedOperator(op)
         with torch.no_grad():
             y = op(x)

@@ -18,6 +18,9 @@ not the 32 x 32 image), water outside the tank. Methods: ``baseline`` (the organ
 J at 1 S/m, their smoothness prior and noise model, Otsu2 on their 256 x 256 interpolation;
 :mod:`invtools.classical.ktc_baseline`), ``linearized`` + Otsu, ``gn`` + levels, and each model
 + levels (or its own classes), as ``invtools reconstruct --segment`` does.
+
+``--quick`` (a smoke run): 2 phantoms, Gauss-Newton on 1, and a figure of target 1 at level 7
+only; ``--calibrate-levels`` at levels 1 and 7 with two weights.
 """
 
 from __future__ import annotations
@@ -141,6 +144,8 @@ def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarra
         print(f"done {name} {row}: {np.nanmean(row_scores):.3f}", file=sys.stderr, flush=True)
 
     step = prepare_baseline(op, water) if "baseline" in args.methods else None
+    models = {name: load_model(path, device=args.device) for name, path in args.models}
+    fewest = {name: trained.fewest_values() for name, trained in models.items()}  # (draws masks)
     for row, mask in masks.items():
         y_nan = np.where(mask, y, np.nan)
         if "baseline" in args.methods:
@@ -155,9 +160,8 @@ def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarra
             x = [classical_difference(op, torch.as_tensor(y_nan[i:i + 1]), sigma0, method)[0][0]
                  for i in range(k)]
             record(method, row, labels_of(np.stack(x), sigma0, method, op), time.perf_counter() - t0, k)
-        for name, path in args.models:
-            trained = load_model(path, device=args.device)
-            ok = mask.sum(axis=1) >= trained.fewest_values()  # what the model accepts (else NaN)
+        for name, trained in models.items():
+            ok = mask.sum(axis=1) >= fewest[name]  # what the model accepts (else NaN)
             if not ok.any():
                 continue  # e.g. a model trained on complete data, at the higher levels
             t0 = time.perf_counter()
@@ -227,8 +231,8 @@ def report(results: dict, reference: str | None) -> None:
     print_table(["paired difference in score", "row", "phantoms", "mean", "95% interval"], diff_rows)
 
 
-def real_figure(args, path: Path) -> None:
-    """Rows: each real target by each method; columns: the seven levels."""
+def real_figure(args, path: Path, targets=range(1, 5), levels=LEVELS) -> None:
+    """Rows: each real target by each method; columns: the levels (all seven by default)."""
     from invtools.analysis.plotting import plot_label_grid
     from invtools.workflow.reconstruct import reconstruct
     from invtools.workflow.reconstruct.result import label_images
@@ -237,15 +241,15 @@ def real_figure(args, path: Path) -> None:
     methods = {"baseline (organisers')": ("baseline", None), "linearized": ("linearized", None),
                "GN": ("gn", None), **{n: ("model", p) for n, p in args.models}}
     rows, seconds = {}, dict.fromkeys(methods, 0.0)
-    for target in range(1, 5):
+    for target in targets:
         for name, (method, model) in methods.items():
             row = rows.setdefault(f"target {target}: {name}", {})
-            for level in LEVELS:
+            for level in levels:
                 sub = folder if level == 1 else folder / "levels" / f"level{level}"
                 t0 = time.perf_counter()
                 rec = reconstruct(sub / f"data{target}.mat", model=model, method=method)
                 row[f"level {level}"] = label_images(rec)[0]
-                seconds[name] += (time.perf_counter() - t0) / 28
+                seconds[name] += (time.perf_counter() - t0) / (len(targets) * len(levels))
     print_table(["real files: method", "s / file (reading, water fit, segmentation included)"],
                 [[m, f"{s:.2f}"] for m, s in seconds.items()])
     plot_label_grid(rows, path, "KTC2023 tank, real data at every level (level L: electrodes 1..2(L-1) "
@@ -253,7 +257,7 @@ def real_figure(args, path: Path) -> None:
                     "conductive (red)")
 
 
-def calibrate_levels(n: int = 40, seed: int = 123) -> None:
+def calibrate_levels(n: int = 40, seed: int = 123, quick: bool = False) -> None:
     """Mean score per level and prior weight of the one-step methods on n samples of a training
     seed (not the test seed): whether the tank's weights need a rule in the mask. One Jacobian,
     one factorisation per level and weight."""
@@ -269,7 +273,7 @@ def calibrate_levels(n: int = 40, seed: int = 123) -> None:
     R = make_prior("laplacian", problem.op.in_shape, None, 0.01).hessian(np.zeros(problem.op.n_in))
     R = R.toarray() if hasattr(R, "toarray") else R
     currents, measurement = cem_patterns(problem.op.config())
-    factors = (0.1, 0.3, 1.0, 3.0, 10.0)
+    factors = (1.0, 3.0) if quick else (0.1, 0.3, 1.0, 3.0, 10.0)  # quick: levels 1 and 7 only
     rows = []
     cases = (("log-conductivity (x0, GN's start)", problem.net_op, KTC_LOG_LAM, "gn"),
              ("conductivity (linearized)", problem.op, KTC_LINEARIZED_LAM, "linearized"))
@@ -279,7 +283,7 @@ def calibrate_levels(n: int = 40, seed: int = 123) -> None:
         J = op.jacobian(x_ref)[0].numpy().reshape(op.n_out, -1)
         with torch.no_grad():
             dy = s["y"] - op(x_ref)[0].numpy()
-        for v in LEVELS:
+        for v in (1, 7) if quick else LEVELS:
             keep = level_mask(currents, measurement, v)
             Jk, cells = J[keep], []
             for f in factors:
@@ -312,9 +316,14 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--calibrate-levels", type=int, metavar="N",
                    help="only the per-level prior-weight sweep on N samples")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 2 phantoms, GN on 1, the figure of target 1 at level 7; "
+                        "the calibration at levels 1 and 7 with two weights")
     args = p.parse_args()
+    if args.quick:
+        args.samples, args.gn_samples = 2, 1
     if args.calibrate_levels:
-        calibrate_levels(args.calibrate_levels)
+        calibrate_levels(args.calibrate_levels, quick=args.quick)
         return
     args.models = [tuple(m.split("=", 1)) for m in args.models]
     results: dict = {"scores": {}, "seconds": {}}
@@ -343,7 +352,7 @@ def main() -> None:
     if results["scores"]:
         report(results, args.reference)
     if args.figure:
-        real_figure(args, Path(args.figure))
+        real_figure(args, Path(args.figure), *(((1,), (7,)) if args.quick else ()))
         print(f"\nwrote {args.figure}")
 
 

@@ -110,8 +110,9 @@ def main() -> None:
     truth = [truth_labels(problem, 2, i) for i in range(args.samples)]
     masks = masks_of(problem, args.samples, training_masks(args.train))
     scores: dict[str, dict[str, list[float]]] = {"shipped + levels": {}, "shipped + refiner": {}}
+    fewest = trained.fewest_values()  # (draws masks: once)
     for row, mask in masks.items():
-        ok = mask.sum(axis=1) >= trained.fewest_values()
+        ok = mask.sum(axis=1) >= fewest
         x = predict_difference(trained, torch.as_tensor(np.where(mask, sample["y"], np.nan)[ok]), sigma0)
         coarse = [segment_conductivity(grid_to_pixels(xi), sigma0, "levels") for xi in x]
         fine = list(net.labels(x, sigma0))

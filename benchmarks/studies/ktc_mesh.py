@@ -10,6 +10,9 @@ gap). A third fits the contact impedance (one for all electrodes) with sigma0 to
 accurate mesh; a fourth, the noise model from the injections that the files measure twice.
 
     python -m benchmarks.studies.ktc_mesh --parts contact noise   # the last two only (15 s)
+
+``--quick`` (a smoke run): one coarse mesh (2 cm) for the first table and the contact
+impedances, one preset sample, and no least-squares fit of the contact impedance.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from benchmarks._timing import print_table
 from forward_models.eit.ktc2023 import best_homogeneous, ktc_operator
 from invtools.data.readers import read_measurements
 
+QUICK_MESH = "0.02:0"  # --quick: the one mesh (size in m : edge levels)
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,7 +39,10 @@ def main() -> None:
                                                    "0.005:2", "0.0035:2", "0.0035:3"])
     p.add_argument("--samples", type=int, default=4, help="preset samples for the second table")
     p.add_argument("--parts", nargs="+", default=["mesh", "preset", "contact", "noise"])
+    p.add_argument("--quick", action="store_true", help="a smoke run: one coarse mesh, one sample, no fit")
     args = p.parse_args()
+    if args.quick:
+        args.meshes, args.samples = [QUICK_MESH], 1
     ref = read_measurements(Path(args.ktc) / "ref.mat")
     if "mesh" in args.parts:
         mesh_table(args, ref)
@@ -44,7 +52,7 @@ def main() -> None:
                      "|y - A_image(x)| / |y - A_image(water)|"], preset_gap(args.samples))
     if "contact" in args.parts:
         print()
-        contact_table(ref)
+        contact_table(ref, args.quick)
     if "noise" in args.parts:
         print()
         noise_table(args)
@@ -70,22 +78,25 @@ def mesh_table(args, ref) -> None:
                  "vs finest", "relative misfit", "seconds"], rows)
 
 
-def contact_table(ref) -> None:
-    """sigma0 and misfit on the accurate mesh by contact impedance, and the least-squares fit."""
+def contact_table(ref, quick: bool = False) -> None:
+    """sigma0 and misfit on the accurate mesh by contact impedance, and the least-squares fit
+    (quick: on a coarse mesh, two impedances, no fit)."""
     from forward_models.eit.ktc2023 import KTC_ACCURATE_MESH, fit_contact_impedance
 
-    h, levels = KTC_ACCURATE_MESH
+    h, levels = (float(QUICK_MESH.split(":")[0]), 0) if quick else KTC_ACCURATE_MESH
     rows = []
-    for z in (1e-8, 1e-6, 1e-4, 1e-3, 1e-2):
+    for z in (1e-6, 1e-3) if quick else (1e-8, 1e-6, 1e-4, 1e-3, 1e-2):
         op = ktc_operator(ref.ktc["currents"], ref.ktc["measurement"], mesh_size=h, edge_levels=levels,
                           contact_impedance=z)
         sigma0 = best_homogeneous(op, ref.y[0])
         with torch.no_grad():
             u = op(torch.full((1, op.n_in), sigma0, dtype=torch.float64))[0].numpy()
         rows.append([f"{z:.0e}", sigma0, np.linalg.norm(u - ref.y[0]) / np.linalg.norm(ref.y[0])])
-    z, sigma0, misfit = fit_contact_impedance(ref.y[0], ref.ktc["currents"], ref.ktc["measurement"])
-    rows.append([f"least squares: {z:.2g}", sigma0, misfit])
-    print(f"ref.mat on the accurate mesh ({h} m, {levels} edge levels): one contact impedance for all")
+    if not quick:
+        z, sigma0, misfit = fit_contact_impedance(ref.y[0], ref.ktc["currents"], ref.ktc["measurement"])
+        rows.append([f"least squares: {z:.2g}", sigma0, misfit])
+    print(f"ref.mat on the {'coarse' if quick else 'accurate'} mesh ({h} m, {levels} edge levels): "
+          "one contact impedance for all")
     print_table(["contact impedance (Ohm m^2)", "sigma0 (S/m)", "relative misfit"], rows)
 
 

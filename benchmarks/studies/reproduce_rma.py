@@ -183,7 +183,8 @@ def eit_tables(title: str, results: dict, nets: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="CI-sized: tiny data, 1 epoch, coarse mesh")
+    p.add_argument("--quick", action="store_true",
+                   help="CI-sized: tiny data, 1 epoch, coarse mesh (options given explicitly win)")
     p.add_argument("--parts", nargs="+", default=["blur", "eit", "limited"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--a", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 4.0])
@@ -197,9 +198,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--eit-steps", type=int, nargs=2, default=[10, 5], metavar=("LPGD", "LPD"))
     p.add_argument("--out", default=str(Path(__file__).parents[1] / "results" / "reproduce_rma.json"))
     args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.a, args.n_train_blur, args.epochs_blur = [0, 1], [0.0, 2.0], 64, 1
-        args.eit_n_train, args.epochs_eit, args.eit_h, args.eit_steps = [8, 16], 1, 0.3, [2, 2]
+    if args.quick:  # the quick sizes as defaults, so that options given explicitly still win
+        p.set_defaults(seeds=[0, 1], a=[0.0, 2.0], n_train_blur=64, epochs_blur=1, eit_n_train=[8, 16],
+                       epochs_eit=1, eit_h=0.3, eit_steps=[2, 2])
+        args = p.parse_args(argv)
         if args.out == p.get_default("out"):
             args.out = str(Path(args.out).with_name("reproduce_rma_quick.json"))
     threads = torch.get_num_threads()
