@@ -22,7 +22,10 @@ def test_a_checkpoint_and_data_set_from_before_the_move_predict_as_they_did():
     expected = np.load(BEFORE / "expected.npz")
     np.testing.assert_array_equal(x.numpy(), expected["x"])
     pred = model.predict(y.double(), from_net(x0.double(), data.parametrization))
-    np.testing.assert_allclose(pred.numpy(), expected["pred"], rtol=1e-6, atol=1e-9)
+    # the net runs in float32: rounding differs between BLAS builds and CPUs by ~1e-7 of the
+    # signals' size (0.02 here), which a relative tolerance alone fails on entries near 0
+    scale = float(np.abs(expected["pred"]).max())
+    np.testing.assert_allclose(pred.numpy(), expected["pred"], rtol=1e-6, atol=1e-6 * scale)
 
 
 def test_the_shipped_model_and_the_sample_files_load():

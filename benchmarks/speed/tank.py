@@ -23,6 +23,9 @@ injections x 31 differences; data simulated on the 5 mm mesh with 2 edge refinem
   file included), and the scaling 2 / 1;
 - ``dense batched / sparse``: the linearisation of a batch of 8 (factors and unit fields) by the
   batched dense Cholesky (``solver="dense"``, the GPU's path) against the sparse LUs, on the CPU;
+- ``disk, forward + VJP``: a batch of 8 on the unit disk (16 electrodes, adjacent patterns,
+  722 / 4528 / 18138 elements), 2 batch threads: the per-sample path's time over the batched
+  path's (how the batched path fares on larger meshes than the tank's);
 - ``SuperLU on 2 threads``: 2 x 20 factorisations, then 2 x 20 solves of the L - 1 unit fields,
   of the image mesh's system on 2 threads against one thread (SuperLU holds the GIL: the
   reason the batched path factorises one sample after another);
@@ -201,6 +204,31 @@ def dense_row(problem: Problem, repeats: int) -> list:
             f"sparse {t_sparse:.1f} ms", interval(r)]
 
 
+def disk_rows(repeats: int, sizes: tuple[float, ...]) -> list[list]:
+    """forward + VJP of a batch of 8 on the disk: per-sample time / batched time."""
+    from forward_models.eit import CEMForward, Electrodes
+
+    rows = []
+    for h in sizes:
+        op = CEMForward.on_disk(Electrodes.equally_spaced(16, 0.5, 0.01), h, n_threads=2)
+        rng = np.random.default_rng(0)
+        sigma = torch.as_tensor(np.exp(0.3 * rng.standard_normal((8, op.n_in))))
+        w = torch.as_tensor(rng.standard_normal((8, op.n_out)))
+
+        def call(batched: bool, op=op, sigma=sigma, w=w):
+            def run():
+                op.batched = batched
+                s = sigma.clone().requires_grad_()
+                (op(s) * w).sum().backward()
+            return run
+
+        r = paired_ratio(call(False), call(True), repeats=repeats)
+        t = median_time(call(True), MEDIAN_OF, warmup=0)
+        rows.append([f"disk, forward + VJP, B=8, {op.n_in} elements", f"{t * 1e3:.1f} ms",
+                     "per-sample path", interval(r)])
+    return rows
+
+
 def superlu_threads_rows(problem: Problem, n: int) -> list[list]:
     """Time on 2 threads / time on 1 thread of n factorisations (and n solves) per thread."""
     from concurrent.futures import ThreadPoolExecutor
@@ -277,6 +305,7 @@ def main() -> None:
         MEDIAN_OF = 1
     print(f"torch {torch.__version__}; Jacobian rows on 1 thread, training and generation on "
           f"{torch.get_num_threads()} torch threads")
+    workers = workers_row(worker_samples)  # first: forked workers, before this process has threads
     problem = Problem(load_recipe("ktc2023"))
     data = problem.samples(np.arange(samples), seed=5)
     data["x_net"] = to_net(data["x"], problem.parametrization)
@@ -288,8 +317,9 @@ def main() -> None:
     torch.set_num_threads(threads)
     rows += training_row(problem, data, repeats)
     rows.append(generation_row(problem, samples, max(2, repeats // 3)))
-    rows.append(workers_row(worker_samples))
+    rows.append(workers)
     rows.append(dense_row(problem, repeats))
+    rows += disk_rows(repeats, (0.3,) if args.quick else (0.1, 0.04, 0.02))
     rows += superlu_threads_rows(problem, 4 if args.quick else 20)
     rows.append(soak_row(problem, data, soak))
     print_table(["row", "ours", "reference", "paired ratio [95%] / growth"], rows)

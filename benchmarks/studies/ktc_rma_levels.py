@@ -100,6 +100,7 @@ def report(results: dict) -> None:
 
 
 def main() -> None:
+    global SEEDS
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", default="data/ktc_train.h5")
     p.add_argument("--val", default="data/ktc_val100.h5")
@@ -110,11 +111,15 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--json", help="write the per-phantom scores here")
     p.add_argument("--from-json", help="only report these earlier results")
+    p.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds per net (0, 1, ...)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args()
     if args.from_json:
-        report(json.loads(Path(args.from_json).read_text()))
+        results = json.loads(Path(args.from_json).read_text())
+        SEEDS = tuple(results.get("budget", {}).get("seeds", SEEDS))
+        report(results)
         return
+    SEEDS = tuple(range(args.seeds))
     root = Path(args.runs)
     root.mkdir(parents=True, exist_ok=True)
     checkpoints = train_all(args, root)

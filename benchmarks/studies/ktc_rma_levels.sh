@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 if [ "${1:-}" = "--quick" ]; then
     work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
     data=$work results=$work log=$work/log n_train=8 n_val=4
-    size=(--runs "$work/runs" --train-samples 8 --epochs 1 --batch-size 4 --samples 2)
+    size=(--runs "$work/runs" --train-samples 8 --epochs 1 --batch-size 4 --samples 2 --seeds 1)
 else
     data=data results=benchmarks/results log=logs/ktc_rma_levels.log n_train=800 n_val=100 size=()
 fi

@@ -225,9 +225,9 @@ class CEMForward(Operator):
             psi = solver.solve(rhs)
             return solver, psi[n:], psi
 
-        # one sample after another: SuperLU holds the GIL, so batch threads would only contend
-        with blas_threads(self.blas_threads):
-            parts = [factorise(sigma) for sigma in self._np(x)]
+        # factorisations on the batch threads (they gain there, the more the larger the mesh);
+        # SuperLU's solves hold the GIL, so two threads solving are slower than one
+        parts = self._map(factorise, self._np(x))
         solvers = [part[0] for part in parts]
 
         def solve(b: Tensor) -> Tensor:
