@@ -28,8 +28,8 @@ class FixedJacobianStep:
     Jacobian J (m, n) and prior R (n, n), where M are the rows a sample keeps (NaN in r marks a
     missing value): one Cholesky factor per mask, cached (a new mask costs one n x n factorisation).
 
-    ``device=None``: NumPy arrays on the host. Complete data take the same ``np.linalg.solve`` per
-    sample as before masks existed, so a sample's step never depends on the batch it came in
+    ``device=None``: NumPy arrays on the host. Complete data take one ``np.linalg.solve`` per
+    sample (as data sets without masks were made), so a sample's step never depends on the batch it came in
     (data sets are sharded by sample). A torch ``device``: J, the Gram matrix and every mask's
     factor live there and :meth:`solve` takes and returns tensors on it, one sample at a time
     (again independent of the batch); it equals the host path to rounding.

@@ -125,8 +125,8 @@ class Recipe:
                    parametrization=param, mask=check_mask_table(mask))
 
     def to_dict(self) -> dict[str, Any]:
-        """The recipe as a dict; a recipe without missing data has no ``mask`` key (as before
-        masks existed, so that its records and hashes are unchanged)."""
+        """The recipe as a dict; a recipe without missing data has no ``mask`` key, so that the
+        records and hashes of recipes written without one are unchanged."""
         d = asdict(self)
         if d["mask"]["type"] == "none":
             del d["mask"]

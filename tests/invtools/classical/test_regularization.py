@@ -62,7 +62,7 @@ def test_an_unreachable_discrepancy_falls_back_to_the_lcurve_corner():
     family = TikhonovFamily(J, r, np.eye(30))
     assert family.discrepancy(1e-2) is None
     assert family.choose(1e-2) == family.lcurve() > family.grid()[0]
-    assert family.choose(10.0) == family.discrepancy(10.0)  # reachable: Morozov as before
+    assert family.choose(10.0) == family.discrepancy(10.0)  # reachable: Morozov's choice
 
 
 def test_lcurve_picks_an_interior_corner():
