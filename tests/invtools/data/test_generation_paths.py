@@ -1,10 +1,11 @@
 """A data set of the tank drawn on the batched unit-field path equals the per-sample path's
 (``CEMForward.batched = False``): the same truths and masks, and the data to 1e-10. The bytes
 differ in the last bits: the batched path reads the electrode potentials off the ordered
-factors instead of solving for them. Both paths are within 6e-12 of an iteratively refined
-solve (the tank's system, with contact impedance 1e-6, has condition number ~3e7), and the
-regularised linearised step of x0 (lam = 1e-5) amplifies that rounding, in the Jacobian and
-in the data, 30 to 60 times: x0 agrees to 1e-9 from the same data, to 1e-8 end to end."""
+factors instead of solving for them. Both are within 2e-11 of an iteratively refined solve
+(the tank's system, with contact impedance 1e-6, has condition number between 1e7 and 1e8:
+tests/forward_models/eit/test_unit_fields.py), and the regularised linearised step of x0
+(lam = 1e-5) amplifies that rounding, in the Jacobian and in the data: x0 agrees to 1e-9 from
+the same data, to 1e-8 end to end."""
 
 import numpy as np
 
