@@ -66,7 +66,6 @@ class DenseBatch:
     """A batch's :class:`DenseLinearization` in chunks that fit the device (a list of slices)."""
 
     def __init__(self, ds: DeviceSystem, sigma: Tensor):
-        check_dense_size(ds)
         step = chunk_size(ds, sigma.device)
         self.parts = [DenseLinearization(ds, sigma[a: a + step])
                       for a in range(0, sigma.shape[0], step)]

@@ -246,7 +246,7 @@ class CEMForward(Operator):
                                                        self.n_electrodes - 1)
         return self._elimination_order
 
-    def _batch(self, x: Tensor) -> DenseBatch | UnitFieldBatch | None:
+    def _batch(self, x: Tensor) -> Batch | None:
         """The batched linearisation of ``x`` (None: the per-sample path)."""
         if self.solves_on_device(x):
             return self._dense_batch(x)

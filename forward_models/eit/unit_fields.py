@@ -136,15 +136,19 @@ class UnitFieldBatch:
         M = self.weight_coefficients(w)
         return self._quadratic(self.tangent_gradients(u), M + M.transpose(1, 2), self.unit_grads)
 
+    def _combined_gradients(self, coefficients: Tensor) -> Tensor:
+        """Element gradients (B, r, d, ne) of the fields ``Psi coefficients^T`` for
+        coefficients (r, L-1): one wide product over the unit-field index."""
+        g = self.unit_grads
+        B, k, d, ne = g.shape
+        return (coefficients @ g.view(B, k, -1)).view(B, -1, d, ne)
+
     def field_rows(self) -> tuple[Tensor, Tensor]:
         """The Jacobian's two factors, field-major: element gradients of the forward fields
         times ``-|T|`` (B, P, d, ne), and of the shared measurements' adjoint fields
         ``(M Q) Psi`` (B, m, d, ne)."""
-        g = self.unit_grads
-        B, k, d, ne = g.shape
-        forward = (self.ds.coeff.T @ g.view(B, k, -1)).view(B, -1, d, ne) * -self.ds.areas
-        adjoint = (self.ds.measurement_q[0] @ g.view(B, k, -1)).view(B, -1, d, ne)
-        return forward, adjoint
+        forward = self._combined_gradients(self.ds.coeff.T) * -self.ds.areas
+        return forward, self._combined_gradients(self.ds.measurement_q[0])
 
     def jacobian(self) -> Tensor:
         """(B, n_meas, ne): rows of pattern p contract ``grad u_p`` with the adjoint fields
@@ -153,11 +157,9 @@ class UnitFieldBatch:
             forward, adjoint = self.field_rows()
             J = torch.einsum("bpce,bmce->bpme", forward, adjoint)
             return J.reshape(J.shape[0], -1, J.shape[-1])
-        g = self.unit_grads
-        B, k, d, ne = g.shape
-        forward = (self.ds.coeff.T @ g.view(B, k, -1)).view(B, -1, d, ne) * -self.ds.areas
-        blocks = [torch.einsum("bmce,bce->bme", (MQ @ g.view(B, k, -1)).view(B, -1, d, ne),
-                               forward[:, p]) for p, MQ in enumerate(self.ds.measurement_q)]
+        forward = self._combined_gradients(self.ds.coeff.T) * -self.ds.areas
+        blocks = [torch.einsum("bmce,bce->bme", self._combined_gradients(MQ), forward[:, p])
+                  for p, MQ in enumerate(self.ds.measurement_q)]
         return torch.cat(blocks, dim=1)
 
     def map(self, name: str, *args: Tensor) -> Tensor:
