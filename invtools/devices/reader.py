@@ -24,7 +24,8 @@ def named_currents(name: str, L: int, amplitude: float = 1.0) -> np.ndarray:
     idx = np.arange(L)
     if name == "trigonometric":
         t = 2 * np.pi * idx / L
-        rows = [np.cos(k * t) for k in range(1, L // 2 + 1)] + [np.sin(k * t) for k in range(1, (L - 1) // 2 + 1)]
+        rows = [np.cos(k * t) for k in range(1, L // 2 + 1)]
+        rows += [np.sin(k * t) for k in range(1, (L - 1) // 2 + 1)]
         return amplitude * np.array(rows)
     if name == "opposite":
         if L % 2:
@@ -64,7 +65,8 @@ def file_patterns(desc: DeviceDescription, d: dict, path: Path, currents_key: st
         key = currents_key or f["currents"]
         c = _variable(d, path, key, origin)
         if c.ndim != 2:
-            raise DataFileError(f"{path}: {key} has shape {c.shape}; the description {origin} expects a matrix")
+            raise DataFileError(f"{path}: {key} has shape {c.shape}; the description {origin} "
+                                "expects a matrix")
         c = c.T if f["currents_layout"] == "electrode-by-pattern" else c
         if c.shape[1] != L:
             raise DataFileError(f"{path}: {key} drives {c.shape[1]} electrodes, the description {origin} "
@@ -77,7 +79,8 @@ def file_patterns(desc: DeviceDescription, d: dict, path: Path, currents_key: st
         key = f["measurements"]
         m = _variable(d, path, key, origin)
         if m.ndim != 2:
-            raise DataFileError(f"{path}: {key} has shape {m.shape}; the description {origin} expects a matrix")
+            raise DataFileError(f"{path}: {key} has shape {m.shape}; the description {origin} "
+                                "expects a matrix")
         m = m.T if f["measurements_layout"] == "electrode-by-measurement" else m
         if m.shape[1] != L:
             raise DataFileError(f"{path}: {key} reads {m.shape[1]} electrodes, the description {origin} "

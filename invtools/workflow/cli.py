@@ -33,7 +33,9 @@ re-running an interrupted command with the same arguments resumes it.""",
     "reconstruct": """examples:
   invtools reconstruct --model runs/eit/best.pt --measurements data/eit_test.h5 --out rec.h5 --plot rec.png
   invtools reconstruct --method gn --measurements ../shared/ktc2023/data1.mat --out ktc1.h5 --plot ktc1.png
-  invtools reconstruct --method gn --recipe blur1d-rma --measurements y.csv --out rec.h5""",
+  invtools reconstruct --method gn --recipe blur1d-rma --measurements y.csv --out rec.h5
+  invtools reconstruct --device kit4 --method gn --measurements ../shared/kit4/datamat_2_1.mat --out kit4.h5
+  invtools reconstruct --device my_tank.toml --method gn --absolute --measurements m.mat --out rec.h5""",
     "demo": """examples:
   invtools demo --out demo_out
   invtools demo --out demo_out --overwrite       # replace the folder of an earlier run""",
@@ -123,11 +125,19 @@ def _reconstruct(args: argparse.Namespace) -> int:
     if args.model is None and args.method in (None, "model"):
         raise ValueError("pass --model CKPT, or --method gn / linearized for a classical reconstruction")
     _inputs_exist({"--measurements": args.measurements, "--reference": args.reference})
+    if args.device is not None and Path(args.device).suffix == ".toml":
+        _inputs_exist({"--device": args.device})
     model = resolve_model(args.model) if args.model is not None else None
     _inputs_exist({"--model": model})
     inputs = [args.measurements, model, args.reference, Path(args.measurements).parent / "ref.mat"]
     if args.recipe is not None and Path(args.recipe).suffix == ".toml":
         inputs.append(args.recipe)
+    if args.device is not None:
+        from invtools.devices import load_description
+        from invtools.devices.reader import reference_path
+
+        desc = load_description(args.device)  # a bad description fails before anything is written
+        inputs += [desc.source, reference_path(desc, Path(args.measurements), args.reference)]
     several = len(args.segment or []) > 1
     segments = {f"--segment ({i + 1})" if several else "--segment": p
                 for i, p in enumerate(args.segment or [])}
@@ -136,7 +146,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     ccfg = ClassicalConfig(prior=args.prior, lam=args.lam, iterations=args.iterations,
                            noise_level=args.noise_level)
     rec = reconstruct(args.measurements, args.model, args.method, args.recipe, args.reference, ccfg,
-                      args.mesh_h, absolute=args.absolute)
+                      args.mesh_h, absolute=args.absolute, device=args.device)
     labels = label_images(rec) if args.segment else None  # before writing anything
     if labels is not None:
         check_label_paths(args.segment, labels.shape[0])
@@ -293,10 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--noise-level", type=fraction, help="relative noise level, for the discrepancy principle")
     r.add_argument("--iterations", type=positive_int, default=10, help="Gauss-Newton iterations")
     r.add_argument("--absolute", action="store_true",
-                   help="KTC2023 tank: image the voltages themselves, not their change from ref.mat "
-                   "(--method gn; the tank's accurate mesh, about 25 s)")
+                   help="KTC2023 tank or --device: image the voltages themselves, not their change "
+                   "from the reference (--method gn; the tank's accurate mesh, about 25 s)")
     r.add_argument("--mesh-h", type=positive_float, default=None,
-                   help="mesh size (m) under the KTC2023 tank's image pixels (default 0.01)")
+                   help="mesh size (m) under the KTC2023 tank's image pixels (default 0.01; with "
+                   "--device: the description's [image] mesh_size)")
+    r.add_argument("--device", help="the measurement files' device: a shipped description (kit4, "
+                   "ktc2023) or a device description TOML file (see docs/your-own-tank.md)")
 
     d = add("demo", "small end-to-end run: generate, train, evaluate, reconstruct, plot", _demo)
     d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")

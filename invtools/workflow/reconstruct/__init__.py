@@ -28,11 +28,20 @@ def reconstruct(measurements: str | Path, model: str | Path | TrainedModel | Non
                 method: str | None = None,
                 recipe: str | None = None, reference: str | Path | None = None,
                 classical: ClassicalConfig | None = None, mesh_h: float | None = None,
-                batch_size: int = 64, absolute: bool = False) -> Reconstruction:
+                batch_size: int = 64, absolute: bool = False,
+                device: str | Path | None = None) -> Reconstruction:
     """Read ``measurements`` and reconstruct with ``model`` (a checkpoint, a shipped model's name
     or a loaded :class:`~invtools.training.TrainedModel`) or the classical ``method``;
-    ``absolute``: KTC2023 tank data imaged without the reference (``gn`` only)."""
+    ``absolute``: tank data imaged without the reference (``gn`` only); ``device``: a described
+    device (a shipped name or a TOML file, :mod:`invtools.devices`) whose files these are."""
     method = method or ("model" if model is not None else "gn")
+    if device is not None:
+        from invtools.devices.reconstruct import reconstruct_device
+
+        if model is not None or recipe is not None:
+            raise ValueError("--device images with --method gn or linearized; --model and --recipe are "
+                             "for other files")
+        return reconstruct_device(device, measurements, reference, method, classical, absolute, mesh_h)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if method == "model" and model is None:

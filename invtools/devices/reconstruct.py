@@ -1,0 +1,139 @@
+"""Reconstruction for a described device: its files read by the description, its model built by
+the plug-in it names (:mod:`invtools.devices.model`), calibrated on the reference file, imaged by
+Gauss-Newton (difference or absolute) and segmented into three classes in the device's frame.
+
+- **calibration**: background conductivity sigma0 and contact impedance z fitted to the
+  reference data on the ``[calibration]`` mesh;
+- **difference** (default): data ``y - y_ref + A(sigma0)`` on the ``[image]`` model (the measured
+  change on the image model's reference, so that model error common to both cancels), then
+  :func:`~invtools.workflow.reconstruct.ktc2023.classical_difference`: ``gn`` on
+  log-conductivity (prior weight ``[reconstruction] prior_weight``, centred at sigma0) or one
+  ``linearized`` step;
+- **absolute**: ``gn`` on log-conductivity for the voltages themselves, from sigma0, on pixels over
+  the calibration mesh (no reference to cancel model error);
+- **segmentation**: ``[segmentation] rule`` ``levels`` (conductive where ``log(sigma / sigma0)`` >
+  threshold, resistive below -threshold) or ``otsu`` (three-class Otsu on ``sigma - sigma0``;
+  a flat image is all background); label images (``[image] label_pixels`` square) with row 0 at
+  the top (``rows = "top-down"``) or bottom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from invtools.classical import ClassicalConfig, gauss_newton
+from invtools.data.readers import Measurements
+from invtools.devices.description import DeviceDescription, load_description
+from invtools.devices.model import device_model
+from invtools.devices.reader import read_device_file
+from invtools.operators.parametrization import net_operator
+from invtools.workflow.reconstruct.ktc2023 import _masked, classical_difference, flag_nonphysical
+from invtools.workflow.reconstruct.result import Reconstruction, check_width
+from invtools.workflow.reconstruct.tank_checks import check_tank_data
+
+DEVICE_METHODS = ("gn", "linearized")
+
+
+@dataclass(kw_only=True)
+class DeviceReconstruction(Reconstruction):
+    """A :class:`~invtools.workflow.reconstruct.result.Reconstruction` of a described device, with
+    ``device`` (its name), ``contact_impedance`` (Ohm m^2, fitted or given) and
+    ``calibration_misfit`` (the homogeneous fit's relative misfit to the reference) recorded.
+    ``labels``: (N, n, n) classes on the image grid (rows growing with y, as ``x``);
+    ``label_images``: the same in the device frame at ``[image] label_pixels``."""
+
+    device: str = ""
+    contact_impedance: float | None = None
+    calibration_misfit: float | None = None
+
+    INFO_FIELDS: ClassVar[tuple[str, ...]] = (*Reconstruction.INFO_FIELDS, "device", "contact_impedance",
+                                              "calibration_misfit")
+
+
+def segment_device(desc: DeviceDescription, x: np.ndarray, sigma0: float, n: int | None = None
+                   ) -> np.ndarray:
+    """Three-class labels (B, n, n) of images x (B, N, N) (rows growing with y) by the
+    description's rule, sampled at n x n pixels (default: ``x``'s own grid) in the device frame
+    (row 0 at the top for ``rows = "top-down"``); outside the inscribed disk: background."""
+    from invtools.analysis.segmentation import grid_to_pixels, segment_levels, segment_three_classes
+
+    seg = desc["segmentation"]
+    x = np.asarray(x, dtype=np.float64)
+    out = []
+    for image in x:
+        frame = grid_to_pixels(image, n or image.shape[-1])
+        if seg["rule"] == "levels":
+            labels = segment_levels(np.log(np.clip(frame, 1e-300, None) / sigma0), seg["threshold"])
+        else:
+            delta = frame - sigma0
+            inside = delta[np.isfinite(delta)]
+            flat = inside.size == 0 or np.ptp(inside) <= 1e-9 * max(abs(sigma0), 1e-300)
+            labels = np.zeros(frame.shape, dtype=np.uint8) if flat else segment_three_classes(delta)
+        out.append(labels if desc["image"]["rows"] == "top-down" else labels[::-1])
+    return np.stack(out).astype(np.uint8)
+
+
+def _kept(meas: Measurements) -> np.ndarray:
+    return np.ones(meas.y.shape[1], dtype=bool) if meas.mask is None else meas.mask
+
+
+def reconstruct_device(device: str | Path | DeviceDescription, measurements: str | Path,
+                       reference: str | Path | None = None, method: str = "gn",
+                       classical: ClassicalConfig | None = None, absolute: bool = False,
+                       mesh_size: float | None = None) -> DeviceReconstruction:
+    """Image the measurement file of a described ``device`` (a shipped name, a TOML file or a
+    loaded description): difference imaging against ``reference`` (default: the description's
+    reference file beside ``measurements``), or ``absolute`` (``gn`` only). ``mesh_size``: the
+    image model's physics mesh (m; default ``[image] mesh_size``). Returns images x (1, N, N)
+    in S/m, their labels, and the calibration."""
+    desc = load_description(device)
+    if method not in DEVICE_METHODS:
+        raise ValueError(f"--device reconstructs with --method gn or linearized, not {method!r}")
+    if absolute and method != "gn":
+        raise ValueError("absolute imaging is --method gn")
+    meas = read_device_file(desc, measurements, reference)
+    currents, measurement = meas.extra["currents"], meas.extra["measurement"]
+    keep = _kept(meas)
+    model = device_model(desc)
+    cal = model.calibrate(meas.reference, currents, measurement, meas.mask)
+    z, sigma0 = cal.contact_impedance, cal.sigma0
+    ccfg = classical or ClassicalConfig()
+    tv = ccfg.tv_smoothing if ccfg.prior == "tv" else 1.0  # a TV prior's Hessian: the Laplacian / eps
+    lam = ccfg.lam or desc["reconstruction"]["prior_weight"] * tv
+    iterations = desc["reconstruction"]["iterations"] if classical is None else ccfg.iterations
+    ccfg = ClassicalConfig(**{**ccfg.__dict__, "lam": lam, "iterations": iterations})
+    if absolute:
+        c = desc["calibration"]
+        op = model.image_operator(currents, measurement, z, mesh_size or c["mesh_size"], c["edge_levels"])
+    else:
+        op = model.image_operator(currents, measurement, z, mesh_size)
+    check_width(meas, op, f"the {desc.name} model")
+    ones = torch.ones(1, *op.in_shape, dtype=torch.float64)
+    with torch.no_grad():
+        homogeneous = op(sigma0 * ones)[0].numpy()
+    check_tank_data(meas.path, meas.y[0][keep], meas.reference[keep], homogeneous[keep])
+    if absolute:
+        s0 = torch.log(sigma0 * ones)
+        y = torch.as_tensor(meas.y[0][keep])[None]
+        s, infos = gauss_newton(net_operator(_masked(op, meas.mask), "log"), y, s0,
+                                ClassicalConfig(**{**ccfg.__dict__, "method": "gn"}))
+        x, objective, mode = torch.exp(s).numpy(), infos[0].objective, "absolute"
+    else:
+        y = torch.as_tensor(meas.y[0] - meas.reference + homogeneous)[None]
+        x, lam = classical_difference(_masked(op, meas.mask), y[:, keep], sigma0, method, ccfg)
+        objective, mode = None, "difference"
+    grid = segment_device(desc, x, sigma0)  # on the image grid, rows as x's (growing with y):
+    grid = grid[:, ::-1] if desc["image"]["rows"] == "top-down" else grid
+    return DeviceReconstruction(
+        x=x, method=method, operator=op, parametrization="log", source=meas.path, sigma0=sigma0,
+        mode=mode, missing=int((~keep).sum()), lam=lam, objective=objective,
+        labels=np.ascontiguousarray(grid),
+        label_images=segment_device(desc, x, sigma0, desc["image"]["label_pixels"]),
+        warnings=flag_nonphysical(x, meas.path), device=desc.name, contact_impedance=z,
+        calibration_misfit=cal.misfit)
+
