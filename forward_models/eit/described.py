@@ -34,6 +34,7 @@ class Calibration:
     sigma0: float
     contact_impedance: float
     misfit: float
+    electrodes: Electrodes | None = None  # fitted electrodes (method "full"), else None
 
 
 _CALIBRATIONS: dict[str, Calibration] = {}  # one per (description, reference data, mask)
@@ -44,13 +45,17 @@ class DescribedCEM:
 
     def __init__(self, desc: Any):
         self.desc = desc
-        self._meshes: dict[tuple[float, int], tuple[Any, list[np.ndarray]]] = {}
+        self._meshes: dict[tuple, tuple[Any, list[np.ndarray]]] = {}
+        self.fitted: Electrodes | None = None  # set by a "full" calibration: used from then on
 
     def electrodes(self, z: float) -> Electrodes:
         """The electrodes with contact impedance z: on a circle, centre angles from the
         description's first angle in its numbering direction; on an outline, arc-length
         positions (angles are arc fractions times 2 pi) from the boundary point in the
-        direction of the first angle as seen from the outline's centroid."""
+        direction of the first angle as seen from the outline's centroid. After a ``"full"``
+        calibration: the fitted electrodes (z ignored)."""
+        if self.fitted is not None:
+            return self.fitted
         e = self.desc["electrodes"]
         L, sign = e["count"], (1.0 if e["direction"] == "counterclockwise" else -1.0)
         steps = sign * TWO_PI * np.arange(L) / L
@@ -78,17 +83,18 @@ class DescribedCEM:
         """The CEM (element conductivities in S/m -> P k voltages, injection-major) for currents
         (P, L), one measurement matrix (k, L) and contact impedance z (Ohm m^2); the mesh is
         made once per (mesh_size, edge_levels) and shared by every z."""
-        key = (float(mesh_size), int(edge_levels))
+        el = self.electrodes(z)
+        key = (float(mesh_size), int(edge_levels), el.centers.tobytes(), el.widths.tobytes())
         if self.desc["domain"]["shape"] == "outline":
             from forward_models.eit.domains import on_outline
 
-            return on_outline(self.outline(), self.electrodes(z), mesh_size, currents,
+            return on_outline(self.outline(), el, mesh_size, currents,
                               np.asarray(measurement, dtype=np.float64), edge_levels=edge_levels)
         if key not in self._meshes:
-            el = self.electrodes(1.0)
             mesh = disk_mesh(el, mesh_size, self.desc["domain"]["radius"], edge_levels)
             self._meshes[key] = (mesh, electrode_facets(mesh, el))
         mesh, facets = self._meshes[key]
+        z = el.contact_impedance if self.fitted is not None else z
         return CEMForward(mesh, facets, z, currents, np.asarray(measurement, dtype=np.float64))
 
     def image_operator(self, currents: np.ndarray, measurement: np.ndarray, z: float,
@@ -106,16 +112,18 @@ class DescribedCEM:
         """Background conductivity and contact impedance fitted to the reference data u_ref
         (P k,) on the description's ``[calibration]`` mesh: sigma0 in closed form
         (:func:`~forward_models.eit.ktc2023.best_homogeneous`); a fixed impedance is kept, ``"fit"``
-        searches log10 z over :data:`Z_BOUNDS`. Cached per description, data and mask."""
-        cal = self.desc["calibration"]
-        if cal["method"] == "full":
-            return self._full_calibration(u_ref, currents, measurement, mask)
+        searches log10 z over :data:`Z_BOUNDS`; ``method = "full"`` also fits each electrode.
+        Cached per description, data and mask."""
+        self.fitted = None
         key = hashlib.sha256(b"".join(np.ascontiguousarray(a, dtype=np.float64).tobytes() for a in
                                       (u_ref, currents, measurement,
                                        np.ones(0) if mask is None else mask.astype(np.float64)))
                              + repr(self.desc.tables).encode()).hexdigest()
         if key not in _CALIBRATIONS:
-            _CALIBRATIONS[key] = self._fit(u_ref, currents, measurement, mask)
+            full = self.desc["calibration"]["method"] == "full"
+            fit = self._full_calibration if full else self._fit
+            _CALIBRATIONS[key] = fit(u_ref, currents, measurement, mask)
+        self.fitted = _CALIBRATIONS[key].electrodes
         return _CALIBRATIONS[key]
 
     def _fit(self, u_ref, currents, measurement, mask) -> Calibration:
@@ -142,12 +150,22 @@ class DescribedCEM:
         return Calibration(sigma0, float(10**log_z), misfit)
 
     def _full_calibration(self, u_ref, currents, measurement, mask) -> Calibration:
-        """``method = "full"``: conductivity, impedances, electrode positions and widths fitted
-        together by :mod:`forward_models.eit.calibration` where that module is installed."""
+        """``method = "full"`` (disk domains): conductivity and each electrode's contact impedance,
+        centre and width fitted together by :func:`forward_models.eit.calibration.calibrate`,
+        started from the homogeneous fit; the image models use the fitted electrodes."""
         try:
-            from forward_models.eit import calibration  # type: ignore[attr-defined]
+            from forward_models.eit.calibration import calibrate
         except ImportError:
             raise ValueError(f"{self.desc.source or self.desc.name}: [calibration] method = \"full\" needs "
                              "forward_models.eit.calibration, which this installation lacks; use "
                              "\"homogeneous\"") from None
-        return calibration.calibrate_described(self, u_ref, currents, measurement, mask)
+        if self.desc["domain"]["shape"] != "circle":
+            raise ValueError(f"{self.desc.source or self.desc.name}: [calibration] method = \"full\" is "
+                             "for circular domains")
+        start = self._fit(u_ref, currents, measurement, mask)
+        c = self.desc["calibration"]
+        fitted = calibrate(u_ref, currents, measurement, self.electrodes(start.contact_impedance),
+                           self.desc["domain"]["radius"], conductivity=start.sigma0,
+                           mesh_size=c["mesh_size"], edge_levels=c["edge_levels"], mask=mask)
+        return Calibration(fitted.conductivity, float(np.median(fitted.electrodes.contact_impedance)),
+                           fitted.residual_after, fitted.electrodes)

@@ -39,11 +39,11 @@ def _choice(*allowed: str):
     return ("choice", allowed)
 
 
-# table -> key -> (kind, default); kind: "str", "int", "pos" (number > 0), "num", "nonneg",
+# table -> key -> (kind, default); kind: "str" (non-empty), "text" (any string), "int", "pos" (number > 0), "num", "nonneg",
 # ("choice", allowed), "strlist", "imp" (number > 0 or "fit"), "missing" ("nan", "none" or a number),
 # "pattern" (a pattern name, checked by _check_pattern)
 SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
-    "device": {"name": ("str", REQUIRED), "description": ("str", ""), "model": ("str", "cem2d")},
+    "device": {"name": ("str", REQUIRED), "description": ("text", ""), "model": ("str", "cem2d")},
     "domain": {"shape": (_choice("circle", "outline"), REQUIRED), "radius": ("pos", None),
                "outline": ("str", None)},
     "electrodes": {"count": ("int", REQUIRED), "width": ("pos", REQUIRED), "first_angle": ("num", 0.0),
@@ -116,6 +116,10 @@ def _where(origin: str, table: str, key: str | None = None) -> str:
 def _check_value(origin: str, table: str, key: str, kind: Any, value: Any) -> Any:
     where = _where(origin, table, key)
     is_num = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "text":
+        if not isinstance(value, str):
+            raise DescriptionError(f"{where} must be a string, got {value!r}")
+        return value
     if kind == "str":
         if not isinstance(value, str) or not value:
             raise DescriptionError(f"{where} must be a non-empty string, got {value!r}")
