@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> None:
         cal = calibrate(y, currents, measurement, nominal, radius, mesh_size=args.mesh_size * radius,
                         edge_levels=args.edge_levels, mask=mask, max_iter=args.max_iter)
         s = cal.summary()
+        off = _off_driven(currents, measurement, y.size)
+        r = (cal.data - y)[off]
         fit_rows.append([name, f"{s['residual_before']:.3%}", f"{s['residual_after']:.3%}",
+                         f"{float(r @ r) / np.sum((cal.data - y) ** 2):.0%}",
                          f"{s['conductivity']:.4g}", f"{s['z_min']:.2g}..{s['z_max']:.2g}",
                          f"{s['max_shift_mm']:.2f}", f"{s['max_width_change_mm']:.2f}",
                          cal.iterations, f"{time.perf_counter() - t0:.1f}"])
@@ -91,17 +94,26 @@ def main(argv: list[str] | None = None) -> None:
         if noise is None:
             noise_rows.append([name, "no repeated injection: not estimated", "", "", "", ""])
         else:
-            noise_rows.append([name, f"{noise.dof} pairs x {k} channels", f"{np.median(noise.channel_std):.3g}",
+            noise_rows.append([name, f"{len(noise.pairs)} repeats ({noise.dof} dof) x {k} channels",
+                               f"{np.median(noise.channel_std):.3g}",
                                f"{noise.channel_std.min():.3g}..{noise.channel_std.max():.3g}",
                                f"{noise.relative:.2e}", _reversal(y.reshape(-1, k), reversed_pairs)])
     if fit_rows:
-        print_table(["tank", "residual nominal", "residual fitted", "sigma (file units)",
+        print_table(["tank", "residual nominal", "residual fitted",
+                     "share of the fitted residual^2 off the driven electrodes", "sigma (file units)",
                      "z range (Ohm m^2)", "max shift (mm)", "max width change (mm)", "iterations",
                      "time (s)"], fit_rows)
         print()
         print_table(["tank", "repeats", "median channel std (V)", "channel std range (V)",
                      "RMS std / RMS signal", "sign-reversed repeats: RMS difference / RMS signal"],
                     noise_rows)
+
+
+def _off_driven(currents: np.ndarray, measurement: np.ndarray, m: int) -> np.ndarray:
+    """(m,) True for the values whose measurement touches no current-carrying electrode."""
+    meas = np.broadcast_to(measurement, (currents.shape[0], *measurement.shape[-2:]))
+    touch = np.einsum("pl,pkl->pk", np.abs(currents) > 0, np.abs(meas) > 0)
+    return (touch == 0).reshape(m)
 
 
 def _reversal(y: np.ndarray, pairs: list[tuple[int, int, float]]) -> str:

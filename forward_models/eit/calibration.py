@@ -48,7 +48,8 @@ FITTED = ("conductivity", "contact_impedance", "centers", "widths")
 @dataclass
 class Calibration:
     """A fitted tank: ``conductivity`` (S/m), ``electrodes`` (fitted z, centres, widths),
-    relative residuals before (nominal) and after, per accepted step (``history``)."""
+    relative residuals before (nominal) and after, per accepted step (``history``), and the
+    fitted model's voltages ``data`` (P k,)."""
 
     conductivity: float
     electrodes: Electrodes
@@ -59,6 +60,7 @@ class Calibration:
     history: list[float] = field(default_factory=list)
     iterations: int = 0
     converged: bool = False
+    data: np.ndarray | None = None  # (P k,) the fitted model's voltages
 
     def summary(self) -> dict[str, float]:
         """Fitted conductivity, contact-impedance range, the largest centre shift and width
@@ -228,15 +230,15 @@ def calibrate(voltages: np.ndarray, currents: np.ndarray, measurement: np.ndarra
             break
     fitted = TankParameters.from_vector(theta)
     return Calibration(fitted.conductivity, fitted.electrodes(), electrodes, float(radius), history[0],
-                       rho, history, it, converged)
+                       rho, history, it, converged, y_model)
 
 
 @dataclass
 class RepeatNoise:
     """Noise per measurement channel from repeated injections: ``pairs`` (first, repeat)
     pattern indices, ``channel_std`` (k,) standard deviations in the voltages' unit, pooled
-    over the pairs (``dof`` = number of pairs per channel), ``relative`` = their RMS over the
-    RMS of the repeated patterns' voltages."""
+    over the groups of repeats (``dof`` degrees of freedom per channel), ``relative`` = their
+    RMS over the RMS of the repeated patterns' voltages."""
 
     pairs: list[tuple[int, int]]
     channel_std: np.ndarray
@@ -255,24 +257,32 @@ def repeated_patterns(currents: np.ndarray, rtol: float = 1e-6, reversed_sign: b
     sign = -1.0 if reversed_sign else 1.0
     out = []
     for j in np.nonzero(norms > 0)[0]:
-        match = [i for i in range(j) if norms[i] > 0 and np.linalg.norm(unit[j] - sign * unit[i]) <= rtol]
-        if match:
-            out.append((match[0], int(j), float(sign * norms[j] / norms[match[0]])))
+        match = np.nonzero((norms[:j] > 0) & (np.linalg.norm(unit[:j] - sign * unit[j], axis=1) <= rtol))[0]
+        if match.size:
+            i = int(match[0])
+            out.append((i, int(j), float(sign * norms[j] / norms[i])))
     return out
 
 
 def repeat_noise(voltages: np.ndarray, currents: np.ndarray, n_channels: int,
                  rtol: float = 1e-6) -> RepeatNoise | None:
-    """Per-channel noise from patterns injected twice (same electrodes and signs; amplitudes
-    may differ, the repeat is compared with ``scale`` times the first): for each pair the
-    difference ``d = y_j - s y_i`` has variance ``(1 + s^2) std^2``, pooled over the pairs.
-    ``voltages``: (P, k) or (P k,) with ``k = n_channels``. None when no pattern repeats."""
+    """Per-channel noise from patterns injected more than once (same electrodes and signs;
+    amplitudes may differ: each repeat is divided by its amplitude relative to the first).
+    Within each group of g repeats the sample variance has g - 1 degrees of freedom; the
+    variances are pooled over the groups. ``voltages``: (P, k) or (P k,) with
+    ``k = n_channels``. None when no pattern repeats."""
     y = np.asarray(voltages, dtype=np.float64).reshape(-1, n_channels)
     pairs = repeated_patterns(currents, rtol)
     if not pairs:
         return None
-    d = np.stack([(y[j] - s * y[i]) / np.sqrt(1 + s**2) for i, j, s in pairs])  # (n_pairs, k)
-    std = np.sqrt(np.mean(d**2, axis=0))
-    signal = np.sqrt(np.mean(np.concatenate([y[[i, j]].ravel() for i, j, _ in pairs]) ** 2))
-    return RepeatNoise([(i, j) for i, j, _ in pairs], std, len(pairs),
-                       float(np.sqrt(np.mean(std**2)) / signal))
+    groups: dict[int, list[tuple[int, float]]] = {}
+    for i, j, s in pairs:
+        groups.setdefault(i, [(i, 1.0)]).append((j, s))
+    sq, dof = np.zeros(n_channels), 0
+    for members in groups.values():
+        v = np.stack([y[j] / s for j, s in members])  # (g, k)
+        sq += np.sum((v - v.mean(axis=0)) ** 2, axis=0)
+        dof += len(members) - 1
+    std = np.sqrt(sq / dof)
+    signal = np.sqrt(np.mean(y[sorted({j for g in groups.values() for j, _ in g})] ** 2))
+    return RepeatNoise([(i, j) for i, j, _ in pairs], std, dof, float(np.sqrt(np.mean(std**2)) / signal))
