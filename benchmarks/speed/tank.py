@@ -23,6 +23,10 @@ injections x 31 differences; data simulated on the 5 mm mesh with 2 edge refinem
   file included), and the scaling 2 / 1;
 - ``dense batched / sparse``: the linearisation of a batch of 8 (factors and unit fields) by the
   batched dense Cholesky (``solver="dense"``, the GPU's path) against the sparse LUs, on the CPU;
+- ``sparse LU / banded``: one image-mesh sample's factorisation and L - 1 unit fields by the
+  sparse LU (fixed order, electrode unknowns last) over the banded Cholesky with the electrode
+  block as its border (the operator's choice on this mesh), one thread, with the ratio of
+  their multiply-adds (the cost model behind ``BANDED_SPEEDUP``);
 - ``disk, forward + VJP``: a batch of 8 on the unit disk (16 electrodes, adjacent patterns,
   722 / 4528 / 18138 elements), 2 batch threads: the per-sample path's time over the batched
   path's (how the batched path fares on larger meshes than the tank's);
@@ -204,6 +208,30 @@ def dense_row(problem: Problem, repeats: int) -> list:
             f"sparse {t_sparse:.1f} ms", interval(r)]
 
 
+def banded_row(problem: Problem, repeats: int) -> list:
+    """Factorisation and L - 1 unit fields of one image-mesh sample, one thread: the banded
+    Cholesky (:mod:`forward_models.eit.banded`, the operator's choice there) against the sparse
+    LU in its fixed order with the electrode unknowns last."""
+    from forward_models.eit.banded import BandedOrder
+
+    cem = problem.op.outer
+    system = cem.system
+    K = system.matrix(np.exp(0.3 * np.random.default_rng(4).standard_normal(system.areas.size)))
+    band, sparse = BandedOrder(K, cem.n_electrodes - 1), cem.elimination_order()
+
+    def banded():
+        band.factorise(K).unit_fields()
+
+    def lu():
+        sparse.factorise(K).unit_fields()
+
+    with threadpool_limits(1):
+        r = paired_ratio(lu, banded, repeats=repeats)
+        t_band, t_lu = (median_time(fn, MEDIAN_OF, warmup=0) * 1e3 for fn in (banded, lu))
+    return ["sparse LU / banded, factor + unit fields", f"banded {t_band:.2f} ms",
+            f"sparse LU {t_lu:.2f} ms (flops ratio {band.flops() / sparse.flops():.1f})", interval(r)]
+
+
 def disk_rows(repeats: int, sizes: tuple[float, ...]) -> list[list]:
     """forward + VJP of a batch of 8 on the disk: per-sample time / batched time."""
     from forward_models.eit import CEMForward, Electrodes
@@ -319,6 +347,7 @@ def main() -> None:
     rows.append(generation_row(problem, samples, max(2, repeats // 3)))
     rows.append(workers)
     rows.append(dense_row(problem, repeats))
+    rows.append(banded_row(problem, repeats))
     rows += disk_rows(repeats, (0.3,) if args.quick else (0.1, 0.04, 0.02))
     rows += superlu_threads_rows(problem, 4 if args.quick else 20)
     rows.append(soak_row(problem, data, soak))

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 import torch
 from skfem import MeshTet, MeshTri
 
+from forward_models.eit.banded import BandedOrder, host_order
 from forward_models.eit.cem import CEMSystem, cem_system, ground_basis
 from forward_models.eit.dense_batch import DenseBatch
 from forward_models.eit.domain_meshes import domain_from_config
@@ -38,7 +39,6 @@ from forward_models.eit.solvers import (
     DENSE_MAX_UNKNOWNS,
     SOLVERS,
     EliminationOrder,
-    OrderedLU,
     blas_threads,
     make_solver,
     worker_pool,
@@ -123,7 +123,7 @@ class CEMForward(Operator):
         self._recipe: dict[str, Any] | None = None  # the disk's construction
         self._domain: dict[str, Any] | None = None  # another domain's (forward_models.eit.domains)
         self._device_systems: dict[torch.device, DeviceSystem] = {}
-        self._elimination_order: EliminationOrder | None = None  # made on the first host batch
+        self._host_order: EliminationOrder | BandedOrder | None = None  # made on the first host batch
         self._jacobian_memory = ReusedOutput()  # the last Jacobian's memory, once it is let go
 
     # --- construction helpers -------------------------------------------------------------
@@ -204,30 +204,40 @@ class CEMForward(Operator):
         return self.batched and self.n_patterns >= self.n_electrodes - 1
 
     def host_batch(self, x: Tensor, forward_only: bool = False) -> UnitFieldBatch:
-        """Conductivities (B, ne) on the host, linearised from their unit fields: each sample's
-        sparse factorisation on the batch threads in the operator's fixed elimination order,
-        with the electrode unknowns last (:class:`OrderedLU`), and every derivative by batched
-        products (:class:`UnitFieldBatch`). ``forward_only``: the electrode potentials come
-        from the factors' trailing blocks, with no solve, and the L - 1 unit solves wait for a
+        """Conductivities (B, ne) on the host, linearised from their unit fields: each sample
+        factorised on the batch threads in the operator's fixed layout (:meth:`host_order`: a
+        banded Cholesky with the electrode block as its border on small meshes, else a sparse
+        LU with the electrode unknowns last), and every derivative by batched products
+        (:class:`UnitFieldBatch`). ``forward_only``: the electrode potentials come from the
+        factors' trailing blocks, with no solve, and the L - 1 unit solves wait for a
         derivative; otherwise they are solved for at once. AMG (``solver="amg"``, or "auto"
         above its threshold) always solves for the unit fields."""
         ordered = (self.solver_kind == "direct"
                    or (self.solver_kind == "auto" and self.system.size <= AUTO_AMG_THRESHOLD))
-        order = self.elimination_order() if ordered else None
+        order = self.host_order() if ordered else None
         ds = self.device_system(torch.device("cpu"))
         rhs, n = self.system.unit_rhs(), self.system.n_nodes
 
         def factorise(sigma: np.ndarray):
             K = self.system.matrix(sigma)
-            solver = OrderedLU(K, order) if ordered else make_solver(K, self.solver_kind)
-            if ordered and forward_only:
+            if not ordered:
+                solver = make_solver(K, self.solver_kind)
+                psi = solver.solve(rhs)
+                return solver, psi[n:], psi
+            solver = order.factorise(K)
+            if forward_only:
                 return solver, solver.trailing_inverse(), None
-            psi = solver.solve(rhs)
+            psi = solver.unit_fields()
             return solver, psi[n:], psi
 
-        # factorisations on the batch threads (they gain there, the more the larger the mesh);
-        # SuperLU's solves hold the GIL, so two threads solving are slower than one
-        parts = self._map(factorise, self._np(x))
+        # SuperLU's factorisations on the batch threads (they gain there, the more the larger
+        # the mesh); its solves and LAPACK's band kernels hold the GIL: those run on this thread
+        sigmas = self._np(x)
+        if isinstance(order, BandedOrder):
+            with blas_threads(self.blas_threads):
+                parts = [factorise(sigma) for sigma in sigmas]
+        else:
+            parts = self._map(factorise, sigmas)
         solvers = [part[0] for part in parts]
 
         def solve(b: Tensor) -> Tensor:
@@ -239,12 +249,20 @@ class CEMForward(Operator):
         psi = None if parts[0][2] is None else torch.from_numpy(np.stack([part[2] for part in parts]))
         return UnitFieldBatch(ds, electrodes, solve, psi)
 
+    def host_order(self) -> EliminationOrder | BandedOrder:
+        """The fixed layout of the host factorisations (made once, on first use): banded where
+        it is cheaper and the solver is ``"auto"``, else sparse LU (:func:`host_order`)."""
+        if self._host_order is None:
+            self._host_order = host_order(self.system.matrix(np.ones(self.n_in)),
+                                          self.n_electrodes - 1, banded=self.solver_kind == "auto")
+        return self._host_order
+
     def elimination_order(self) -> EliminationOrder:
-        """The fixed elimination order of the host factorisations (made once, on first use)."""
-        if self._elimination_order is None:
-            self._elimination_order = EliminationOrder(self.system.matrix(np.ones(self.n_in)),
-                                                       self.n_electrodes - 1)
-        return self._elimination_order
+        """The sparse LU's fixed elimination order, electrode unknowns last (for comparisons)."""
+        order = self.host_order()
+        if isinstance(order, EliminationOrder):
+            return order
+        return EliminationOrder(self.system.matrix(np.ones(self.n_in)), self.n_electrodes - 1)
 
     def _batch(self, x: Tensor) -> Batch | None:
         """The batched linearisation of ``x`` (None: the per-sample path)."""

@@ -129,7 +129,7 @@ class PixelCEMForward(ComposedOperator):
         sigma = self.pixel_map.A(x.detach().double())
         cem.check_input(sigma)
         to_pixels = self._pixels_by_element
-        cem.elimination_order(), cem.device_system(torch.device("cpu"))  # made before the threads
+        cem.host_order(), cem.device_system(torch.device("cpu"))  # made before the threads
 
         def one(s: np.ndarray) -> np.ndarray:
             forward, adjoint = cem.host_batch(torch.from_numpy(s)[None]).field_rows()

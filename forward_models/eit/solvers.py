@@ -114,6 +114,12 @@ class OrderedLU(DirectSolver):
         self._schur_ok = bool(np.array_equal(self._lu.perm_c, np.arange(K.shape[0]))
                               and np.array_equal(self._lu.perm_r, self._lu.perm_c))
 
+    def unit_fields(self) -> np.ndarray:
+        """``K^{-1} [0; I]`` (n, n_last): the unit fields of the trailing unknowns."""
+        rhs = np.zeros((self.order.perm.size, self.n_last))
+        rhs[-self.n_last:] = np.eye(self.n_last)
+        return self.solve(rhs)
+
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve for ``rhs`` of shape (n,) or (n, k)."""
         out = np.empty_like(rhs, dtype=np.float64)
@@ -153,6 +159,17 @@ class EliminationOrder:
         permuted.sort_indices()
         self.indices, self.indptr = permuted.indices, permuted.indptr
         self.gather = permuted.data.astype(np.int64) - 1
+        self._column_counts = np.diff(sp.csc_matrix(lu.L).indptr).astype(np.float64)
+
+    def flops(self) -> float:
+        """Multiply-adds of one factorisation (a Cholesky with this fill) and the two triangular
+        solves of the ``n_last`` unit fields: the cost model the band layout is compared with."""
+        c = self._column_counts
+        return float(np.sum(c * c) / 2 + 2.0 * c.sum() * self.n_last)
+
+    def factorise(self, K: sp.csc_matrix) -> OrderedLU:
+        """The factors of ``K`` (on this order's pattern)."""
+        return OrderedLU(K, self)
 
 
 class AMGSolver:
