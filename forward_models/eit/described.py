@@ -19,7 +19,6 @@ import torch
 
 from forward_models.eit.electrodes import TWO_PI, Electrodes
 from forward_models.eit.forward import CEMForward
-from forward_models.eit.ktc2023 import best_homogeneous
 from forward_models.eit.mesh import disk_mesh, electrode_facets
 
 Z_BOUNDS = (1e-8, 1e-1)  # Ohm m^2: the contact impedances the fit searches
@@ -127,27 +126,39 @@ class DescribedCEM:
         return _CALIBRATIONS[key]
 
     def _fit(self, u_ref, currents, measurement, mask) -> Calibration:
+        """The CEM scales as U(sigma, z) = U(1, sigma z) / sigma: for each product zeta = sigma z
+        the best sigma is closed-form (:func:`~forward_models.eit.ktc2023.best_homogeneous` of
+        U(1, zeta)); ``"fit"`` searches log zeta, a given z fixes zeta = sigma z by iteration."""
         from scipy.optimize import minimize_scalar
 
         cal, z_given = self.desc["calibration"], self.desc["electrodes"]["contact_impedance"]
         keep = np.ones(u_ref.size, dtype=bool) if mask is None else mask
 
-        def fit(log_z: float) -> tuple[float, float]:
-            op = self.operator(currents, measurement, 10**log_z, cal["mesh_size"], cal["edge_levels"])
-            sigma0 = best_homogeneous(op, u_ref, mask)
+        def fit(log_zeta: float) -> tuple[float, float]:
+            op = self.operator(currents, measurement, 10**log_zeta, cal["mesh_size"], cal["edge_levels"])
             with torch.no_grad():
-                u = op(torch.full((1, op.n_in), sigma0, dtype=torch.float64))[0].numpy()
-            return float(np.linalg.norm((u - u_ref)[keep]) / np.linalg.norm(u_ref[keep])), sigma0
+                u1 = op(torch.ones(1, op.n_in, dtype=torch.float64))[0].numpy()
+            inner = float(u1[keep] @ u_ref[keep])
+            if inner <= 0:
+                raise ValueError("the reference data are not positively correlated with the model's; "
+                                 "check the description's patterns, layout and electrode order")
+            sigma0 = float(u1[keep] @ u1[keep]) / inner
+            return float(np.linalg.norm((u1 / sigma0 - u_ref)[keep]) / np.linalg.norm(u_ref[keep])), sigma0
 
+        sigma0 = fit(np.log10(Z_BOUNDS[0]))[1]
         if z_given == "fit":
-            lo, hi = np.log10(Z_BOUNDS)
+            lo, hi = np.log10(Z_BOUNDS) + np.log10(sigma0)
             best = minimize_scalar(lambda t: fit(t)[0], bounds=(lo, hi), method="bounded",
-                                   options={"xatol": 0.05})
-            log_z = float(best.x)
-        else:
-            log_z = float(np.log10(z_given))
-        misfit, sigma0 = fit(log_z)
-        return Calibration(sigma0, float(10**log_z), misfit)
+                                   options={"xatol": 0.02})
+            misfit, sigma0 = fit(float(best.x))
+            return Calibration(sigma0, float(10**best.x / sigma0), misfit)
+        for _ in range(50):  # sigma = S(sigma z): a contraction unless z / sigma dwarfs the electrodes
+            misfit, new = fit(np.log10(sigma0 * z_given))
+            done = abs(new - sigma0) <= 1e-6 * sigma0
+            sigma0 = new
+            if done:
+                break
+        return Calibration(sigma0, float(z_given), misfit)
 
     def _full_calibration(self, u_ref, currents, measurement, mask) -> Calibration:
         """``method = "full"`` (disk domains): conductivity and each electrode's contact impedance,
