@@ -39,7 +39,10 @@ def test_the_dense_solver_gives_the_sparse_solvers_data(cpu_samples):
     assert np.array_equal(dense["x"], cpu_samples["x"])
     assert np.array_equal(dense["mask"], cpu_samples["mask"])
     assert np.array_equal(np.isnan(dense["y"]), np.isnan(cpu_samples["y"]))
-    assert rel(dense["y"], cpu_samples["y"]) < 1e-10
+    # two factorisations of a system with condition number ~8e6 (the coarse simulation mesh,
+    # banded Cholesky on the host, dense Cholesky here) agree to ~eps * cond = 2e-9 at worst;
+    # each is pinned against an iteratively refined solve in tests/forward_models/eit
+    assert rel(dense["y"], cpu_samples["y"]) < 1e-9
     # x0 is a regularised solve whose matrix J^T J + lam R has a condition number of ~4e5 here:
     # the Jacobian's rounding (~3e-11) grows to ~3e-9 in the step
     assert rel(np.log(dense["x0"]), np.log(cpu_samples["x0"])) < X0_TOL
