@@ -57,10 +57,12 @@ class TankParameters:
 
     @property
     def L(self) -> int:
+        """The number of electrodes."""
         return int(np.size(self.centers))
 
     @classmethod
     def from_electrodes(cls, electrodes: Electrodes, conductivity: float) -> TankParameters:
+        """The electrodes' z, centres and widths with ``conductivity`` (S/m)."""
         return cls(float(conductivity), electrodes.contact_impedance.copy(), electrodes.centers.copy(),
                    electrodes.widths.copy())
 
@@ -75,6 +77,7 @@ class TankParameters:
 
     @classmethod
     def from_vector(cls, theta: np.ndarray) -> TankParameters:
+        """Inverse of :meth:`vector`."""
         L = (theta.size - 1) // 3
         return cls(float(np.exp(theta[0])), np.exp(theta[1:1 + L]), theta[1 + L:1 + 2 * L].copy(),
                    np.exp(theta[1 + 2 * L:]))
@@ -204,9 +207,11 @@ class TankModel:
 
     @property
     def n_data(self) -> int:
+        """The number of data values, P k."""
         return self.measurement.shape[0] * self.measurement.shape[1]
 
     def arcs(self, params: TankParameters) -> list[ArcIntegrals]:
+        """Each electrode's :func:`arc_integrals` on this mesh's boundary."""
         half = params.widths / 2
         return [arc_integrals(self.ring_nodes, self.ring_angles, self.radius, c - h, c + h)
                 for c, h in zip(params.centers, half, strict=True)]

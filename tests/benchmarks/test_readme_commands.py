@@ -53,6 +53,7 @@ SMALL: list[tuple[str, str | None, list[str]]] = [
                                     "--skip-cpu-dense", "--json", "{tmp}/gpu.json"]),
     ("benchmarks.speed.tank", None, ["--quick"]),
     ("benchmarks.studies.ktc_mesh", None, [NEEDS_KTC, "--quick"]),
+    ("benchmarks.studies.calibrate_tank", None, [NEEDS_KTC, "--quick"]),
     ("benchmarks.studies.ktc", "--figure", [NEEDS_KTC, "--quick"]),
     ("benchmarks.studies.ktc", "--calibrate-levels", ["--calibrate-levels", "2", "--quick"]),
     ("benchmarks.studies.ktc_rma_levels", "--from-json", []),
