@@ -187,13 +187,15 @@ def random_shapes_image(shape: tuple[int, int], rng: np.random.Generator, n_shap
     return img
 
 
-INCLUSION_KINDS = ("disc", "polygon", "rectangle", "star", "blob", "freehand")
+INCLUSION_KINDS = ("disc", "polygon", "rectangle", "star", "blob", "freehand", "crescent", "heart",
+                   "cross", "bar")
 
 
 def random_inclusions(rng: np.random.Generator, n: int, domain_radius: float,
                       size: tuple[float, float], kinds: tuple[str, ...],
                       conductive: tuple[float, float], resistive: tuple[float, float],
-                      margin: float = 0.01, tries: int = 500, wall: float = 0.0) -> list[dict]:
+                      margin: float = 0.01, tries: int = 500, wall: float = 0.0,
+                      cluster: float = 0.0) -> list[dict]:
     """``n`` non-overlapping inclusions in the disk of ``domain_radius`` (KTC2023-like targets):
     shape from ``kinds``, circumradius uniform in ``size``, conductive or resistive with equal
     probability, value log-uniform in that class's range. Each is a dict with ``outline``
@@ -201,20 +203,34 @@ def random_inclusions(rng: np.random.Generator, n: int, domain_radius: float,
 
     With probability ``wall`` an inclusion touches the tank's wall: its centre sits between
     0.3 and 1 circumradius inside the wall, so that it is cut by it (the part outside the tank
-    does not exist)."""
+    does not exist). With probability ``cluster`` (per phantom, when n >= 2) the first inclusion
+    is large (the top fifth of ``size``) and the others small (the bottom fifth), each within
+    ``2 margin`` of the large one's circumcircle: small objects next to a large one."""
     bad = sorted(set(kinds) - set(INCLUSION_KINDS))
     if bad:
         raise ValueError(f"unknown inclusion kind(s) {bad}; choose from {list(INCLUSION_KINDS)}")
+    clustered = cluster > 0 and n >= 2 and rng.uniform() < cluster
+    small, large = size
     out: list[dict] = []
     for _ in range(tries):
         if len(out) == n:
             break
-        r = rng.uniform(*size)
+        if clustered:
+            big = not out
+            fifth = 0.2 * (large - small)
+            r = rng.uniform(large - fifth, large) if big else rng.uniform(small, small + fifth)
+        else:
+            r = rng.uniform(*size)
         reach = domain_radius - margin - r
         rho, phi = reach * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
         if wall > 0 and rng.uniform() < wall:
             rho = domain_radius - r * rng.uniform(0.3, 1.0)
         centre = np.array([rho * np.cos(phi), rho * np.sin(phi)])
+        if clustered and out:  # beside the large one: a gap of margin to 2 margin
+            gap = out[0]["radius"] + r + margin * rng.uniform(1.0, 2.0)
+            centre = out[0]["centre"] + gap * np.array([np.cos(phi), np.sin(phi)])
+            if np.linalg.norm(centre) > domain_radius - margin - r:
+                continue
         if any(np.linalg.norm(centre - o["centre"]) < r + o["radius"] + margin for o in out):
             continue
         kind = kinds[int(rng.integers(len(kinds)))]
@@ -241,11 +257,63 @@ def _outline(kind: str, r: float, rng: np.random.Generator) -> np.ndarray | None
         radii = r * rng.uniform(0.7, 1.0, k)
     elif kind in ("blob", "freehand"):
         return _wavy_outline(kind, r, rng, turn)
+    elif kind in ("crescent", "heart", "cross", "bar"):
+        return _rotated(_CURVED[kind](r, rng), turn)
     else:  # star (4 to 6 points; 4 is a cross-like shape)
         k = int(rng.integers(4, 7))
         angles = np.arange(2 * k) * np.pi / k + turn
         radii = np.where(np.arange(2 * k) % 2 == 0, r, r * rng.uniform(0.35, 0.55))
     return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+
+
+def _rotated(points: np.ndarray, turn: float) -> np.ndarray:
+    c, s = np.cos(turn), np.sin(turn)
+    return points @ np.array([[c, s], [-s, c]])
+
+
+def _crescent(r: float, rng: np.random.Generator) -> np.ndarray:
+    """The disc of radius r minus a disc of radius rho centred d away on the x axis, with
+    d + rho > r (the bite reaches out of the disc): the outer arc, then the bite's arc back."""
+    rho, d = r * rng.uniform(0.7, 0.9), r * rng.uniform(0.35, 0.6)
+    x = (r * r - rho * rho + d * d) / (2 * d)  # the circles meet at (x, +-y)
+    y = np.sqrt(max(r * r - x * x, 0.0))
+    alpha, beta = np.arctan2(y, x), np.arctan2(y, x - d)
+    outer = np.linspace(alpha, 2 * np.pi - alpha, 64)
+    inner = np.linspace(2 * np.pi - beta, beta, 48)
+    return np.concatenate([r * np.stack([np.cos(outer), np.sin(outer)], axis=1),
+                           np.stack([d + rho * np.cos(inner), rho * np.sin(inner)], axis=1)])
+
+
+def _heart(r: float, rng: np.random.Generator) -> np.ndarray:
+    """The classic heart curve, centred on its bounding box and scaled to circumradius r."""
+    t = np.linspace(0, 2 * np.pi, 96, endpoint=False)
+    y = 13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t)
+    xy = np.stack([16 * np.sin(t) ** 3, y], axis=1)
+    xy -= (xy.max(axis=0) + xy.min(axis=0)) / 2
+    xy[:, 0] *= rng.uniform(0.85, 1.15)  # wider or narrower
+    return xy[::-1] * r / np.linalg.norm(xy, axis=1).max()  # counter-clockwise
+
+
+def _ellipse_radius(t: np.ndarray, a: float, b: float) -> np.ndarray:
+    return a * b / np.sqrt((b * np.cos(t)) ** 2 + (a * np.sin(t)) ** 2)
+
+
+def _cross(r: float, rng: np.random.Generator) -> np.ndarray:
+    """Two crossed ellipses (a plus sign of rounded arms), semi-axes r and 0.15-0.3 r, the
+    second arm 0.6-1 times the first's length."""
+    t = np.linspace(0, 2 * np.pi, 192, endpoint=False)
+    width, second = r * rng.uniform(0.15, 0.3), r * rng.uniform(0.6, 1.0)
+    radius = np.maximum(_ellipse_radius(t, r, width), _ellipse_radius(t, width, second))
+    return np.stack([radius * np.cos(t), radius * np.sin(t)], axis=1)
+
+
+def _bar(r: float, rng: np.random.Generator) -> np.ndarray:
+    """An elongated ellipse: semi-axes r and 0.15-0.35 r."""
+    t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    return np.stack([r * np.cos(t), r * rng.uniform(0.15, 0.35) * np.sin(t)], axis=1)
+
+
+_CURVED = {"crescent": _crescent, "heart": _heart, "cross": _cross, "bar": _bar}
 
 
 def _wavy_outline(kind: str, r: float, rng: np.random.Generator, turn: float) -> np.ndarray:

@@ -28,6 +28,7 @@ RANGES: dict[tuple[str, str], tuple[float, bool]] = {
     ("x0", "iterations"): (1, False), ("noise", "relative"): (0.0, False),
     ("operator", "simulation_mesh_size"): (0.0, False), ("operator", "current"): (0.0, True),
     ("phantom", "n_inclusions"): (0, False), ("phantom", "wall"): (0.0, False),
+    ("phantom", "cluster"): (0.0, False),
     ("phantom", "size"): (0.0, True),
     ("phantom", "levels"): (0.0, True), ("operator", "semi_axes"): (0.0, True),
     ("operator", "ring_heights"): (0.0, False), ("operator", "height"): (0.0, False),
@@ -39,7 +40,8 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("x0", "prior"): ("laplacian", "tikhonov"),
     ("operator", "domain"): ("disk", "ellipse", "outline", "mesh", "cylinder"),
 }
-MAXIMA: dict[tuple[str, str], float] = {("operator", "coverage"): 1.0, ("phantom", "wall"): 1.0}
+MAXIMA: dict[tuple[str, str], float] = {("operator", "coverage"): 1.0, ("phantom", "wall"): 1.0,
+                                             ("phantom", "cluster"): 1.0}
 UNORDERED_PAIRS = ("arc", "semi_axes")  # pairs that are not [low, high] ranges
 # lists of numbers of any length (not [low, high] pairs)
 FREE_LISTS = {("phantom", "levels"), ("operator", "ring_heights")}

@@ -55,7 +55,7 @@ PHANTOM_DEFAULTS: dict[str, dict[str, Any]] = {
     "discs": {"n_discs": [2, 2], "radius": [0.1, 0.3], "values": [0.2, 5.0], "background": 1.0},
     "ktc_inclusions": {"n_inclusions": [1, 3], "kinds": ["disc", "polygon", "rectangle", "star"],
                        "size": [0.012, 0.035], "background": 0.8, "conductive": [5.0, 50.0],
-                       "resistive": [0.005, 0.05], "wall": 0.0},
+                       "resistive": [0.005, 0.05], "wall": 0.0, "cluster": 0.0},
     "smooth": {"n_bumps": 6, "width": [0.2, 0.5], "amplitude": 0.4, "n_discs": [0, 2],
                "radius": [0.1, 0.25], "values": [0.3, 3.0], "background": 1.0},
 }
@@ -275,7 +275,7 @@ class Problem:
                 raise ValueError("phantom ktc_inclusions is for the disk tank; use discs or smooth")
             inclusions = random_inclusions(rng, _count(rng, p["n_inclusions"]), radius, tuple(p["size"]),
                                            tuple(p["kinds"]), tuple(p["conductive"]), tuple(p["resistive"]),
-                                           wall=float(p["wall"]))
+                                           wall=float(p["wall"]), cluster=float(p["cluster"]))
             values = inclusion_phantom(points, inclusions, p["background"])
             return values.reshape(shape) if points is self.points else values
         count, sizes, values = _count(rng, p["n_discs"]), tuple(p["radius"]), tuple(p["values"])

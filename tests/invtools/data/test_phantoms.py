@@ -166,3 +166,69 @@ def test_the_ktc2023_preset_uses_the_new_shapes_and_the_wall():
     d["phantom"]["wall"] = "often"
     with pytest.raises((ValueError, TypeError)):
         Recipe.from_dict(d)
+
+
+def shoelace(points: np.ndarray) -> float:
+    x, y = points[:, 0], points[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def test_a_crescent_has_the_area_of_its_disc_minus_the_lens_of_the_bite():
+    from invtools.data.phantoms import _crescent
+
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        r = 0.03
+        outline = _crescent(r, np.random.default_rng(seed))
+        rho, d = r * rng.uniform(0.7, 0.9), r * rng.uniform(0.35, 0.6)  # the same draws
+        # the lens shared by circles of radii r and rho, centres d apart (textbook formula)
+        lens = (r**2 * np.arccos((d**2 + r**2 - rho**2) / (2 * d * r))
+                + rho**2 * np.arccos((d**2 + rho**2 - r**2) / (2 * d * rho))
+                - 0.5 * np.sqrt((-d + r + rho) * (d + r - rho) * (d - r + rho) * (d + r + rho)))
+        assert shoelace(outline) == pytest.approx(np.pi * r**2 - lens, rel=2e-3)
+        assert np.linalg.norm(outline, axis=1).max() == pytest.approx(r, abs=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["heart", "cross", "bar"])
+def test_curved_shapes_are_simple_closed_outlines_of_their_circumradius(kind):
+    from invtools.data.phantoms import _CURVED
+
+    for seed in range(10):
+        outline = _CURVED[kind](0.02, np.random.default_rng(seed))
+        assert np.linalg.norm(outline, axis=1).max() == pytest.approx(0.02, abs=1e-12)
+        area = shoelace(outline)
+        assert 0 < area < np.pi * 0.02**2  # counter-clockwise, inside the circumcircle
+        if kind == "bar":  # an ellipse with semi-axes r and 0.15-0.35 r
+            assert 0.15 * np.pi * 0.02**2 * 0.99 < area < 0.35 * np.pi * 0.02**2
+
+
+def test_a_cluster_puts_small_objects_next_to_one_large_one():
+    from invtools.data.phantoms import random_inclusions
+
+    rng = np.random.default_rng(5)
+    R, lo, hi, margin = 0.115, 0.015, 0.045, 0.01
+    clusters = 0
+    for _ in range(30):
+        incs = random_inclusions(rng, 4, R, (lo, hi), ("disc", "heart", "star"), (5, 50), (0.005, 0.05),
+                                 cluster=1.0)
+        big, small = incs[0], incs[1:]
+        assert big["radius"] >= hi - 0.2 * (hi - lo) - 1e-12
+        clusters += len(small) > 0
+        for inc in small:
+            assert inc["radius"] <= lo + 0.2 * (hi - lo) + 1e-12
+            gap = np.linalg.norm(inc["centre"] - big["centre"]) - big["radius"] - inc["radius"]
+            assert margin - 1e-12 <= gap <= 2 * margin + 1e-12
+            assert np.linalg.norm(inc["centre"]) + inc["radius"] <= R - margin + 1e-12
+    assert clusters >= 25
+
+
+def test_cluster_zero_keeps_the_old_draws():
+    from invtools.data.phantoms import random_inclusions
+
+    kinds = ("disc", "polygon", "rectangle", "star", "blob", "freehand")
+    args = (3, 0.115, (0.015, 0.045), kinds, (5, 50), (0.005, 0.05))
+    a = random_inclusions(np.random.default_rng(6), *args, wall=0.15)
+    b = random_inclusions(np.random.default_rng(6), *args, wall=0.15, cluster=0.0)
+    for p, q in zip(a, b, strict=True):
+        np.testing.assert_array_equal(p["centre"], q["centre"])
+        assert p["radius"] == q["radius"] and p["kind"] == q["kind"] and p["value"] == q["value"]
