@@ -39,9 +39,9 @@ def _choice(*allowed: str):
     return ("choice", allowed)
 
 
-# table -> key -> (kind, default); kind: "str" (non-empty), "text" (any string), "int", "pos" (number > 0), "num", "nonneg",
-# ("choice", allowed), "strlist", "imp" (number > 0 or "fit"), "missing" ("nan", "none" or a number),
-# "pattern" (a pattern name, checked by _check_pattern)
+# table -> key -> (kind, default); kind: "str" (non-empty), "text" (any string), "int",
+# "pos" (number > 0), "num", ("choice", allowed), "strlist" (three names), "imp" (number > 0
+# or "fit"), "missing" ("nan", "none" or a number), "pattern" (file, adjacent, skip-K, ...)
 SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
     "device": {"name": ("str", REQUIRED), "description": ("text", ""), "model": ("str", "cem2d")},
     "domain": {"shape": (_choice("circle", "outline"), REQUIRED), "radius": ("pos", None),
@@ -131,7 +131,7 @@ def _check_value(origin: str, table: str, key: str, kind: Any, value: Any) -> An
         if value < low:
             raise DescriptionError(f"{where} must be at least {low}, got {value}")
         return value
-    if kind in ("pos", "num", "nonneg"):
+    if kind in ("pos", "num"):
         if not is_num or not math.isfinite(value):
             raise DescriptionError(f"{where} must be a finite number, got {value!r}")
         if kind == "pos" and value <= 0:
@@ -205,6 +205,9 @@ def _check_together(t: dict[str, dict[str, Any]], origin: str) -> None:
         if dom["shape"] != "circle":
             raise DescriptionError(f"{_where(origin, 'image', 'extent')}: missing (required for an outline)")
         t["image"]["extent"] = dom["radius"]
+    if dom["shape"] == "circle" and t["image"]["extent"] < dom["radius"]:
+        raise DescriptionError(f"{_where(origin, 'image', 'extent')}: {t['image']['extent']} m leaves part "
+                               f"of the circle of radius {dom['radius']} m outside the image")
     L, width = t["electrodes"]["count"], t["electrodes"]["width"]
     if dom["shape"] == "circle" and L * width >= 2 * math.pi * dom["radius"]:
         raise DescriptionError(f"{_where(origin, 'electrodes', 'width')}: {L} electrodes of {width} m "

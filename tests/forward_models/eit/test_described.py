@@ -77,3 +77,19 @@ def test_outline_electrodes_start_in_the_first_angles_direction(tmp_path):
     assert abs(centre[0]) < 0.02 and centre[1] > 0.09  # electrode 1 at the top of the ellipse
     second = op.mesh.p[:, op.mesh.facets[:, op.facets[1]].ravel()].mean(axis=1)
     assert second[0] > 0.05  # clockwise from the top: to the right
+
+
+def test_full_calibration_fits_each_electrode_and_the_model_uses_them():
+    pytest.importorskip("forward_models.eit.calibration")
+    desc = parse_description(BASE.replace("[calibration]", '[calibration]\nmethod = "full"'))
+    model = DescribedCEM(desc)
+    currents, meas = named_currents("skip-1", 6), named_measurements("adjacent", 6)
+    truth = DescribedCEM(parse_description(BASE.replace("width = 0.03", "width = 0.036")))
+    op = truth.operator(currents, meas, 0.005, 0.01, 1)
+    with torch.no_grad():
+        u = op(torch.full((1, op.n_in), 0.3, dtype=torch.float64))[0].numpy()
+    homogeneous = DescribedCEM(parse_description(BASE)).calibrate(u, currents, meas)
+    cal = model.calibrate(u, currents, meas)
+    assert cal.misfit < homogeneous.misfit and cal.sigma0 == pytest.approx(0.3, rel=0.05)
+    assert cal.electrodes is not None and model.electrodes(1.0) is cal.electrodes
+    np.testing.assert_allclose(model.operator(currents, meas, 1.0, 0.02).z, cal.electrodes.contact_impedance)

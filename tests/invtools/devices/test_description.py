@@ -122,6 +122,7 @@ def test_a_wrong_key_is_named(table, key, value, says, tmp_path):
     (lambda t: _with(t, "domain", "shape", '"outline"'), "[domain] outline: missing"),
     (lambda t: _with(t, "electrodes", "width", "0.08"), "[electrodes] width: 8 electrodes of 0.08 m cover"),
     (lambda t: t + "\n[extras]\nx = 1\n", "unknown table [extras]"),
+    (lambda t: _with(t, "image", "extent", "0.05"), "[image] extent: 0.05 m leaves part of the circle"),
     (lambda t: t.replace("[device]", "[device"), "not valid TOML"),
 ])
 def test_keys_that_depend_on_others(edit, says, tmp_path):

@@ -49,6 +49,19 @@ def test_simulate_reconstruct_segment(eight, inclusion, where, capsys):
     assert (g_rows.mean() > 16 / 2) == (where == "top")
 
 
+def test_missing_values_are_left_out(eight):
+    path, meas = _device_files(eight, (0.05, 0.0, 0.025, 10.0))
+    import scipy.io
+
+    d = scipy.io.loadmat(meas)
+    d["V"][[2, 5], [0, 9]] = np.nan  # two values of the file
+    scipy.io.savemat(meas, {"V": d["V"], "I": d["I"]})
+    rec = reconstruct_device(path, meas)
+    assert rec.missing == 2
+    rows, cols = np.nonzero(rec.label_images[0] == 2)
+    assert cols.size and cols.mean() > 0.65 * 64  # still found on the right
+
+
 def test_calibration_and_an_empty_difference(eight):
     path, meas = _device_files(eight, None, noise=0.0)
     rec = reconstruct_device(path, meas)
