@@ -23,6 +23,7 @@ from invtools.nets.blocks import ResidualBlock, spatial_kind
 from invtools.nets.directions import DIRECTIONS, direction_channels, make_direction
 from invtools.nets.output_layers import LABEL_TYPES, PROJECTION_TYPES, check_layer_config
 from invtools.nets.postprocess import PostProcessUNet
+from invtools.nets.refined import RefinedUNet
 from invtools.operators import Operator
 from invtools.support.validation import check_choice, check_int
 
@@ -178,17 +179,18 @@ class LPD(UnrolledNet):
         return f[:, 0]
 
 
-NETS = {"lpgd": LPGD, "lpd": LPD, "unet": PostProcessUNet}
+NETS = {"lpgd": LPGD, "lpd": LPD, "unet": PostProcessUNet, "unet_lpgd": RefinedUNet}
 _GEOMETRY = ("self", "in_shape", "out_shape", "adjacency")
 
 
 def net_defaults(arch: str) -> dict[str, Any]:
-    """The options of network ``arch`` (``lpgd``, ``lpd`` or ``unet``) with their defaults.
+    """The options of network ``arch`` (``lpgd``, ``lpd``, ``unet`` or ``unet_lpgd``) with their
+    defaults.
 
     The class signature is the one place defaults live: Python, training configs and the
     benchmarks all build through :func:`build_net_from_config`. LPGD: T = 20 steps, LPD: T = 10
     (the RMA paper's), no direction module (``direction = "rma"`` for RMA), 32 hidden channels;
-    the post-processing U-Net: 2 levels, 32 channels.
+    the post-processing U-Net: 2 levels, 32 channels; the U-Net refined by 5 LPGD steps.
     """
     if arch not in NETS:
         raise ValueError(f"arch = {arch!r}: must be one of {sorted(NETS)}")
@@ -210,7 +212,7 @@ def net_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{key} is an {other[0].upper()} option, not an {arch.upper()} one" if other
                              else f"unknown option {key!r}; {arch} takes {sorted(defaults)}")
     merged = {"arch": arch, **defaults, **options}
-    for key in ("steps", "hidden", "n_primal", "n_dual"):
+    for key in ("steps", "hidden", "n_primal", "n_dual", "refine_hidden"):
         if key in merged:
             check_int(key, merged[key], 1)
     for key in ("levels",):
@@ -222,7 +224,7 @@ def net_config(config: dict[str, Any]) -> dict[str, Any]:
     for key, allowed in layers.items():
         if key in merged:
             check_layer_config(merged[key], allowed, key)  # refused here, before any data is read
-    for key in ("shared_weights", "detach_physics", "checkpointing", "mask_input"):
+    for key in ("shared_weights", "detach_physics", "checkpointing", "mask_input", "freeze_unet"):
         if key in merged and not isinstance(merged[key], bool):
             raise ValueError(f"{key} = {merged[key]!r}: must be true or false")
     if merged.get("direction_kwargs") is not None and not isinstance(merged["direction_kwargs"], dict):
@@ -238,7 +240,7 @@ def build_net_from_config(config: dict[str, Any], in_shape: tuple[int, ...],
     options = net_config(config)
     arch = options.pop("arch")
     shapes = {"in_shape": tuple(in_shape)}
-    if arch == "lpd" or (arch == "unet" and options.get("mask_input")):
+    if arch == "lpd" or (arch in ("unet", "unet_lpgd") and options.get("mask_input")):
         if out_shape is None:
             raise ValueError(f"{arch} with these options needs the data shape out_shape")
         shapes["out_shape"] = tuple(out_shape)

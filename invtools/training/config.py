@@ -155,11 +155,14 @@ def load_backbone(net: torch.nn.Module, path: str | Path) -> None:
 
 def fit_backbone(net: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
     """Load ``weights`` (a state dict) into ``net``: every weight must fit, and only ``net``'s
-    output layer may be missing (it keeps its fresh start), e.g. a regression net under a
-    labelling head; ``source`` names the weights in the error."""
+    output layer and the parts it names in ``fresh_prefixes`` may be missing (they keep their
+    fresh start), e.g. a regression net under a labelling head, or a U-Net under its physics
+    refinement (:class:`~invtools.nets.refined.RefinedUNet`); ``source`` names the weights in
+    the error."""
+    fresh = ("output_layer.", *getattr(net, "fresh_prefixes", ()))
     keys = net.load_state_dict({k: v for k, v in weights.items() if not k.startswith("output_layer.")},
                                strict=False)
-    missing = [k for k in keys.missing_keys if not k.startswith("output_layer.")]
+    missing = [k for k in keys.missing_keys if not k.startswith(fresh)]
     if missing or keys.unexpected_keys:
         raise ValueError(f"{source}: its network does not fit this one "
                          f"(missing {missing[:3]}, unexpected {keys.unexpected_keys[:3]})")
