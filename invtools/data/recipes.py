@@ -143,13 +143,24 @@ def list_presets() -> list[str]:
 
 
 def load_recipe(name_or_path: str | Path) -> Recipe:
-    """A preset name (``blur1d-rma``, ...) or the path of a TOML recipe file."""
+    """A preset name (``blur1d-rma``, ...) or the path of a TOML recipe file.
+
+    A recipe with ``base = "<preset or file>"`` is that recipe with its own tables laid over
+    the base's key by key (a table it leaves out is the base's as it is); the result records
+    every key, so a data set's recipe never depends on the base file later."""
+    return Recipe.from_dict(_recipe_tables(name_or_path, ()))
+
+
+def _recipe_tables(name_or_path: str | Path, seen: tuple[str, ...]) -> dict[str, Any]:
+    """The TOML tables of a recipe, its ``base`` resolved (``seen``: the recipes that name it)."""
     path = Path(name_or_path)
     if not path.exists():
         if str(name_or_path) not in list_presets():
             raise ValueError(f"no recipe file or preset named {str(name_or_path)!r}; presets: "
                              f"{', '.join(list_presets())}")
         path = PRESET_DIR / f"{name_or_path}.toml"
+    if str(path.resolve()) in seen:
+        raise ValueError(f"{path}: its base recipes name it again ({' -> '.join(seen)})")
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
@@ -158,7 +169,19 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     for key in FILE_KEYS if isinstance(operator, dict) else ():
         if isinstance(operator.get(key), str) and operator[key]:  # relative to the recipe's folder
             operator[key] = str((path.resolve().parent / operator[key]).resolve())
-    return Recipe.from_dict(data)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ValueError(f"{path}: base = {base!r} must name a preset or a recipe file")
+    base_path = path.resolve().parent / base
+    merged = _recipe_tables(base_path if base_path.exists() else base, (*seen, str(path.resolve())))
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            if value.get("type", merged[key].get("type")) == merged[key].get("type"):
+                value = {**merged[key], **value}  # a table of another type replaces the base's
+        merged[key] = value
+    return merged
 
 
 FILE_KEYS = ("outline", "mesh_file")  # [operator] keys naming files

@@ -148,3 +148,37 @@ def test_simulation_on_a_finer_mesh_keeps_x_and_changes_only_the_physics():
     d["operator"] = {**d["operator"], "simulation_mesh_size": 0.2}
     with pytest.raises(ValueError, match="must be finer than h = 0.1"):
         Problem(Recipe.from_dict(d))
+
+
+def test_a_recipe_with_a_base_is_the_base_with_its_tables_laid_over(tmp_path):
+    (tmp_path / "base.toml").write_text('base = "eit-discs2"\nname = "mid"\n[phantom]\nn_discs = [1, 1]\n')
+    (tmp_path / "top.toml").write_text('base = "base.toml"\nname = "top"\n[noise]\nrelative = 0.05\n')
+    top, preset = load_recipe(tmp_path / "top.toml").to_dict(), load_recipe("eit-discs2").to_dict()
+    assert top["name"] == "top"
+    assert top["phantom"] == {**preset["phantom"], "n_discs": [1, 1]}  # from the middle file
+    assert top["noise"] == {**preset["noise"], "relative": 0.05}
+    assert top["operator"] == preset["operator"]
+    # a table of another type replaces the base's (no keys of the old type carried over)
+    (tmp_path / "other.toml").write_text('base = "eit-discs2"\n[phantom]\ntype = "smooth"\n')
+    assert load_recipe(tmp_path / "other.toml").phantom["n_bumps"] == 6
+
+
+def test_a_base_that_is_missing_or_circular_is_refused_by_name(tmp_path):
+    (tmp_path / "a.toml").write_text('base = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('base = "a.toml"\n')
+    with pytest.raises(ValueError, match="base recipes name it again"):
+        load_recipe(tmp_path / "a.toml")
+    (tmp_path / "c.toml").write_text('base = "no-such-preset"\n')
+    with pytest.raises(ValueError, match="no-such-preset"):
+        load_recipe(tmp_path / "c.toml")
+
+
+def test_the_ktc_targets_recipe_is_the_preset_with_target_like_shapes():
+    from pathlib import Path
+
+    targets = load_recipe(Path(__file__).parents[3] / "datasets/recipes/ktc-targets.toml").to_dict()
+    preset = load_recipe("ktc2023").to_dict()
+    assert {"crescent", "heart", "cross", "bar"} <= set(targets["phantom"]["kinds"])
+    assert 0 < targets["phantom"]["cluster"] < 1
+    for table in ("operator", "noise", "x0", "mask"):
+        assert targets[table] == preset[table]
