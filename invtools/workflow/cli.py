@@ -288,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="replace existing --out/--plot files")
     r.add_argument("--segment", nargs="+", metavar="PATH",
                    help="three-class 256 x 256 label image in the KTC2023 organisers' pixel frame "
-                        "(top = electrode 1): .mat (challenge layout), .npz and/or .png")
+                        "(top = electrode 1; with --device, the description's frame and size): .mat "
+                        "(challenge layout), .npz and/or .png")
     r.add_argument("--model", help="checkpoint of a trained network, or a shipped model's name "
                    "(ktc2023: the KTC2023 tank)")
     r.add_argument("--method", choices=["model", "gn", "linearized", "baseline"],
