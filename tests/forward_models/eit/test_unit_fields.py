@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from forward_models.eit import CEMForward, Electrodes
+from forward_models.eit.banded import BandedOrder
 from forward_models.eit.cylinder import CylinderElectrodes
 from forward_models.eit.domains import on_cylinder
 from forward_models.eit.ktc2023 import ktc_image_operator, ktc_operator, ktc_patterns
-from forward_models.eit.banded import BandedOrder
 from forward_models.eit.solvers import DirectSolver, EliminationOrder, OrderedLU
 from forward_models.eit.unit_fields import UnitFieldBatch
 from invtools import check_operator
