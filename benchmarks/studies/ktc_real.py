@@ -237,6 +237,8 @@ def gn_report(records: list[dict]) -> None:
                      f"{r['area'][0]}, {r['area'][1]}", f"{b['area'][0]}, {b['area'][1]}",
                      f"{r['truth_area'][0]}, {r['truth_area'][1]}"])
     n_base = sum((r["target"], r["level"], "baseline") in by for r in gn)
+    if not n_base:
+        return
     print(f"GN below the organisers' baseline in {len(rows)} of {n_base} cases:")
     if rows:
         print_table(["target", "level", "baseline", "GN", "GN start (levels)", "GN end (Otsu)",
@@ -314,6 +316,14 @@ def finish(results: dict, args: argparse.Namespace) -> None:
         write_bytes_atomic(args.json, json.dumps(results).encode())
 
 
+def compare(records: list[dict], against: str | None) -> None:
+    """``--against``: this run's scores minus those of an earlier ``--json``."""
+    if against:
+        from benchmarks.studies.ktc_real_checks import compare_runs
+
+        compare_runs(records, json.loads(Path(against).read_text())["cases"], against)
+
+
 def main(argv: list[str] | None = None) -> None:
     from invtools.workflow.reconstruct.ktc2023 import find_ktc_folder
 
@@ -332,6 +342,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gn-sim", type=int, default=0, metavar="N",
                    help="also Gauss-Newton's start and end on N simulated phantoms at levels 1, 4, 7 "
                         "(with --from-json: added to that file's results, written to --json)")
+    p.add_argument("--currents", choices=["file", "nominal"], default="file",
+                   help="nominal: take every injection to have driven 1.47 (no per-injection rescaling)")
+    p.add_argument("--against", help="an earlier --json: print this run's score minus that one's per level")
     p.add_argument("--quick", action="store_true",
                    help="target 1 at levels 1 and 7, GN with 2 iterations, small checks")
     args = p.parse_args(argv)
@@ -341,6 +354,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.gn_sim:
             finish(results, args)
         show(results, sim)
+        compare(results["cases"], args.against)
         return
     folder = Path(args.ktc) if args.ktc else find_ktc_folder(Path(__file__).resolve().parents[2])
     if folder is None or not (folder / "GroundTruths").is_dir():
@@ -353,14 +367,19 @@ def main(argv: list[str] | None = None) -> None:
     methods = {m: (m, None) for m in args.methods}
     methods.update({name: ("model", load_model(path)) for name, path in
                     (m.split("=", 1) for m in args.models)})
-    records, labels = run_cases(folder, methods, targets, levels, args.gn_iterations)
-    results = {"cases": records, "sim_json": args.sim_json, "gn_iterations": args.gn_iterations}
+    from benchmarks.studies.ktc_real_checks import one_current_for_all
+
+    with one_current_for_all() if args.currents == "nominal" else contextlib.nullcontext():
+        records, labels = run_cases(folder, methods, targets, levels, args.gn_iterations)
+    results = {"cases": records, "sim_json": args.sim_json, "gn_iterations": args.gn_iterations,
+               "currents": args.currents}
     if not args.no_checks:
         from benchmarks.studies.ktc_real_checks import model_checks
 
         results["checks"] = model_checks(folder, records, quick=args.quick)
     finish(results, args)
     show(results, sim)
+    compare(records, args.against)
     if args.figure:
         figure(labels, records, folder, Path(args.figure))
         print(f"\nwrote {args.figure}")

@@ -4,6 +4,9 @@ the contact impedance, the noise, the size of the measured change)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -141,7 +144,7 @@ def gn_summary(records: list[dict], noise: float | None, sim: dict | None) -> No
                          f"{np.mean([r['score'] for r in rs]):.3f}",
                          sum(r["score"] < r["gn"]["start_score"] for r in rs),
                          f"{np.median([len(r['gn']['objective']) - 1 for r in rs]):g}",
-                         _spread(ratio)])
+                         _spread(ratio) if noise else "-"])
     for v, rs in (sim or {}).get("levels", {}).items():
         ratio = [r["residual_over_noise"] for r in rs]
         rows.append(["simulated (seed 2)", f"L{v}", len(rs),
@@ -155,3 +158,45 @@ def gn_summary(records: list[dict], noise: float | None, sim: dict | None) -> No
               "(real: the std from ref.mat's repeats; simulated: the preset's noise)")
         print_table(["data", "level", "cases", "start score", "end score", "end below start",
                      "median steps (cap 10)", "residual / noise floor: median (min-max)"], rows)
+
+
+@contextlib.contextmanager
+def one_current_for_all() -> Iterator[None]:
+    """Within the block the tank's difference path takes every injection to have driven the
+    nominal current (the voltages as measured, the nominal patterns) instead of rescaling each
+    injection by the current its file records: what the per-injection rescaling changes."""
+    from invtools.workflow.reconstruct import ktc2023 as adapter
+
+    original = adapter._at_nominal_current
+
+    def as_nominal(meas, tank):
+        nominal, _ = tank.ktc_patterns(tank.KTC_NOMINAL_CURRENT, meas.ktc["currents"].shape[1])
+        return meas.y[0], meas.reference, nominal, meas.ktc["measurement"]
+
+    adapter._at_nominal_current = as_nominal
+    try:
+        yield
+    finally:
+        adapter._at_nominal_current = original
+
+
+def compare_runs(records: list[dict], other: list[dict], label: str) -> None:
+    """Per method and level: mean real score of ``records`` minus that of ``other`` on the same
+    cases, and in how many cases it is higher / lower."""
+    before = {(r["target"], r["level"], r["method"]): r["score"] for r in other}
+    rows, methods = [], list(dict.fromkeys(r["method"] for r in records))
+    levels = sorted({r["level"] for r in records})
+    for m in methods:
+        cells, all_d, means = [], [], []
+        for v in levels:
+            d = [r["score"] - before[k] for r in records if r["method"] == m and r["level"] == v
+                 and (k := (r["target"], r["level"], m)) in before]
+            all_d += d
+            means += [np.mean(d)] if d else []
+            cells.append(f"{np.mean(d):+.3f}" if d else "-")
+        if all_d:
+            up, down = sum(x > 1e-9 for x in all_d), sum(x < -1e-9 for x in all_d)
+            rows.append([m, *cells, f"{np.sum(means):+.3f}", f"{up} / {down} of {len(all_d)}"])
+    print(f"\nthis run minus {label}: mean real score difference per level (same cases)")
+    print_table(["method", *[f"L{v}" for v in levels], "total (sum of the levels)", "cases higher / lower"],
+                rows)

@@ -90,3 +90,16 @@ def test_quick_run_scores_every_method_and_prints_real_beside_simulated(ktc, tmp
     ktc_real.main(["--from-json", str(out), "--sim-json", str(ktc_real.SIM_JSON[0])])
     again = capsys.readouterr().out
     assert "shipped" in again and "missing" in again  # the models' file left out: no simulated score
+
+
+def test_compare_runs_prints_per_level_mean_differences_and_their_sum(capsys):
+    from benchmarks.studies.ktc_real_checks import compare_runs
+
+    def cases(scores):
+        return [{"target": t, "level": v, "method": "gn", "score": s}
+                for (t, v), s in zip([(1, 1), (2, 1), (1, 7), (2, 7)], scores, strict=True)]
+
+    compare_runs(cases([0.5, 0.7, 0.2, 0.2]), cases([0.4, 0.4, 0.3, 0.2]), "before")
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| gn"))
+    # level 1: (0.1 + 0.3) / 2; level 7: (-0.1 + 0) / 2; total: their sum; 2 cases up, 1 down
+    assert row == "| gn | +0.200 | -0.050 | +0.150 | 2 / 1 of 4 |"

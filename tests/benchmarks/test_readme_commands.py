@@ -58,6 +58,7 @@ SMALL: list[tuple[str, str | None, list[str]]] = [
     ("benchmarks.studies.ktc", "--calibrate-levels", ["--calibrate-levels", "2", "--quick"]),
     ("benchmarks.studies.ktc_real", "--figure", [NEEDS_KTC, "--quick"]),
     ("benchmarks.studies.ktc_real", "--from-json", ["--gn-sim", "1", "--quick"]),
+    ("benchmarks.studies.ktc_real", "--currents", [NEEDS_KTC, "--quick"]),
     ("benchmarks.studies.ktc_rma_levels", "--from-json", []),
     ("benchmarks.studies.ktc_fine_labels", None, ["--n-train", "4", "--samples", "2", "--epochs", "1",
                                                   "--batch", "4"]),
