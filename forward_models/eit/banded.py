@@ -12,7 +12,7 @@ node values are ``-R^{-T} W S^{-1}``: one banded back substitution. A general so
 
 For the tank's 602 unknowns (b = 38) this is several times faster than a sparse LU of the same
 system; on large meshes the band widens and the sparse LU wins, so the operator picks this
-solver only where its flop count is smaller (:func:`prefer_banded`).
+solver only where its flop count is not much larger (:func:`host_order`).
 """
 
 from __future__ import annotations

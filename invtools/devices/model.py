@@ -9,7 +9,7 @@ A package registers a model by the name a description's ``[device] model`` gives
 The entry point is a class (or factory) called with the checked
 :class:`~invtools.devices.description.DeviceDescription`; the object has the three methods of
 :class:`DeviceModel`. invtools ships ``cem2d``: the 2-D complete electrode model on a disk or an
-outline (:mod:`forward_models.eit.described`).
+outline (``forward_models.eit.described``).
 """
 
 from __future__ import annotations

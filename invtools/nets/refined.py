@@ -60,6 +60,7 @@ class RefinedUNet(PostProcessUNet):
                 if not name.startswith(("refiner.", "output_layer.")))
 
     def train(self, mode: bool = True) -> RefinedUNet:
+        """Training or evaluation mode; a frozen U-Net stays in evaluation mode."""
         super().train(mode)
         if self.freeze_unet:  # a frozen U-Net keeps its batch-norm statistics
             for name, module in self.named_children():
