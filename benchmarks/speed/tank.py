@@ -2,7 +2,7 @@
 an LPGD training step and data generation against the per-sample path, each a paired ratio
 measured in one run.
 
-    python -m benchmarks.speed.tank [--repeats 15] [--samples 8] [--quick]
+    python -m benchmarks.speed.tank [--repeats 15] [--samples 8] [--rows ...] [--quick]
 
 Rows (the ``ktc2023`` preset: 32 x 32 pixels over the 10 mm image mesh, 602 unknowns, 76
 injections x 31 differences; data simulated on the 5 mm mesh with 2 edge refinements):
@@ -63,6 +63,7 @@ from invtools.operators.parametrization import net_operator, to_net
 
 LPGD = {"arch": "lpgd", "steps": 5, "direction": "none", "hidden": 32}
 MEDIAN_OF = 3  # calls per reported absolute time (1 with --quick)
+ROWS = ("jacobian", "training", "generation", "workers", "dense", "banded", "disk", "superlu", "soak")
 
 
 def set_batched(op, batched: bool) -> None:
@@ -324,7 +325,10 @@ def main() -> None:
     p.add_argument("--soak", type=int, default=600, help="calls in the memory soak")
     p.add_argument("--worker-samples", type=int, default=96, help="samples per generate run")
     p.add_argument("--quick", action="store_true", help="every row at a tiny size (for tests)")
+    p.add_argument("--rows", nargs="*", choices=ROWS, default=list(ROWS),
+                   help="the groups of rows to run (default: all)")
     args = p.parse_args()
+    want = set(args.rows)
     repeats, samples, big = (2, 2, 2) if args.quick else (args.repeats, args.samples, 32)
     soak = 4 if args.quick else args.soak
     worker_samples = 4 if args.quick else args.worker_samples
@@ -333,24 +337,30 @@ def main() -> None:
         MEDIAN_OF = 1
     print(f"torch {torch.__version__}; Jacobian rows on 1 thread, training and generation on "
           f"{torch.get_num_threads()} torch threads")
-    workers = workers_row(worker_samples)  # first: forked workers, before this process has threads
+    # first: forked workers, before this process has threads
+    workers = [workers_row(worker_samples)] if "workers" in want else []
     problem = Problem(load_recipe("ktc2023"))
     data = problem.samples(np.arange(samples), seed=5)
     data["x_net"] = to_net(data["x"], problem.parametrization)
     data["x0_net"] = to_net(data["x0"], problem.parametrization)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        rows = [jacobian_row(problem, b, repeats) for b in (1, big)]
-    torch.set_num_threads(threads)
-    rows += training_row(problem, data, repeats)
-    rows.append(generation_row(problem, samples, max(2, repeats // 3)))
-    rows.append(workers)
-    rows.append(dense_row(problem, repeats))
-    rows.append(banded_row(problem, repeats))
-    rows += disk_rows(repeats, (0.3,) if args.quick else (0.1, 0.04, 0.02))
-    rows += superlu_threads_rows(problem, 4 if args.quick else 20)
-    rows.append(soak_row(problem, data, soak))
+    rows = []
+    if "jacobian" in want:
+        torch.set_num_threads(1)
+        with threadpool_limits(1):
+            rows += [jacobian_row(problem, b, repeats) for b in (1, big)]
+        torch.set_num_threads(threads)
+    groups = {"training": lambda: training_row(problem, data, repeats),
+              "generation": lambda: [generation_row(problem, samples, max(2, repeats // 3))],
+              "workers": lambda: workers,
+              "dense": lambda: [dense_row(problem, repeats)],
+              "banded": lambda: [banded_row(problem, repeats)],
+              "disk": lambda: disk_rows(repeats, (0.3,) if args.quick else (0.1, 0.04, 0.02)),
+              "superlu": lambda: superlu_threads_rows(problem, 4 if args.quick else 20),
+              "soak": lambda: [soak_row(problem, data, soak)]}
+    for name, make in groups.items():
+        if name in want:
+            rows += make()
     print_table(["row", "ours", "reference", "paired ratio [95%] / growth"], rows)
     print("ratios: forward + Jacobian / floor (acceptance: at most 2); per-sample time / batched "
           "time for training and generation (acceptance: at least 3 and 2)")

@@ -10,7 +10,7 @@ With ``W = R^{-1} B`` the Schur complement is ``S = C - W^T W`` (k, k), and its 
 electrode block of ``K^{-1}``: the electrode potentials of the L - 1 unit fields. The unit fields'
 node values are ``-R^{-T} W S^{-1}``: one banded back substitution. A general solve takes two.
 
-For the tank's 602 unknowns (b = 38) this is several times faster than a sparse LU of the same
+For the tank's 602 unknowns (b = 38) this is 1.7 times faster than a sparse LU of the same
 system; on large meshes the band widens and the sparse LU wins, so the operator picks this
 solver only where its flop count is not much larger (:func:`host_order`).
 """
@@ -86,9 +86,10 @@ class BandedOrder:
         return BandedSchur(K, self)
 
 
-# LAPACK's band kernels against SuperLU, multiply-adds per second, at 400-2400 unknowns:
-# factorisation and unit fields take about 1/3 of SuperLU's time for 2-4x its multiply-adds
-# (``python -m benchmarks.speed.tank``, row "banded / sparse LU")
+# LAPACK's band kernels against SuperLU, multiply-adds per second: on the tank's image mesh the
+# band does 2.4x the sparse LU's multiply-adds in 0.58 of its time (``python -m
+# benchmarks.speed.tank --rows banded``), 4.1 times the multiply-adds per second: the band pays
+# where its multiply-adds are at most about four times the sparse LU's
 BANDED_SPEEDUP = 4.0
 
 
