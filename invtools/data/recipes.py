@@ -167,7 +167,10 @@ def _recipe_tables(name_or_path: str | Path, seen: tuple[str, ...]) -> dict[str,
         raise ValueError(f"{path}: not a valid TOML recipe ({err})") from None
     operator = data.get("operator")
     for key in FILE_KEYS if isinstance(operator, dict) else ():
-        if isinstance(operator.get(key), str) and operator[key]:  # relative to the recipe's folder
+        value = operator.get(key)
+        if key in NAMED_FILE_KEYS and isinstance(value, str) and not value.endswith(".toml"):
+            continue  # a shipped name, not a file
+        if isinstance(value, str) and value:  # relative to the recipe's folder
             operator[key] = str((path.resolve().parent / operator[key]).resolve())
     base = data.pop("base", None)
     if base is None:
@@ -184,7 +187,8 @@ def _recipe_tables(name_or_path: str | Path, seen: tuple[str, ...]) -> dict[str,
     return merged
 
 
-FILE_KEYS = ("outline", "mesh_file")  # [operator] keys naming files
+FILE_KEYS = ("outline", "mesh_file", "description", "reference")  # [operator] keys naming files
+NAMED_FILE_KEYS = ("description",)  # a file if it ends in .toml, else a shipped name
 
 
 # --- building the forward model ------------------------------------------------------------------
@@ -354,9 +358,13 @@ class Problem:
         return draw_mask(self.recipe.mask, self._patterns, self.op.n_out, rng)
 
     def noise(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One draw of the recipe's noise for data y: std = relative * rms(y) + absolute."""
+        """One draw of the recipe's noise for data y: std = relative * rms(y) + absolute, plus the
+        operator's ``noise_std`` per value where its kind gives one (``device``)."""
         noise = self.recipe.noise
         level = float(noise["relative"]) * np.sqrt(np.mean(y**2)) + float(noise["absolute"])
+        device_std = getattr(self.op, "noise_std", None)  # (n_out,): a device's own, if its kind measured it
+        if device_std is not None:
+            level = level + device_std
         return level * rng.standard_normal(y.shape)
 
     def references(self) -> tuple[np.ndarray, np.ndarray]:

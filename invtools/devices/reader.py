@@ -160,3 +160,15 @@ def read_device_file(desc: DeviceDescription, path: str | Path, reference: str |
     out.mask = None if kept.all() else kept
     out.y = np.where(kept, u, 0.0)[None, :]
     return out
+
+
+def read_reference(desc: DeviceDescription, path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A reference file alone, as ``desc``'s ``[reference]`` names its variables: (voltages
+    (P k,) injection-major with NaN where missing, currents (P, L), measurement (k, L))."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file")
+    r, d = desc["reference"], _loadmat(path)
+    currents, meas = file_patterns(desc, d, path, r["currents"])
+    u = _voltages(desc, d, path, r["voltages"] or desc["file"]["voltages"], currents.shape[0], meas.shape[0])
+    return u, currents, meas
