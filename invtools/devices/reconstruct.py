@@ -32,6 +32,7 @@ from invtools.devices.description import DeviceDescription, load_description
 from invtools.devices.model import device_model
 from invtools.devices.reader import read_device_file
 from invtools.operators.parametrization import net_operator
+from invtools.training.trained_model import TrainedModel
 from invtools.workflow.reconstruct.ktc2023 import _masked, classical_difference, flag_nonphysical
 from invtools.workflow.reconstruct.result import Reconstruction, check_width
 from invtools.workflow.reconstruct.tank_checks import check_tank_data
@@ -85,13 +86,20 @@ def _kept(meas: Measurements) -> np.ndarray:
 def reconstruct_device(device: str | Path | DeviceDescription, measurements: str | Path,
                        reference: str | Path | None = None, method: str = "gn",
                        classical: ClassicalConfig | None = None, absolute: bool = False,
-                       mesh_size: float | None = None) -> DeviceReconstruction:
+                       mesh_size: float | None = None, trained: TrainedModel | None = None
+                       ) -> DeviceReconstruction:
     """Image the measurement file of a described ``device`` (a shipped name, a TOML file or a
     loaded description): difference imaging against ``reference`` (default: the description's
     reference file beside ``measurements``), or ``absolute`` (``gn`` only). ``mesh_size``: the
-    image model's physics mesh (m; default ``[image] mesh_size``). Returns images x (1, N, N)
-    in S/m, their labels, and the calibration."""
+    image model's physics mesh (m; default ``[image] mesh_size``); ``trained`` (``method``
+    ``"model"``): a network trained on a recipe of ``[operator] type = "device"``
+    (:func:`predict_device`). Returns images x (1, N, N) in S/m, their labels, and the
+    calibration."""
     desc = load_description(device)
+    if trained is not None:
+        if absolute:
+            raise ValueError("a --model images differences; --absolute is --method gn")
+        return predict_device(desc, read_device_file(desc, measurements, reference), trained)
     if method not in DEVICE_METHODS:
         raise ValueError(f"--device reconstructs with --method gn or linearized, not {method!r}")
     if absolute and method != "gn":
@@ -137,3 +145,51 @@ def reconstruct_device(device: str | Path | DeviceDescription, measurements: str
         warnings=flag_nonphysical(x, meas.path), device=desc.name, contact_impedance=z,
         calibration_misfit=cal.misfit)
 
+
+
+def predict_device(desc: DeviceDescription, meas: Measurements, trained: TrainedModel
+                   ) -> DeviceReconstruction:
+    """A network's images of a device file: the model's operator (kind ``device``: conductivity
+    relative to the training reference's sigma0, currents I / sigma0) gives sigma0 back as
+    I_file / I_model; the data become ``y - y_ref + A(1)`` (NaN where missing), the network
+    starts from the recipe's x0 made of the kept values, and its output times sigma0 is S/m."""
+    from invtools.data.h5file import DataFileError
+    from invtools.data.missing_data import cem_patterns
+
+    kind = ((trained.recipe or {}).get("operator") or {}).get("type")
+    if kind != "device":
+        raise ValueError(f"{trained.path or 'the model'} was trained on [operator] type = {kind!r}; a "
+                         "--device model needs a data set of type = \"device\" (docs/your-own-tank.md)")
+    currents, measurement = meas.extra["currents"], meas.extra["measurement"]
+    c_model, m_model = cem_patterns(trained.operator.config())
+    same = (c_model.shape == currents.shape and len(m_model) == currents.shape[0]
+            and all(m.shape == measurement.shape and np.allclose(m, measurement) for m in m_model))
+    sigma0 = float(np.sum(currents**2) / np.sum(currents * c_model)) if same else 0.0
+    if not (same and sigma0 > 0 and np.allclose(sigma0 * c_model, currents, rtol=1e-6,
+                                                atol=1e-9 * np.abs(currents).max())):
+        name = trained.path or "the model"
+        raise DataFileError(f"{meas.path}: its patterns ({currents.shape[0]} currents x "
+                            f"{measurement.shape[0]} measurements) are not those {name} was trained on")
+    keep = _kept(meas)
+    trained.check_mask(keep, str(meas.path))
+    op = trained.operator
+    with torch.no_grad():
+        y = meas.y[0] - meas.reference + op(torch.ones(1, *op.in_shape, dtype=torch.float64))[0].numpy()
+    x = sigma0 * trained.predict(np.where(keep, y, np.nan)[None]).numpy()
+    grid = segment_device(desc, x, sigma0)
+    grid = grid[:, ::-1] if desc["image"]["rows"] == "top-down" else grid
+    z = float(np.median(cem_config_impedance(op.config()))) / sigma0
+    return DeviceReconstruction(
+        x=x, method="model", operator=op, parametrization="log", source=meas.path, sigma0=sigma0,
+        mode="difference", missing=int((~keep).sum()), labels=np.ascontiguousarray(grid),
+        label_images=segment_device(desc, x, sigma0, desc["image"]["label_pixels"]),
+        warnings=flag_nonphysical(x, meas.path), device=desc.name, contact_impedance=z)
+
+
+def cem_config_impedance(cfg: dict) -> np.ndarray:
+    """The contact impedances of the CEM inside an operator config (through pixel images)."""
+    while "contact_impedance" not in cfg:
+        cfg = cfg.get("cem") or cfg.get("inner") or cfg.get("op") or {}
+        if not cfg:
+            return np.ones(1)
+    return np.atleast_1d(np.asarray(cfg["contact_impedance"], dtype=np.float64))

@@ -38,10 +38,14 @@ def reconstruct(measurements: str | Path, model: str | Path | TrainedModel | Non
     if device is not None:
         from invtools.devices.reconstruct import reconstruct_device
 
-        if model is not None or recipe is not None:
-            raise ValueError("--device images with --method gn or linearized; --model and --recipe are "
-                             "for other files")
-        return reconstruct_device(device, measurements, reference, method, classical, absolute, mesh_h)
+        if recipe is not None:
+            raise ValueError("--device images with --method gn, linearized or a --model; --recipe is for "
+                             "other files")
+        trained = None
+        if model is not None and method == "model":
+            trained = model if isinstance(model, TrainedModel) else load_model(model)
+        return reconstruct_device(device, measurements, reference, method, classical, absolute, mesh_h,
+                                  trained=trained)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if method == "model" and model is None:
