@@ -15,7 +15,11 @@ DATASETS = Path(__file__).resolve().parents[1] / "datasets"
 
 @pytest.mark.parametrize("path", sorted((DATASETS / "recipes").glob("*.toml")), ids=lambda p: p.name)
 def test_example_recipes_load(path):
-    problem = Problem(load_recipe(path))
+    recipe = load_recipe(path)
+    reference = recipe.operator.get("reference")  # a device recipe's file, outside the repository
+    if reference and not Path(reference).is_file():
+        pytest.skip(f"{path.name}: its reference file {reference} is not in this checkout's shared/")
+    problem = Problem(recipe)
     sample = problem.samples(np.arange(1), seed=0)
     assert np.all(np.isfinite(sample["x0"]))
 
