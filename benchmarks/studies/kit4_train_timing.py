@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         _, _, s = device_setup(problem.recipe.operator)
         print(f"calibration: sigma0 {s.sigma0:.4g} S/m, contact impedance {s.contact_impedance:.3g} Ohm m^2, "
               f"noise from {s.noise_source}: RMS std {np.sqrt(np.mean(s.noise_std**2)):.3g} (file unit, "
-              f"x noise_scale); operator build {setup_s:.1f} s")
+              f"noise_scale included); operator build {setup_s:.1f} s")
         t = time.perf_counter()
         cli.main(["generate", str(recipe), "--out", str(folder / "train.h5"), "-n", str(args.n), "--seed",
                   "1", "--quiet"])
