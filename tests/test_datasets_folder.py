@@ -8,6 +8,7 @@ import pytest
 
 from invtools.data.readers import read_measurements
 from invtools.data.recipes import Problem, load_recipe
+from invtools.nets import NETS
 from invtools.training.config import load_run_config
 
 DATASETS = Path(__file__).resolve().parents[1] / "datasets"
@@ -46,7 +47,7 @@ def test_the_study_configs_use_the_users_tank_data_and_run_folders():
                          ids=lambda p: p.name)
 def test_training_configs_parse(path):
     cfg = load_run_config(path)
-    assert cfg["net"]["arch"] in ("lpgd", "lpd", "unet") and Path(cfg["data"]["train"]).is_absolute()
+    assert cfg["net"]["arch"] in NETS and Path(cfg["data"]["train"]).is_absolute()
 
 
 def test_sample_files_match_their_recipes():

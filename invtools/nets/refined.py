@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from invtools.nets.lpgd import LPGD
 from invtools.nets.postprocess import PostProcessUNet
 from invtools.operators import Operator
 
@@ -40,8 +41,6 @@ class RefinedUNet(PostProcessUNet):
                  out_shape: tuple[int, ...] | None = None, steps: int = 5, direction: str = "none",
                  refine_hidden: int = 32, direction_kwargs: dict | None = None,
                  freeze_unet: bool = False):
-        from invtools.nets.unrolled import LPGD  # unrolled.py registers this class
-
         super().__init__(in_shape, levels, hidden, adjacency, detach_physics, checkpointing,
                          output_layer, mask_input, out_shape)
         self.refiner = LPGD(tuple(in_shape), steps=steps, direction=direction, hidden=refine_hidden,

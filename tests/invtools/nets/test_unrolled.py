@@ -3,7 +3,7 @@ import torch
 from problems import problem
 
 from invtools.nets import DIRECTIONS, LPD, LPGD, build_net, element_adjacency
-from invtools.nets.unrolled import GRADIENT_BOUND
+from invtools.nets.lpgd import GRADIENT_BOUND
 from invtools.operators import Operator
 
 
