@@ -56,6 +56,20 @@ def _variable(d: dict, path: Path, name: str, origin: str, allow_nan: bool = Fal
     return _numeric(d[name], path, name, allow_nan=allow_nan)
 
 
+def _pattern_matrix(d: dict, path: Path, key: str, transposed: bool, L: int, verb: str,
+                    origin: str, note: str = "") -> np.ndarray:
+    """A pattern variable as (patterns, L), refused unless it is a matrix over the L electrodes."""
+    a = _variable(d, path, key, origin)
+    if a.ndim != 2:
+        raise DataFileError(f"{path}: {key} has shape {a.shape}; the description {origin} "
+                            "expects a matrix")
+    a = a.T if transposed else a
+    if a.shape[1] != L:
+        raise DataFileError(f"{path}: {key} {verb} {a.shape[1]} electrodes, the description {origin} "
+                            f"has {L}{note}")
+    return a
+
+
 def file_patterns(desc: DeviceDescription, d: dict, path: Path, currents_key: str | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(currents (P, L) in the description's unit, measurement (k, L)) of a loaded file."""
@@ -63,28 +77,15 @@ def file_patterns(desc: DeviceDescription, d: dict, path: Path, currents_key: st
     origin = desc.source.name if desc.source else desc.name
     if pat["currents"] == "file":
         key = currents_key or f["currents"]
-        c = _variable(d, path, key, origin)
-        if c.ndim != 2:
-            raise DataFileError(f"{path}: {key} has shape {c.shape}; the description {origin} "
-                                "expects a matrix")
-        c = c.T if f["currents_layout"] == "electrode-by-pattern" else c
-        if c.shape[1] != L:
-            raise DataFileError(f"{path}: {key} drives {c.shape[1]} electrodes, the description {origin} "
-                                f"has {L} ({f['currents_layout']})")
+        c = _pattern_matrix(d, path, key, f["currents_layout"] == "electrode-by-pattern", L,
+                            "drives", origin, f" ({f['currents_layout']})")
         if np.any(np.abs(c.sum(axis=1)) > 1e-6 * np.abs(c).max()):
             raise DataFileError(f"{path}: a current pattern in {key} does not sum to zero")
     else:
         c = named_currents(pat["currents"], L, pat["current_amplitude"])
     if pat["measurements"] == "file":
-        key = f["measurements"]
-        m = _variable(d, path, key, origin)
-        if m.ndim != 2:
-            raise DataFileError(f"{path}: {key} has shape {m.shape}; the description {origin} "
-                                "expects a matrix")
-        m = m.T if f["measurements_layout"] == "electrode-by-measurement" else m
-        if m.shape[1] != L:
-            raise DataFileError(f"{path}: {key} reads {m.shape[1]} electrodes, the description {origin} "
-                                f"has {L}")
+        m = _pattern_matrix(d, path, f["measurements"],
+                            f["measurements_layout"] == "electrode-by-measurement", L, "reads", origin)
     else:
         m = named_measurements(pat["measurements"], L)
     return c * f["current_scale"], m
