@@ -124,6 +124,7 @@ class CEMForward(Operator):
         self._domain: dict[str, Any] | None = None  # another domain's (forward_models.eit.domains)
         self._device_systems: dict[torch.device, DeviceSystem] = {}
         self._host_order: EliminationOrder | BandedOrder | None = None  # made on the first host batch
+        self._elimination_order: EliminationOrder | None = None  # the sparse LU's, when not the host's
         self._jacobian_memory = ReusedOutput()  # the last Jacobian's memory, once it is let go
 
     # --- construction helpers -------------------------------------------------------------
@@ -262,7 +263,10 @@ class CEMForward(Operator):
         order = self.host_order()
         if isinstance(order, EliminationOrder):
             return order
-        return EliminationOrder(self.system.matrix(np.ones(self.n_in)), self.n_electrodes - 1)
+        if self._elimination_order is None:  # the band is the host's: made once, for comparisons
+            self._elimination_order = EliminationOrder(self.system.matrix(np.ones(self.n_in)),
+                                                       self.n_electrodes - 1)
+        return self._elimination_order
 
     def _batch(self, x: Tensor) -> Batch | None:
         """The batched linearisation of ``x`` (None: the per-sample path)."""
