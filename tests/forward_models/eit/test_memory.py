@@ -40,16 +40,27 @@ def test_threaded_forward_vjp_does_not_grow():
 
 
 def test_factor_released_on_another_thread_is_freed_by_its_owner():
+    import gc
+
     op = CEMForward.on_disk(Electrodes.equally_spaced(8, 0.5, 0.01), 0.3)
     K = op.system.matrix(np.ones(op.n_in))
     made: list = []
-    worker, before = solvers.worker_pool(1), solvers.factors_awaiting_release()
+    worker = solvers.worker_pool(1)
+    gc.collect()  # earlier tests' garbage releases its factors now, not during this test
+    owner = worker.submit(threading.get_ident).result()
+    worker.submit(solvers._free_factors_released_elsewhere).result()  # earlier tests' factors
+
+    def waiting() -> int:  # this worker's queue only: other pool threads run other tests' work
+        with solvers._foreign_lock:
+            return len(solvers._foreign_released.get(owner, []))
+
+    assert waiting() == 0
     worker.submit(lambda: made.append(solvers.DirectSolver(K))).result()
-    assert made[0]._owner != threading.get_ident()
+    assert made[0]._owner == owner != threading.get_ident()
     made.clear()  # the last reference dies here, on the main thread: queued for its owner
-    assert solvers.factors_awaiting_release() == before + 1
+    assert waiting() == 1
     worker.submit(lambda: made.append(solvers.DirectSolver(K))).result()  # owner frees it
-    assert solvers.factors_awaiting_release() == before
+    assert waiting() == 0
     x = made[0].solve(np.ones(K.shape[0]))
     np.testing.assert_allclose(K @ x, np.ones(K.shape[0]), atol=1e-8)
 
