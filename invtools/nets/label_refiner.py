@@ -1,14 +1,15 @@
-"""A learned 256 x 256 labelling of a tank model's coarse image (the KTC2023 frame).
+"""A learned fine labelling of a tank model's coarse image: 256 x 256 labels in the device
+frame.
 
 The tank models image 32 x 32 pixels; cutting that image by fixed levels gives labels in
-8-pixel blocks. :class:`LabelRefiner` learns the challenge's labels at 256 x 256 instead: its
+8-pixel blocks. :class:`LabelRefiner` learns the device's labels at 256 x 256 instead: its
 input is ``log(sigma / sigma0)`` interpolated bilinearly to ``mid`` x ``mid``, the disk's
 indicator and the levels rule's two class indicators on that image (so it starts from what the
 rule sees); its output three class logits (water, resistive, conductive) at ``mid`` x ``mid``,
 interpolated to the frame. It is trained by cross-entropy against the exact fine truth of
-simulated phantoms (``benchmarks/studies/ktc_fine_labels.py``) and stored in the model's checkpoint
-(``label_refiner``: its config and weights), where :class:`~invtools.training.TrainedModel`
-finds it.
+simulated phantoms (the study script that the shipped model's TOML under ``invtools/models/``
+names) and stored in the model's checkpoint (``label_refiner``: its config and weights), where
+:class:`~invtools.training.TrainedModel` finds it.
 """
 
 from __future__ import annotations

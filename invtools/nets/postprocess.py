@@ -1,5 +1,5 @@
 """Learned post-processing: a small U-Net that corrects an initial reconstruction, the approach
-of the KTC2023 winner (a U-Net on the one-step linearised reconstruction).
+of a tomography challenge winner (a U-Net on the one-step linearised reconstruction).
 
 ``x = x0 + UNet(x0)`` on 2-D images (B, H, W), H and W divisible by ``2 ** levels``. It has the
 reconstructors' signature ``forward(y, op, x0)`` but never calls the physics: ``y`` and ``op``

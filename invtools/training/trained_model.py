@@ -127,8 +127,8 @@ class TrainedModel:
         name = self.path or "the model"
         if fewest == m:
             raise DataFileError(f"{what}: {m - worst} of {m} values are missing, but {name} was trained "
-                                "on complete data (use a model trained with missing data, e.g. "
-                                "--model ktc2023, or --method gn)")
+                                "on complete data (use a model trained with missing data, or "
+                                "--method gn)")
         raise DataFileError(f"{what}: keeps {worst} of {m} values; {name} needs at least {fewest} "
                             "(its training data kept no fewer)")
 
@@ -186,8 +186,9 @@ def shipped_models() -> list[str]:
 
 
 def resolve_model(path: str | Path) -> Path:
-    """A checkpoint path, or the file of a shipped model named ``path`` (e.g. ``ktc2023``)
-    when no such file exists; a missing file's error lists the shipped names."""
+    """A checkpoint path, or the file of a shipped model named ``path``
+    (a file stem under ``invtools/models/``) when no such file exists; a missing file's error
+    lists the shipped names."""
     path = Path(path)
     if path.exists() or path.suffix or len(path.parts) > 1:
         return path
