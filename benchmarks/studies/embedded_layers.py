@@ -43,9 +43,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from benchmarks._timing import print_table
-from invtools.analysis.metrics import dice, ktc_score
+from invtools.analysis.metrics import dice
 from invtools.analysis.segmentation import grid_to_pixels, otsu_thresholds, segment_three_classes
 from invtools.data import H5Dataset
+from invtools.devices.ktc2023.score import ktc_score
 from invtools.nets import build_net_from_config
 from invtools.nets.output_layers import level_labels
 from invtools.operators.geometry import input_adjacency

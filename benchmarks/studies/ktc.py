@@ -36,13 +36,13 @@ import scipy.stats
 import torch
 
 from benchmarks._timing import print_table
-from invtools.analysis.metrics import ktc_score
 from invtools.data.missing_data import (
     cem_patterns,
     level_mask,
     random_electrode_mask,
 )
 from invtools.data.recipes import Problem, Recipe, load_recipe
+from invtools.devices.ktc2023.score import ktc_score
 
 LEVELS = tuple(range(1, 8))
 BROKEN = (1, 8)  # electrodes of the random-broken-electrodes row

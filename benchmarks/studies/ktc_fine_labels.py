@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from benchmarks._timing import print_table
 from benchmarks.studies.ktc import LEVELS, complete_problem, interval, masks_of, training_masks, truth_labels
-from invtools.analysis.metrics import ktc_score
+from invtools.devices.ktc2023.score import ktc_score
 from invtools.analysis.segmentation import grid_to_pixels, inside_frame_disk, segment_conductivity
 from invtools.nets.label_refiner import LabelRefiner, refiner_record
 from invtools.training.checkpoint import load_checkpoint, save_checkpoint

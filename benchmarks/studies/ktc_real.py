@@ -40,7 +40,7 @@ import torch
 
 from benchmarks._timing import print_table
 from benchmarks.studies.ktc import LEVELS
-from invtools.analysis.metrics import ktc_score, ktc_ssim
+from invtools.devices.ktc2023.score import ktc_score, ktc_ssim
 
 TARGETS = (1, 2, 3, 4)
 CLASSICAL = ("baseline", "linearized", "gn")

@@ -97,8 +97,8 @@ def gn_on_simulated(n: int, levels=(1, 4, 7)) -> dict:
     final residual over the noise floor (noise std x sqrt(values))."""
     from benchmarks.studies.ktc import complete_problem, labels_of, truth_labels
     from benchmarks.studies.ktc_real import recording_gn
-    from invtools.analysis.metrics import ktc_score
     from invtools.data.missing_data import cem_patterns, level_mask
+    from invtools.devices.ktc2023.score import ktc_score
     from invtools.workflow.reconstruct.ktc2023 import classical_difference
 
     problem = complete_problem()

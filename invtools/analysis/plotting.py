@@ -63,7 +63,8 @@ def plot_grid(columns: dict[str, np.ndarray], path: str | Path,
     """``columns``: name -> (N, *shape) arrays (e.g. truth, x0, model, gn); ``mesh``:
     (points (2, n), triangles (3, ne)) for element values; ``diverging``: values are changes
     (e.g. sigma - sigma0), drawn on a blue-white-red scale centred at zero; ``tank``: square
-    images of the KTC2023 tank (row 0 at the top), drawn with its wall and electrode 1.
+    images of a disk tank in the pixel frame (row 0 at the top), drawn with its wall and
+    electrode 1.
     Writes a PNG atomically."""
     import matplotlib
 
@@ -138,10 +139,11 @@ def plot_slices(columns: dict[str, np.ndarray], mesh: tuple[np.ndarray, np.ndarr
     plt.close(fig)
 
 
-def plot_label_grid(rows: dict[str, dict[str, np.ndarray]], path: str | Path, title: str = "") -> None:
+def plot_label_grid(rows: dict[str, dict[str, np.ndarray]], path: str | Path,
+                    title: str = "three-class segmentation") -> None:
     """Three-class label images (n, n) drawn as a grid: ``rows`` maps a row name (e.g. a
-    measurement file) to ``{column name: labels}`` (0 water, 1 resistive, 2 conductive).
-    Writes a PNG atomically."""
+    measurement file) to ``{column name: labels}`` (0 water, 1 resistive, 2 conductive), under
+    the figure title ``title``. Writes a PNG atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,14 +167,14 @@ def plot_label_grid(rows: dict[str, dict[str, np.ndarray]], path: str | Path, ti
             if j == 0:
                 ax.set_ylabel(row, fontsize=8)
     label_key(fig)
-    fig.suptitle(title or "KTC2023 tank: three-class segmentation", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
 
 
 def plot_label_images(labels: np.ndarray, out) -> None:
-    """Label images (N, n, n) in the organisers' pixel frame side by side, with the tank's wall,
+    """Label images (N, n, n) in the pixel frame (row 0 at the top) side by side, with the tank's wall,
     electrode 1 and a colour key, as a PNG into ``out`` (a path or a binary file object)."""
     import matplotlib
 
@@ -210,8 +212,8 @@ def label_key(fig) -> None:
 
 
 def draw_tank(ax, n: int) -> None:
-    """The KTC2023 tank's wall (the circle inscribed in an n x n image in the organisers' frame,
-    row 0 at the top) and electrode 1, at the top (90 degrees), marked and numbered."""
+    """A disk tank's wall (the circle inscribed in an n x n image in the pixel frame, row 0 at
+    the top) and electrode 1, at the top (90 degrees), marked and numbered."""
     from matplotlib.patches import Circle
 
     c, r = (n - 1) / 2, n / 2

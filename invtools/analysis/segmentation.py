@@ -1,6 +1,6 @@
-"""Three-class segmentation of conductivity images, and the KTC2023 organisers' pixel frame.
+"""Three-class segmentation of conductivity images, and the pixel frame of label images.
 
-Label images use the challenge's classes: 0 water (background), 1 resistive, 2 conductive.
+Label images have three classes: 0 water (background), 1 resistive, 2 conductive.
 Pixel frame: an N x N grid of square pixels over ``[-radius, radius]^2``, row 0 at the top
 (largest y), column 0 at the left (smallest x); pixels outside the disk are water.
 """
@@ -46,9 +46,9 @@ def otsu_thresholds(values: np.ndarray, classes: int = 3, bins: int = 256) -> np
 
 
 def segment_three_classes(delta: np.ndarray, bins: int = 256) -> np.ndarray:
-    """Labels (same shape) of a difference image ``sigma - sigma0`` by three-class Otsu, as in the
-    organisers' baseline: the most populous class is water, lower values resistive, higher
-    conductive. NaN (outside the domain) is water."""
+    """Labels (same shape) of a difference image ``sigma - sigma0`` by three-class Otsu: the most
+    populous class is water, lower values resistive, higher conductive. NaN (outside the
+    domain) is water."""
     delta = np.asarray(delta, dtype=np.float64)
     inside = np.isfinite(delta)
     low, high = otsu_thresholds(delta[inside], 3, bins)
@@ -79,7 +79,7 @@ def pixel_centres(n: int = 256, radius: float = 0.115) -> tuple[np.ndarray, np.n
 
 def inside_frame_disk(n: int = 256) -> np.ndarray:
     """(n, n) bool: the pixels of the n x n frame whose centres lie in the disk inscribed in it
-    (the tank)."""
+    (a disk domain)."""
     x, y = pixel_centres(n, 1.0)
     return x**2 + y**2 <= 1.0
 
@@ -101,7 +101,7 @@ def mesh_to_pixels(points: np.ndarray, triangles: np.ndarray, values: np.ndarray
 
 def grid_to_pixels(image: np.ndarray, n: int = 256, outside: float = np.nan) -> np.ndarray:
     """An N x N image over ``[-radius, radius]^2`` with the row index growing with y (the
-    tank's image model, ``PixelCEMForward``) in the pixel frame of n x n (row 0 at the top):
+    image model of ``PixelCEMForward``) in the pixel frame of n x n (row 0 at the top):
     each frame pixel takes the value of the image pixel around its centre; ``outside`` beyond
     the disk inscribed in the square."""
     image = np.asarray(image, dtype=np.float64)
@@ -122,8 +122,8 @@ def segment_levels(log_contrast: np.ndarray, threshold: float = CALIBRATED_LEVEL
 
 def segment_conductivity(image: np.ndarray, sigma0: float, rule: str) -> np.ndarray:
     """Labels of a conductivity image (S/m, NaN outside the domain) around the water's sigma0:
-    ``otsu``, three-class Otsu on ``sigma - sigma0`` (the organisers' baseline, for images whose
-    values are not calibrated); ``levels``, fixed levels of ``log(sigma / sigma0)`` at
+    ``otsu``, three-class Otsu on ``sigma - sigma0`` (for images whose values are not
+    calibrated); ``levels``, fixed levels of ``log(sigma / sigma0)`` at
     :data:`CALIBRATED_LEVEL` (a factor e), for calibrated images."""
     if rule == "otsu":
         return segment_three_classes(image - sigma0)

@@ -4,17 +4,16 @@
 per injection: value ``p * k + j`` is measurement row ``j`` (of the (k, L) matrix) during
 injection ``p`` (of the (P, L) currents). A failed electrode can neither drive current nor be
 read: every injection that drives it loses all its values, and every measurement row that
-involves it is lost in the other injections (the KTC2023 rule, which these functions reproduce
-on the challenge's files exactly).
+involves it is lost in the other injections.
 
 **Synthetic data sets.** The recipe's ``[mask]`` table draws, for every sample, which values
-exist, so that a data set covers the KTC2023 difficulty levels and broken electrodes anywhere.
+exist, so that a data set covers the difficulty levels and broken electrodes anywhere.
 
 ``type = "none"`` (the default): complete data. ``type = "electrodes"`` (CEM operators): each
 sample is, independently and in the stated proportions,
 
-- a **level** (``level_fraction``): one of ``levels`` (uniform), the KTC2023 rule (level L
-  removes electrodes 1 .. 2(L-1));
+- a **level** (``level_fraction``): one of ``levels`` (uniform); difficulty level L removes
+  electrodes 1 .. 2(L-1) (level 1: complete data);
 - **broken electrodes** (``broken_fraction``): ``broken`` = [min, max] electrodes anywhere
   (uniform count, then a uniform subset);
 - **dropped values** (``dropout_fraction``): single values lost at random, a fraction uniform
@@ -34,7 +33,7 @@ import numpy as np
 
 Patterns = np.ndarray | Sequence[np.ndarray]  # one (k, L) measurement matrix, or one per injection
 
-KTC_LEVELS = tuple(range(1, 8))  # the challenge's difficulty levels
+LEVELS = tuple(range(1, 8))  # the difficulty levels: level L removes electrodes 1 .. 2(L-1)
 
 
 def electrode_mask(currents: np.ndarray, measurement: Patterns,
@@ -58,22 +57,22 @@ def electrode_mask(currents: np.ndarray, measurement: Patterns,
 
 
 def level_electrodes(level: int) -> list[int]:
-    """The electrodes (0-based) that KTC2023 level ``level`` removes: 1 .. 2(level - 1), 1-based."""
-    if level not in KTC_LEVELS:
-        raise ValueError(f"KTC2023 level must be one of {list(KTC_LEVELS)}, got {level!r}")
+    """The electrodes (0-based) that difficulty level ``level`` removes: 1 .. 2(level - 1), 1-based."""
+    if level not in LEVELS:
+        raise ValueError(f"difficulty level must be one of {list(LEVELS)}, got {level!r}")
     return list(range(2 * (level - 1)))
 
 
 def level_mask(currents: np.ndarray, measurement: Patterns, level: int) -> np.ndarray:
-    """(P k,) bool: the values KTC2023 level ``level`` keeps (level 1 keeps all)."""
+    """(P k,) bool: the values difficulty level ``level`` keeps (level 1 keeps all)."""
     return electrode_mask(currents, measurement, level_electrodes(level))
 
 
 def level_of_mask(currents: np.ndarray, measurement: Patterns, mask: np.ndarray | None) -> int | None:
-    """The KTC2023 level whose mask ``mask`` is (None: complete data, level 1), else None."""
+    """The difficulty level whose mask ``mask`` is (None: complete data, level 1), else None."""
     if mask is None:
         return 1
-    for level in KTC_LEVELS:
+    for level in LEVELS:
         if np.array_equal(level_mask(currents, measurement, level), np.asarray(mask, dtype=bool)):
             return level
     return None
@@ -121,8 +120,8 @@ def check_mask_table(table: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"recipe [mask]: level_fraction, broken_fraction, dropout_fraction = {fractions}: "
                          "each in [0, 1], summing to at most 1")
     levels = out["levels"]
-    if not isinstance(levels, list) or not levels or any(v not in KTC_LEVELS for v in levels):
-        raise ValueError(f"recipe [mask]: levels = {levels!r}: a non-empty list of {list(KTC_LEVELS)}")
+    if not isinstance(levels, list) or not levels or any(v not in LEVELS for v in levels):
+        raise ValueError(f"recipe [mask]: levels = {levels!r}: a non-empty list of {list(LEVELS)}")
     lo, hi = _pair(out["broken"], "broken", int)
     if not 1 <= lo <= hi:
         raise ValueError(f"recipe [mask]: broken = {out['broken']!r}: 1 <= min <= max electrodes")

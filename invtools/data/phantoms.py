@@ -196,8 +196,8 @@ def random_inclusions(rng: np.random.Generator, n: int, domain_radius: float,
                       conductive: tuple[float, float], resistive: tuple[float, float],
                       margin: float = 0.01, tries: int = 500, wall: float = 0.0,
                       cluster: float = 0.0) -> list[dict]:
-    """``n`` non-overlapping inclusions in the disk of ``domain_radius`` (KTC2023-like targets):
-    shape from ``kinds``, circumradius uniform in ``size``, conductive or resistive with equal
+    """``n`` non-overlapping inclusions in the disk of ``domain_radius``: shape
+    from ``kinds``, circumradius uniform in ``size``, conductive or resistive with equal
     probability, value log-uniform in that class's range. Each is a dict with ``outline``
     (k, 2) vertices (None for a disc), ``centre``, ``radius``, ``value``, ``label`` (1 or 2).
 

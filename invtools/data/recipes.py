@@ -53,9 +53,9 @@ PHANTOM_DEFAULTS: dict[str, dict[str, Any]] = {
     "tv_walk": {"scale": 0.5},
     "shapes": {"n_shapes": [2, 5], "kinds": ["ellipse", "polygon", "blob"], "levels": []},
     "discs": {"n_discs": [2, 2], "radius": [0.1, 0.3], "values": [0.2, 5.0], "background": 1.0},
-    "ktc_inclusions": {"n_inclusions": [1, 3], "kinds": ["disc", "polygon", "rectangle", "star"],
-                       "size": [0.012, 0.035], "background": 0.8, "conductive": [5.0, 50.0],
-                       "resistive": [0.005, 0.05], "wall": 0.0, "cluster": 0.0},
+    "inclusions": {"n_inclusions": [1, 3], "kinds": ["disc", "polygon", "rectangle", "star"],
+                   "size": [0.012, 0.035], "background": 0.8, "conductive": [5.0, 50.0],
+                   "resistive": [0.005, 0.05], "wall": 0.0, "cluster": 0.0},
     "smooth": {"n_bumps": 6, "width": [0.2, 0.5], "amplitude": 0.4, "n_discs": [0, 2],
                "radius": [0.1, 0.25], "values": [0.3, 3.0], "background": 1.0},
 }
@@ -297,9 +297,9 @@ class Problem:
         if points is None:
             raise ValueError(f"phantom {p['type']!r} needs a mesh operator (type = 'eit')")
         radius = self.recipe.operator["radius"]
-        if p["type"] == "ktc_inclusions":
+        if p["type"] == "inclusions":
             if self.boundary is not None or points.shape[0] != 2:
-                raise ValueError("phantom ktc_inclusions is for the disk tank; use discs or smooth")
+                raise ValueError("phantom inclusions is for a 2-D disk domain; use discs or smooth")
             inclusions = random_inclusions(rng, _count(rng, p["n_inclusions"]), radius, tuple(p["size"]),
                                            tuple(p["kinds"]), tuple(p["conductive"]), tuple(p["resistive"]),
                                            wall=float(p["wall"]), cluster=float(p["cluster"]))
@@ -369,8 +369,8 @@ class Problem:
 
     def references(self) -> tuple[np.ndarray, np.ndarray]:
         """Noise-free data of the background alone on the simulation and the image model
-        (``difference = true``: data are ``y - y_ref + A_image(background)``, as the tank's
-        measurements are corrected with the reference measurement of the water alone)."""
+        (``difference = true``: data are ``y - y_ref + A_image(background)``, as a device's
+        measurements are corrected with its reference measurement of the background alone)."""
         if self._references is None:
             bg = float(self.recipe.phantom["background"])
             with torch.no_grad():

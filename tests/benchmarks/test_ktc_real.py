@@ -10,7 +10,7 @@ import pytest
 import scipy.io
 
 from benchmarks.studies import ktc_real
-from invtools.analysis.metrics import ktc_score
+from invtools.devices.ktc2023.score import ktc_score
 
 
 def test_truths_read_as_256_label_images_and_score_one_against_themselves(ktc):

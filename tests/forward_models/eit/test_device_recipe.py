@@ -60,7 +60,7 @@ simulation_mesh_size = SIM
 simulation_edge_levels = 0
 noise_scale = SCALE
 [phantom]
-type = "ktc_inclusions"
+type = "inclusions"
 size = [0.015, 0.03]
 background = 1.0
 conductive = [5.0, 20.0]

@@ -8,7 +8,7 @@ import scipy.io
 
 from forward_models.eit.ktc2023 import ktc_patterns
 from invtools.data.missing_data import (
-    KTC_LEVELS,
+    LEVELS,
     electrode_mask,
     level_electrodes,
     level_mask,
@@ -27,7 +27,7 @@ def patterns():
 
 def test_level_counts_are_the_challenges(patterns):
     currents, measurement = patterns
-    assert tuple(KEPT) == KTC_LEVELS
+    assert tuple(KEPT) == LEVELS
     for level, kept in KEPT.items():
         mask = level_mask(currents, measurement, level)
         assert mask.shape == (2356,) and mask.dtype == bool
@@ -37,13 +37,13 @@ def test_level_counts_are_the_challenges(patterns):
 
 def test_levels_are_nested(patterns):
     currents, measurement = patterns
-    masks = [level_mask(currents, measurement, level) for level in KTC_LEVELS]
+    masks = [level_mask(currents, measurement, level) for level in LEVELS]
     for easier, harder in zip(masks, masks[1:], strict=False):
         assert not (harder & ~easier).any()  # a harder level never has a value an easier one lacks
 
 
 def test_level_electrodes_follow_the_rule():
-    for level in KTC_LEVELS:
+    for level in LEVELS:
         assert level_electrodes(level) == list(range(2 * (level - 1)))
 
 
@@ -120,7 +120,7 @@ def test_per_injection_matrices_equal_the_single_matrix(patterns):
     for removed in ([], [16], [0, 1, 2, 3], [7, 22, 30]):
         np.testing.assert_array_equal(electrode_mask(currents, listed, removed),
                                       electrode_mask(currents, measurement, removed))
-    for level in KTC_LEVELS:
+    for level in LEVELS:
         np.testing.assert_array_equal(level_mask(currents, listed, level),
                                       level_mask(currents, measurement, level))
         assert level_of_mask(currents, listed, level_mask(currents, measurement, level)) == level
@@ -156,7 +156,7 @@ def test_per_injection_matrices_of_different_sizes():
 
 def test_level_of_mask_round_trips_and_refuses_other_masks(patterns):
     currents, measurement = patterns
-    for level in KTC_LEVELS:
+    for level in LEVELS:
         assert level_of_mask(currents, measurement, level_mask(currents, measurement, level)) == level
     assert level_of_mask(currents, measurement, None) == 1
     assert level_of_mask(currents, measurement, electrode_mask(currents, measurement, [16])) is None

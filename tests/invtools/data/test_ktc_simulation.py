@@ -7,10 +7,10 @@ import scipy.io
 import torch
 
 from forward_models.eit.ktc2023 import KTC_RADIUS, ktc_injection_pairs, ktc_patterns
-from invtools.analysis.metrics import ktc_score
 from invtools.analysis.segmentation import contrast_labels, grid_to_pixels, pixel_centres
 from invtools.data.phantoms import inclusion_phantom, random_inclusions
 from invtools.data.recipes import Problem, Recipe, load_recipe
+from invtools.devices.ktc2023.score import ktc_score
 
 
 def test_patterns_are_the_organisers(ktc_or_none):

@@ -23,7 +23,7 @@ h = 0.012
 simulation_mesh_size = 0.008
 simulation_edge_levels = 0
 [phantom]
-type = "ktc_inclusions"
+type = "inclusions"
 size = [0.015, 0.03]
 background = 1.0
 conductive = [5.0, 20.0]
