@@ -52,6 +52,7 @@ SMALL: list[tuple[str, str | None, list[str]]] = [
     ("benchmarks.speed.gpu", None, ["--batch", "2", "--repeats", "1", "--samples", "2",
                                     "--skip-cpu-dense", "--json", "{tmp}/gpu.json"]),
     ("benchmarks.speed.tank", None, ["--quick"]),
+    ("benchmarks.speed.data_loading", None, ["--samples", "8", "--repeats", "1"]),
     ("benchmarks.studies.ktc_mesh", None, [NEEDS_KTC, "--quick"]),
     ("benchmarks.studies.calibrate_tank", None, [NEEDS_KTC, "--quick"]),
     ("benchmarks.studies.ktc", "--figure", [NEEDS_KTC, "--quick"]),

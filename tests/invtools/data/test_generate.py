@@ -4,6 +4,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from invtools.data import H5Dataset, generate, merge, read_attrs
 from invtools.data.h5file import DataFileError
@@ -217,3 +218,16 @@ def test_torch_dataset_reads_lazily_in_the_network_variable(eit_full):
     assert len(train) + len(val) == 40 and not set(train.indices) & set(val.indices)
     op = data.operator()
     assert op.in_shape == x.shape and op.out_shape == y.shape
+
+
+@pytest.mark.parametrize("indices", [None, np.array([3, 7, 11, 38]), np.array([39])])
+def test_torch_dataset_in_memory_gives_the_rows_read_one_by_one(eit_full, indices):
+    import pickle
+
+    lazy, loaded = H5Dataset(eit_full, indices, in_memory=False), H5Dataset(eit_full, indices)
+    assert loaded.in_memory and not lazy.in_memory  # 40 small rows fit IN_MEMORY_BYTES
+    for i in range(len(lazy)):
+        for a, b in zip(lazy[i], loaded[i], strict=True):
+            assert a.dtype == b.dtype == torch.float32 and torch.equal(a, b)
+    clone = pickle.loads(pickle.dumps(loaded))  # a DataLoader worker reads its own copy
+    assert clone._rows is None and torch.equal(clone[0][1], lazy[0][1])
