@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from invtools.devices.ktc2023.adapter import find_ktc_folder
 from invtools.devices.ktc2023.score import ktc_score
 from invtools.training.trained_model import load_model, resolve_model
 from invtools.workflow.reconstruct import reconstruct
-from invtools.workflow.reconstruct.ktc2023 import find_ktc_folder
 from invtools.workflow.reconstruct.result import label_images
 
 TARGET = 2

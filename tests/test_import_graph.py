@@ -114,8 +114,8 @@ def test_classical_methods_do_not_depend_on_the_nets():
 def test_the_checks_see_imports():  # the walker itself: a known edge of each kind is found
     assert "invtools.operators" in imports("forward_models.eit.forward", module_level=True)
     assert "invtools.operators.plugins" in imports("invtools.data.recipes", module_level=True)
-    assert "invtools.data.recipes" in imports("invtools.workflow.reconstruct.ktc2023", module_level=False)
-    assert "invtools.data.recipes" not in imports("invtools.workflow.reconstruct.ktc2023", module_level=True)
+    assert "invtools.data.recipes" in imports("invtools.devices.ktc2023.adapter", module_level=False)
+    assert "invtools.data.recipes" not in imports("invtools.devices.ktc2023.adapter", module_level=True)
 
 
 def test_the_package_face_gives_the_public_api_without_loading_the_workflow():

@@ -33,12 +33,14 @@ KIT4_Z = 1e-4  # Ohm m^2, the start of the fit (the archive gives no value)
 def ktc_tank(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, Electrodes, float, np.ndarray | None]:
     """KTC2023 ref.mat: voltages (76 31,), currents (76, 32), Mpat (31, 32), nominal electrodes
     (32, counter-clockwise from 90 degrees, 50% coverage), radius, mask."""
-    from invtools.data.readers import read_measurements
+    from invtools.devices import load_description
+    from invtools.devices.reader import read_reference
 
-    m = read_measurements(folder / "ref.mat")
-    L = m.ktc["currents"].shape[1]
+    u, currents, measurement = read_reference(load_description("ktc2023"), folder / "ref.mat")
+    L = currents.shape[1]
     nominal = Electrodes.equally_spaced(L, 0.5, KTC_CONTACT_IMPEDANCE, offset=KTC_FIRST_ELECTRODE)
-    return m.y[0], m.ktc["currents"], m.ktc["measurement"], nominal, KTC_RADIUS, m.mask
+    kept = np.isfinite(u)
+    return np.where(kept, u, 0.0), currents, measurement, nominal, KTC_RADIUS, None if kept.all() else kept
 
 
 def kit4_tank(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, Electrodes, float, None]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from benchmarks._timing import print_table
 from invtools.devices import load_description, parse_description, read_device_file
-from invtools.devices.reconstruct import reconstruct_device
+from invtools.workflow.reconstruct import reconstruct
 
 FILES = ["datamat_1_0", "datamat_1_1", "datamat_2_1", "datamat_3_2", "datamat_5_1"]
 
@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     for name in FILES:
         path = folder / f"{name}.mat"
         t0 = time.perf_counter()
-        diff = reconstruct_device("kit4", path)
+        diff = reconstruct(path, device="kit4")
         t1 = time.perf_counter()
-        absolute = reconstruct_device("kit4", path, absolute=True)
+        absolute = reconstruct(path, device="kit4", absolute=True)
         t2 = time.perf_counter()
         count = [int((r.label_images == c).sum()) for r in (diff, absolute) for c in (1, 2)]
         rows.append([name, *count, f"{t1 - t0:.1f}", f"{t2 - t1:.1f}"])

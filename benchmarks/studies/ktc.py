@@ -16,7 +16,7 @@ set's masks (asserted when ``--train`` names it).
 Truth: the phantom evaluated at the 256 x 256 pixel centres of the organisers' frame (exact,
 not the 32 x 32 image), water outside the tank. Methods: ``baseline`` (the organisers' own:
 J at 1 S/m, their smoothness prior and noise model, Otsu2 on their 256 x 256 interpolation;
-:mod:`invtools.classical.ktc_baseline`), ``linearized`` + Otsu, ``gn`` + levels, and each model
+:mod:`invtools.devices.ktc2023.baseline`), ``linearized`` + Otsu, ``gn`` + levels, and each model
 + levels (or its own classes), as ``invtools reconstruct --segment`` does.
 
 ``--quick`` (a smoke run): 2 phantoms, Gauss-Newton on 1, and a figure of target 1 at level 7
@@ -121,9 +121,9 @@ def labels_of(x: np.ndarray, sigma0: float, method: str, op, **made) -> list[np.
 def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarray],
                 truth: list[np.ndarray]) -> dict[str, dict[str, list[float]]]:
     """scores[method][row] = per-phantom scores; plus seconds per reconstruction per method."""
-    from invtools.classical.ktc_baseline import organisers_baseline, prepare_baseline
+    from invtools.devices.ktc2023.adapter import classical_difference, predict_difference, refined_labels
+    from invtools.devices.ktc2023.baseline import organisers_baseline, prepare_baseline
     from invtools.training.trained_model import load_model
-    from invtools.workflow.reconstruct.ktc2023 import classical_difference, predict_difference, refined_labels
 
     sigma0 = float(problem.recipe.phantom["background"])
     op, n = problem.op, len(truth)
@@ -264,7 +264,7 @@ def calibrate_levels(n: int = 40, seed: int = 123, quick: bool = False) -> None:
     import scipy.linalg
 
     from invtools.classical.regularization import make_prior
-    from invtools.workflow.reconstruct.ktc2023 import KTC_LINEARIZED_LAM, KTC_LOG_LAM
+    from invtools.devices.ktc2023.adapter import KTC_LINEARIZED_LAM, KTC_LOG_LAM
 
     problem = complete_problem()
     s = problem.samples(np.arange(n), seed)

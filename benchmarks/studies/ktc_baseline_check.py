@@ -1,4 +1,4 @@
-"""The KTC2023 organisers' baseline (invtools.classical.ktc_baseline) on the four real targets at
+"""The KTC2023 organisers' baseline (invtools.devices.ktc2023.baseline) on the four real targets at
 the seven difficulty levels: per file the fraction of the 256 x 256 pixels in each class and the
 seconds of the reconstruction (the step's factor for a level's mask is built on its first file;
 its time is printed per level). The organisers' parameters are used as they are; no ground
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from forward_models.eit.ktc2023 import ktc_image_operator
-from invtools.classical import ktc_baseline as kb
 from invtools.data.missing_data import level_mask
-from invtools.data.readers import read_measurements
+from invtools.devices import load_description, read_device_file
+from invtools.devices.ktc2023 import baseline as kb
 
 
 def level_folder(root: Path, level: int) -> Path:
@@ -31,21 +31,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--levels", type=int, nargs="*", default=list(range(1, 8)))
     args = parser.parse_args(argv)
 
-    ref = read_measurements(args.folder / "data1.mat")
+    ref = read_device_file(load_description("ktc2023"), args.folder / "data1.mat")
     t0 = time.perf_counter()
     # the organisers' solver takes the reference's injections (Injref) as they are
-    op = ktc_image_operator(ref.ktc["currents"], ref.ktc["measurement"])
+    op = ktc_image_operator(ref.extra["currents"], ref.extra["measurement"])
     step = kb.prepare_baseline(op, ref.reference, kb.SIGMA0)
     print(f"operator, Jacobian at sigma0 = {kb.SIGMA0} S/m and prior: {time.perf_counter() - t0:.2f} s")
     print(f"{'level':>5} {'file':>9} {'kept':>5} {'water':>6} {'resist':>6} {'conduct':>7} {'s':>6}")
     for level in args.levels:
         folder = level_folder(args.folder, level)
         t_level = time.perf_counter()
-        step.factor(level_mask(ref.ktc["currents"], ref.ktc["measurement"], level))
+        step.factor(level_mask(ref.extra["currents"], ref.extra["measurement"], level))
         t_factor = time.perf_counter() - t_level
         for k in range(1, 5):
-            meas = read_measurements(folder / f"data{k}.mat")
-            if not np.allclose(meas.ktc["currents"], ref.ktc["currents"]):
+            meas = read_device_file(load_description("ktc2023"), folder / f"data{k}.mat")
+            if not np.allclose(meas.extra["currents"], ref.extra["currents"]):
                 raise SystemExit(f"{folder}/data{k}.mat: injections differ from the reference's")
             keep = np.ones(op.n_out, dtype=bool) if meas.mask is None else meas.mask
             t = time.perf_counter()

@@ -37,12 +37,12 @@ import torch.nn.functional as F
 
 from benchmarks._timing import print_table
 from benchmarks.studies.ktc import LEVELS, complete_problem, interval, masks_of, training_masks, truth_labels
-from invtools.devices.ktc2023.score import ktc_score
 from invtools.analysis.segmentation import grid_to_pixels, inside_frame_disk, segment_conductivity
+from invtools.devices.ktc2023.adapter import predict_difference
+from invtools.devices.ktc2023.score import ktc_score
 from invtools.nets.label_refiner import LabelRefiner, refiner_record
 from invtools.training.checkpoint import load_checkpoint, save_checkpoint
 from invtools.training.trained_model import load_model, resolve_model
-from invtools.workflow.reconstruct.ktc2023 import predict_difference
 
 
 def train(args, trained, problem, sigma0: float) -> tuple[torch.nn.Module, list[dict]]:

@@ -27,7 +27,9 @@ import torch
 
 from benchmarks._timing import print_table
 from forward_models.eit.ktc2023 import best_homogeneous, ktc_operator
-from invtools.data.readers import read_measurements
+from invtools.data.readers import Measurements
+from invtools.devices import load_description
+from invtools.devices.reader import read_reference
 
 QUICK_MESH = "0.02:0"  # --quick: the one mesh (size in m : edge levels)
 
@@ -43,7 +45,7 @@ def main() -> None:
     args = p.parse_args()
     if args.quick:
         args.meshes, args.samples = [QUICK_MESH], 1
-    ref = read_measurements(Path(args.ktc) / "ref.mat")
+    ref = read_tank(Path(args.ktc) / "ref.mat")
     if "mesh" in args.parts:
         mesh_table(args, ref)
     if "preset" in args.parts:
@@ -58,12 +60,24 @@ def main() -> None:
         noise_table(args)
 
 
+def read_tank(path: Path, voltages: str = "Uelref") -> Measurements:
+    """A tank file's ``voltages`` (its reference's by default) with its patterns, read by the
+    tank's description."""
+    desc = load_description("ktc2023")
+    if voltages != "Uelref":
+        from invtools.devices import read_device_file
+
+        return read_device_file(desc, path, with_reference=False)
+    u, currents, measurement = read_reference(desc, path)
+    return Measurements(u[None], path, extra={"currents": currents, "measurement": measurement})
+
+
 def mesh_table(args, ref) -> None:
     rows = []
     for spec in args.meshes:
         h, levels = float(spec.split(":")[0]), int(spec.split(":")[1])
         t0 = time.perf_counter()
-        op = ktc_operator(ref.ktc["currents"], ref.ktc["measurement"], mesh_size=h, edge_levels=levels)
+        op = ktc_operator(ref.extra["currents"], ref.extra["measurement"], mesh_size=h, edge_levels=levels)
         sigma0 = best_homogeneous(op, ref.y[0])
         with torch.no_grad():
             u = op(torch.full((1, op.n_in), sigma0, dtype=torch.float64))[0].numpy()
@@ -86,14 +100,14 @@ def contact_table(ref, quick: bool = False) -> None:
     h, levels = (float(QUICK_MESH.split(":")[0]), 0) if quick else KTC_ACCURATE_MESH
     rows = []
     for z in (1e-6, 1e-3) if quick else (1e-8, 1e-6, 1e-4, 1e-3, 1e-2):
-        op = ktc_operator(ref.ktc["currents"], ref.ktc["measurement"], mesh_size=h, edge_levels=levels,
+        op = ktc_operator(ref.extra["currents"], ref.extra["measurement"], mesh_size=h, edge_levels=levels,
                           contact_impedance=z)
         sigma0 = best_homogeneous(op, ref.y[0])
         with torch.no_grad():
             u = op(torch.full((1, op.n_in), sigma0, dtype=torch.float64))[0].numpy()
         rows.append([f"{z:.0e}", sigma0, np.linalg.norm(u - ref.y[0]) / np.linalg.norm(ref.y[0])])
     if not quick:
-        z, sigma0, misfit = fit_contact_impedance(ref.y[0], ref.ktc["currents"], ref.ktc["measurement"])
+        z, sigma0, misfit = fit_contact_impedance(ref.y[0], ref.extra["currents"], ref.extra["measurement"])
         rows.append([f"least squares: {z:.2g}", sigma0, misfit])
     print(f"ref.mat on the {'coarse' if quick else 'accurate'} mesh ({h} m, {levels} edge levels): "
           "one contact impedance for all")
@@ -105,7 +119,7 @@ def noise_table(args) -> None:
     from forward_models.eit.ktc2023 import noise_from_repeats
 
     files = ["ref.mat", "data1.mat", "data2.mat", "data3.mat", "data4.mat"]
-    u = np.stack([read_measurements(Path(args.ktc) / f, Path(args.ktc) / "ref.mat").y[0] for f in files])
+    u = np.stack([read_tank(Path(args.ktc) / f, "Uelref" if f == "ref.mat" else "Uel").y[0] for f in files])
     rows = [[f, *noise_from_repeats(u[k])] for k, f in enumerate(files)]
     rows.append(["all five", *noise_from_repeats(u)])
     print("noise from the 4 injections driven twice (31 differences each), std = sqrt((a |u|)^2 + b^2)")

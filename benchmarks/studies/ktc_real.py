@@ -83,7 +83,7 @@ def class_scores(truth: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
 def recording_gn(log: list[dict]) -> Iterator[None]:
     """Record every Gauss-Newton solve of the tank's difference path (its objective at the
     prior's centre ``water``, per accepted iterate, and its start x0) into ``log``."""
-    from invtools.workflow.reconstruct import ktc2023 as adapter
+    from invtools.devices import imaging as adapter  # difference imaging calls gauss_newton there
 
     original = adapter.gauss_newton
 
@@ -325,7 +325,7 @@ def compare(records: list[dict], against: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from invtools.workflow.reconstruct.ktc2023 import find_ktc_folder
+    from invtools.devices.ktc2023.adapter import find_ktc_folder
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ktc", help="the KTC2023 folder (default: $INVTOOLS_KTC2023 or ../shared/ktc2023)")

@@ -18,10 +18,10 @@ def model_checks(folder, records: list[dict], quick: bool = False) -> dict:
     fitted sigma0 per level). ``quick``: 2 simulated samples, no contact-impedance fit."""
     from benchmarks.studies.ktc import complete_problem
     from forward_models.eit import ktc2023 as tank
-    from invtools.data.readers import read_measurements
+    from invtools.devices import load_description, read_device_file
 
-    meas = [read_measurements(folder / f"data{t}.mat") for t in (1, 2, 3, 4)]
-    currents, measurement = meas[0].ktc["currents"], meas[0].ktc["measurement"]
+    meas = [read_device_file(load_description("ktc2023"), folder / f"data{t}.mat") for t in (1, 2, 3, 4)]
+    currents, measurement = meas[0].extra["currents"], meas[0].extra["measurement"]
     ref = meas[0].reference
     amplitude = np.abs(currents).max(axis=1)
     h, levels = tank.KTC_ACCURATE_MESH
@@ -38,7 +38,7 @@ def model_checks(folder, records: list[dict], quick: bool = False) -> dict:
     out: dict = {
         "current_range": [float(amplitude.min()), float(amplitude.max())],
         "nominal_current": tank.KTC_NOMINAL_CURRENT,
-        "same_currents_in_ref": all(np.array_equal(m.ktc["currents"], currents) for m in meas),
+        "same_currents_in_ref": all(np.array_equal(m.extra["currents"], currents) for m in meas),
         "water_fit_file_currents": water_misfit(currents),
         "water_fit_nominal_currents": water_misfit(nominal),
         "sigma0_per_level": {str(r["level"]): r["sigma0"] for r in records if r["method"] == "gn"},
@@ -98,8 +98,8 @@ def gn_on_simulated(n: int, levels=(1, 4, 7)) -> dict:
     from benchmarks.studies.ktc import complete_problem, labels_of, truth_labels
     from benchmarks.studies.ktc_real import recording_gn
     from invtools.data.missing_data import cem_patterns, level_mask
+    from invtools.devices.ktc2023.adapter import classical_difference
     from invtools.devices.ktc2023.score import ktc_score
-    from invtools.workflow.reconstruct.ktc2023 import classical_difference
 
     problem = complete_problem()
     op, sigma0 = problem.op, float(problem.recipe.phantom["background"])
@@ -165,19 +165,19 @@ def one_current_for_all() -> Iterator[None]:
     """Within the block the tank's difference path takes every injection to have driven the
     nominal current (the voltages as measured, the nominal patterns) instead of rescaling each
     injection by the current its file records: what the per-injection rescaling changes."""
-    from invtools.workflow.reconstruct import ktc2023 as adapter
+    from invtools.devices.ktc2023 import adapter
 
-    original = adapter._at_nominal_current
+    original = adapter.at_nominal_current
 
     def as_nominal(meas, tank):
-        nominal, _ = tank.ktc_patterns(tank.KTC_NOMINAL_CURRENT, meas.ktc["currents"].shape[1])
-        return meas.y[0], meas.reference, nominal, meas.ktc["measurement"]
+        nominal, _ = tank.nominal_patterns(meas.extra["currents"].shape[1])
+        return meas.y[0], meas.reference, nominal, meas.extra["measurement"]
 
-    adapter._at_nominal_current = as_nominal
+    adapter.at_nominal_current = as_nominal
     try:
         yield
     finally:
-        adapter._at_nominal_current = original
+        adapter.at_nominal_current = original
 
 
 def compare_runs(records: list[dict], other: list[dict], label: str) -> None:

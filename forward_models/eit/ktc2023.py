@@ -11,6 +11,9 @@ does.)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from forward_models.eit.electrodes import Electrodes
@@ -79,13 +82,19 @@ def ktc_image_operator(currents: np.ndarray, measurement: np.ndarray, pixels: in
                            KTC_RADIUS)
 
 
-def accurate_sigma0(u_ref: np.ndarray, currents: np.ndarray, measurement: np.ndarray,
-                    mask: np.ndarray | None = None, **kwargs) -> float:
-    """The water's conductivity (S/m): :func:`best_homogeneous` on the tank's accurate mesh
+def accurate_fit(u_ref: np.ndarray, currents: np.ndarray, measurement: np.ndarray,
+                 mask: np.ndarray | None = None, **kwargs) -> tuple[float, float]:
+    """(sigma0, misfit): :func:`homogeneous_fit` on the tank's accurate mesh
     (:data:`KTC_ACCURATE_MESH`, 32k elements, about 0.5 s), whose fit moves < 1% under refinement."""
     h, levels = KTC_ACCURATE_MESH
-    return best_homogeneous(ktc_operator(currents, measurement, mesh_size=h, edge_levels=levels, **kwargs),
-                            u_ref, mask)
+    return homogeneous_fit(ktc_operator(currents, measurement, mesh_size=h, edge_levels=levels, **kwargs),
+                           u_ref, mask)
+
+
+def accurate_sigma0(u_ref: np.ndarray, currents: np.ndarray, measurement: np.ndarray,
+                    mask: np.ndarray | None = None, **kwargs) -> float:
+    """The water's conductivity (S/m) fitted on the accurate mesh (:func:`accurate_fit`)."""
+    return accurate_fit(u_ref, currents, measurement, mask, **kwargs)[0]
 
 
 def fit_contact_impedance(u_ref: np.ndarray, currents: np.ndarray, measurement: np.ndarray,
@@ -141,15 +150,68 @@ def noise_from_repeats(u: np.ndarray, n_measurements: int = KTC_ELECTRODES - 1) 
     return float(np.sqrt(coef[0])), float(np.sqrt(coef[1]))
 
 
-def best_homogeneous(op: CEMForward, u_ref: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """The constant conductivity whose simulated data best fit ``u_ref`` (least squares):
-    data scale as 1/sigma, so sigma0 = <U1, U1> / <U1, u_ref> with U1 the data at sigma = 1."""
+def homogeneous_fit(op: CEMForward, u_ref: np.ndarray, mask: np.ndarray | None = None
+                    ) -> tuple[float, float]:
+    """The constant conductivity sigma0 (S/m) whose simulated data best fit ``u_ref`` (least
+    squares; data scale as 1/sigma, so sigma0 = <U1, U1> / <U1, u_ref> with U1 the data at
+    sigma = 1) and its relative misfit ``||U1 / sigma0 - u_ref|| / ||u_ref||`` (kept values)."""
     import torch
 
-    u1 = op(torch.ones(1, op.n_in, dtype=torch.float64))[0].numpy()
+    with torch.no_grad():
+        u1 = op(torch.ones(1, op.n_in, dtype=torch.float64))[0].numpy()
     keep = np.ones_like(u1, dtype=bool) if mask is None else mask
     inner = float(u1[keep] @ u_ref[keep])
     if inner <= 0:
         raise ValueError("reference data are not positively correlated with the model's; "
                          "check the injection/measurement patterns and electrode order")
-    return float(u1[keep] @ u1[keep]) / inner
+    sigma0 = float(u1[keep] @ u1[keep]) / inner
+    misfit = float(np.linalg.norm((u1 / sigma0 - u_ref)[keep]) / np.linalg.norm(u_ref[keep]))
+    return sigma0, misfit
+
+
+def best_homogeneous(op: CEMForward, u_ref: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """The constant conductivity (S/m) whose simulated data best fit ``u_ref``
+    (:func:`homogeneous_fit`)."""
+    return homogeneous_fit(op, u_ref, mask)[0]
+
+
+@dataclass(frozen=True)
+class TankCalibration:
+    """The water fitted to the reference data: ``sigma0`` (S/m), ``contact_impedance`` (Ohm m^2,
+    the organisers' fixed value) and ``misfit`` (relative, kept values)."""
+
+    sigma0: float
+    contact_impedance: float
+    misfit: float
+
+
+class KTC2023Tank:
+    """The tank's physics as a device model (entry point ``ktc2023`` of the group
+    ``invtools.devices``; :class:`invtools.devices.model.DeviceModel`), built from its checked
+    description ``desc``: :meth:`image_operator` is :func:`ktc_image_operator`, :meth:`calibrate`
+    the homogeneous fit on :data:`KTC_ACCURATE_MESH`. For the tank's adapter also:
+    ``nominal_current`` (the files' mean current amplitude, :data:`KTC_NOMINAL_CURRENT`) and
+    :meth:`nominal_patterns`, the organisers' patterns at that current."""
+
+    nominal_current: float = KTC_NOMINAL_CURRENT
+
+    def __init__(self, desc: Any = None):
+        self.desc = desc
+
+    def image_operator(self, currents: np.ndarray, measurement: np.ndarray, z: float = KTC_CONTACT_IMPEDANCE,
+                       mesh_size: float | None = None, edge_levels: int = 0):
+        """The tank on 32 x 32 pixels (:func:`ktc_image_operator`) with contact impedance z
+        (Ohm m^2) over a mesh of ``mesh_size`` (m, default :data:`KTC_IMAGE_MESH`)."""
+        return ktc_image_operator(currents, measurement, mesh_size=mesh_size or KTC_IMAGE_MESH,
+                                  edge_levels=edge_levels, contact_impedance=z)
+
+    def calibrate(self, u_ref: np.ndarray, currents: np.ndarray, measurement: np.ndarray,
+                  mask: np.ndarray | None = None) -> TankCalibration:
+        """The water's sigma0 and misfit (:func:`accurate_fit`) at the organisers' contact impedance."""
+        sigma0, misfit = accurate_fit(u_ref, currents, measurement, mask)
+        return TankCalibration(sigma0, KTC_CONTACT_IMPEDANCE, misfit)
+
+    def nominal_patterns(self, L: int = KTC_ELECTRODES) -> tuple[np.ndarray, np.ndarray]:
+        """The organisers' currents (76, L) at ``nominal_current`` and measurements (L - 1, L)
+        (:func:`ktc_patterns`)."""
+        return ktc_patterns(self.nominal_current, L)

@@ -5,10 +5,8 @@
 - **NPZ**: array ``y`` (m,) or (N, m); optional ``y_ref`` (m,) for difference imaging.
 - **CSV**: one measurement vector per row (N rows of m numbers, or a single column of m
   values); comma or whitespace separated, ``#`` starts a comment.
-- **MATLAB** ``.mat`` (v5-v7.2): the KTC2023 layout ``Uel`` (or ``Uelref``) (m, 1), ``Inj``
-  (L, P) injected currents, ``Mpat`` (L, k) measurement pattern (m = P k), with the empty-tank
-  reference ``ref.mat`` (``Uelref``, ``Injref``) beside it; NaN marks a missing value. Or a
-  generic variable ``y``.
+- **MATLAB** ``.mat`` (v5-v7.2): a variable ``y`` (m,) or (N, m). A device's own layout is
+  read by its description (:mod:`invtools.devices.reader`).
 
 Every problem is a :class:`~invtools.data.h5file.DataFileError` naming the file and what is
 wrong; nothing else escapes a reader.
@@ -33,12 +31,12 @@ FORMATS = {".h5": "hdf5", ".hdf5": "hdf5", ".npz": "npz", ".csv": "csv", ".txt":
 class Measurements:
     """Measured data and what came with it.
 
-    y: (N, m) float64, NaN where a value is missing (HDF5/NPZ; the KTC2023 ``.mat`` reader
-    puts 0 there and sets ``mask``). mask: (m,) True where measured, shared by every row (None:
-    all, or rows with different masks, whose NaN tell). reference: (m,) data of a
-    reference state for difference imaging. x: (N, *in_shape) ground truths if known.
-    operator: forward-model config if the file defines it. ktc: KTC2023 patterns
-    (``currents`` (P, L), ``measurement`` (k, L)) if the file is in that layout.
+    y: (N, m) float64, NaN where a value is missing (HDF5/NPZ; a device's reader puts 0 there
+    and sets ``mask``). mask: (m,) True where measured, shared by every row (None: all, or rows
+    with different masks, whose NaN tell). reference: (m,) data of a reference state for
+    difference imaging. x: (N, *in_shape) ground truths if known. operator: forward-model
+    config if the file defines it. extra: what else came with the data (a device's
+    ``currents`` (P, L) and ``measurement`` (k, L), an HDF5 file's ``x0``, ...).
     """
 
     y: np.ndarray
@@ -48,7 +46,6 @@ class Measurements:
     x: np.ndarray | None = None
     operator: dict[str, Any] | None = None
     parametrization: str | None = None
-    ktc: dict[str, np.ndarray] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -188,67 +185,16 @@ def _loadmat(path: Path) -> dict[str, Any]:
         raise DataFileError(f"{path}: not a readable MATLAB .mat file (or truncated)") from None
 
 
-def _ktc_patterns(d: dict[str, Any], path: Path, inj_key: str) -> tuple[np.ndarray, np.ndarray]:
-    for key in (inj_key, "Mpat"):
-        if key not in d:
-            found = sorted(k for k in d if not k.startswith("_"))
-            raise DataFileError(f"{path}: KTC2023 layout needs {key!r} (found {found})")
-    inj, mpat = _numeric(d[inj_key], path, inj_key), _numeric(d["Mpat"], path, "Mpat")
-    if inj.ndim != 2 or mpat.ndim != 2 or inj.shape[0] != mpat.shape[0]:
-        raise DataFileError(f"{path}: {inj_key} (L, P) and Mpat (L, k) must share L rows, got "
-                            f"{inj.shape} and {mpat.shape}")
-    if np.any(np.abs(inj.sum(axis=0)) > 1e-6 * np.abs(inj).max()):
-        raise DataFileError(f"{path}: an injection pattern in {inj_key} does not sum to zero")
-    return inj.T, mpat.T
-
-
-def _read_mat(path: Path, reference: Path | None = None, is_reference: bool = False) -> Measurements:
+def _read_mat(path: Path) -> Measurements:
     d = _loadmat(path)
-    found = sorted(k for k in d if not k.startswith("_"))
-    if is_reference and "Uelref" not in d:
-        hint = " (a measurement file's layout, not ref.mat's)" if "Uel" in d else ""
-        raise DataFileError(f"{path}: a KTC2023 reference needs 'Uelref' and 'Injref', found "
-                            f"{found}{hint}")
-    if "y" in d and "Uel" not in d:
-        return Measurements(_as_rows(_numeric(d["y"], path, "y"), path), path)
-    key, inj_key = ("Uel", "Inj") if "Uel" in d else ("Uelref", "Injref")
-    if key not in d:
-        raise DataFileError(f"{path}: no 'Uel'/'Uelref' (KTC2023) or 'y' variable, found {found}")
-    u = _numeric(d[key], path, key, allow_nan=True).ravel()
-    currents, meas = _ktc_patterns(d, path, inj_key)
-    m_expected = currents.shape[0] * meas.shape[0]
-    if u.size != m_expected:
-        raise DataFileError(f"{path}: {key} has {u.size} values, expected {currents.shape[0]} injections x "
-                            f"{meas.shape[0]} measurements = {m_expected}")
-    out = Measurements(u[None, :], path, ktc={"currents": currents, "measurement": meas})
-    ref_path = reference if reference is not None else path.with_name("ref.mat")
-    if key == "Uel":
-        if not ref_path.is_file():
-            raise DataFileError(f"{path}: difference imaging needs the reference {ref_path} "
-                                "(pass --reference)")
-        ref = _read_mat(ref_path, is_reference=True)
-        shapes = [(m.ktc["currents"].shape[1], m.ktc["currents"].shape[0], m.ktc["measurement"].shape[0])
-                  for m in (ref, out)]
-        if shapes[0] != shapes[1]:
-            (lr, pr, kr), (ld, pd, kd) = shapes
-            raise DataFileError(f"{ref_path}: the reference is for {lr} electrodes ({pr} injections x "
-                                f"{kr} measurements), {path} for {ld} ({pd} x {kd}); pass the "
-                                "reference of the same tank (--reference)")
-        if not (np.allclose(ref.ktc["currents"], currents) and np.array_equal(ref.ktc["measurement"], meas)):
-            raise DataFileError(f"{ref_path}: Injref or Mpat differ from {path}'s Inj or Mpat; pass "
-                                "the reference measured with the same patterns (--reference)")
-        out.reference = ref.y[0]
-    mask = np.isfinite(u) & (np.isfinite(out.reference) if out.reference is not None else True)
-    if not mask.any():
-        raise DataFileError(f"{path}: every value is missing (NaN)")
-    out.mask = None if mask.all() else mask
-    out.y = np.where(np.isfinite(u), u, 0.0)[None, :]
-    if out.reference is not None:
-        out.reference = np.where(np.isfinite(out.reference), out.reference, 0.0)
-    return out
+    if "y" not in d:
+        found = sorted(k for k in d if not k.startswith("_"))
+        raise DataFileError(f"{path}: no variable 'y' (found {found}); a device's measurement file is "
+                            "read by its description: pass --device NAME|TOML")
+    return Measurements(_as_rows(_numeric(d["y"], path, "y"), path), path)
 
 
-def read_measurements(path: str | Path, reference: str | Path | None = None) -> Measurements:
+def read_measurements(path: str | Path) -> Measurements:
     """Read a measurement file of any supported layout (by extension)."""
     path = Path(path)
     if not path.is_file():
@@ -257,7 +203,7 @@ def read_measurements(path: str | Path, reference: str | Path | None = None) -> 
     if fmt is None:
         raise DataFileError(f"{path}: unknown extension {path.suffix!r}; use one of {sorted(FORMATS)}")
     readers = {"hdf5": _read_hdf5, "npz": _read_npz, "csv": _read_csv,
-               "mat": lambda p: _read_mat(p, Path(reference) if reference is not None else None)}
+               "mat": _read_mat}
     try:
         return readers[fmt](path)
     except DataFileError:

@@ -1,13 +1,15 @@
 """Device descriptions: one TOML file says everything invtools needs to image an EIT device's
 measurement files (see docs/your-own-tank.md for every key with an example).
 
-Tables: ``[device]`` (name, the model plug-in), ``[domain]`` (a circle's radius or an outline
+Tables: ``[device]`` (name, the model plug-in, the adapter that reads and images its files),
+``[domain]`` (a circle's radius or an outline
 file), ``[electrodes]`` (count, width, first electrode's angle, numbering direction, contact
 impedance or ``"fit"``), ``[patterns]`` (currents and measurements read from the file or
 named), ``[file]`` (the variables holding voltages, currents and patterns, their layouts,
 scales and how a missing value is marked), ``[reference]`` (the reference measurement file),
 ``[calibration]``, ``[image]`` (pixels, extent, row order), ``[reconstruction]`` and
-``[segmentation]`` (the three classes and the rule).
+``[segmentation]`` (the three classes and the rule), ``[samples]`` (where example files of the
+device are found: :func:`find_samples`).
 
 :func:`load_description` checks every key (type, range, choices, unknown keys) and fills the
 defaults; any problem is one :class:`DescriptionError` line naming the file and the key.
@@ -41,9 +43,11 @@ def _choice(*allowed: str):
 
 # table -> key -> (kind, default); kind: "str" (non-empty), "text" (any string), "int",
 # "pos" (number > 0), "num", ("choice", allowed), "strlist" (three names), "imp" (number > 0
-# or "fit"), "missing" ("nan", "none" or a number), "pattern" (file, adjacent, skip-K, ...)
+# or "fit"), "missing" ("nan", "none" or a number), "pattern" (file, adjacent, skip-K, ...),
+# "paths" (a list of non-empty strings)
 SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
-    "device": {"name": ("str", REQUIRED), "description": ("text", ""), "model": ("str", "cem2d")},
+    "device": {"name": ("str", REQUIRED), "description": ("text", ""), "model": ("str", "cem2d"),
+               "adapter": ("str", "described")},
     "domain": {"shape": (_choice("circle", "outline"), REQUIRED), "radius": ("pos", None),
                "outline": ("str", None)},
     "electrodes": {"count": ("int", REQUIRED), "width": ("pos", REQUIRED), "first_angle": ("num", 0.0),
@@ -69,6 +73,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
     "reconstruction": {"prior_weight": ("pos", REQUIRED), "iterations": ("int", 10)},
     "segmentation": {"classes": ("strlist", ["background", "resistive", "conductive"]),
                      "rule": (_choice("levels", "otsu"), "levels"), "threshold": ("pos", 1.0)},
+    "samples": {"folder": ("str", None), "env": ("str", None), "files": ("paths", []),
+                "model": ("str", None)},
 }
 MINIMUM_INT = {("electrodes", "count"): 2, ("image", "pixels"): 2, ("image", "label_pixels"): 8,
                ("calibration", "edge_levels"): 0, ("reconstruction", "iterations"): 1}
@@ -153,6 +159,10 @@ def _check_value(origin: str, table: str, key: str, kind: Any, value: Any) -> An
             raise DescriptionError(f"{where} must be \"file\", \"adjacent\", \"skip-K\", \"opposite\" or "
                                    f"\"trigonometric\", got {value!r}")
         return value
+    if kind == "paths":
+        if not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
+            raise DescriptionError(f"{where} must be a list of file names, got {value!r}")
+        return list(value)
     if kind == "strlist":
         if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) for v in value)):
             raise DescriptionError(f"{where} must be a list of 3 names (background, resistive, "
@@ -268,3 +278,20 @@ def description_text(desc: DeviceDescription) -> str:
         lines += [f"{k} = {_toml_value(v)}" for k, v in keys.items() if v is not None]
         lines.append("")
     return "\n".join(lines)
+
+
+def find_samples(desc: DeviceDescription, start: str | Path | None = None) -> Path | None:
+    """The folder of the device's example files (``[samples]``): the one the environment
+    variable ``env`` names, else ``folder`` (relative to the description file, or absolute), else
+    ``../shared/<name>`` from ``start`` (default: the working folder); the first of these that
+    holds every file of ``files``. None if none does."""
+    import os
+
+    s = desc["samples"]
+    candidates = [os.environ.get(s["env"]) if s["env"] else None,
+                  desc.resolve(s["folder"]) if s["folder"] else None,
+                  Path(start or Path.cwd()).resolve().parent / "shared" / desc.name]
+    for candidate in map(Path, filter(None, candidates)):
+        if candidate.is_dir() and all((candidate / f).is_file() for f in s["files"]):
+            return candidate
+    return None

@@ -1,12 +1,13 @@
-"""Reconstruction for a described device: its files read by the description, its model built by
-the plug-in it names (:mod:`invtools.devices.model`), calibrated on the reference file, imaged by
-Gauss-Newton (difference or absolute) and segmented into three classes in the device's frame.
+"""The ``described`` device adapter (:class:`DescribedDevice`, :mod:`invtools.devices.adapter`):
+a device's files read by its description, its model built by the plug-in it names
+(:mod:`invtools.devices.model`), calibrated on the reference file, imaged by Gauss-Newton
+(difference or absolute) and segmented into three classes in the device's frame.
 
 - **calibration**: background conductivity sigma0 and contact impedance z fitted to the
   reference data on the ``[calibration]`` mesh;
 - **difference** (default): data ``y - y_ref + A(sigma0)`` on the ``[image]`` model (the measured
   change on the image model's reference, so that model error common to both cancels), then
-  :func:`~invtools.workflow.reconstruct.ktc2023.classical_difference`: ``gn`` on
+  :func:`~invtools.devices.imaging.difference_images`: ``gn`` on
   log-conductivity (prior weight ``[reconstruction] prior_weight``, centred at sigma0) or one
   ``linearized`` step;
 - **absolute**: ``gn`` on log-conductivity for the voltages themselves, from sigma0, on pixels over
@@ -28,16 +29,14 @@ import torch
 
 from invtools.classical import ClassicalConfig, gauss_newton
 from invtools.data.readers import Measurements
-from invtools.devices.description import DeviceDescription, load_description
+from invtools.devices.description import DeviceDescription
+from invtools.devices.imaging import difference_images, flag_nonphysical, kept, masked, prior_weight
 from invtools.devices.model import device_model
 from invtools.devices.reader import read_device_file
 from invtools.operators.parametrization import net_operator
 from invtools.training.trained_model import TrainedModel
-from invtools.workflow.reconstruct.ktc2023 import _masked, classical_difference, flag_nonphysical
 from invtools.workflow.reconstruct.result import Reconstruction, check_width
 from invtools.workflow.reconstruct.tank_checks import check_tank_data
-
-DEVICE_METHODS = ("gn", "linearized")
 
 
 @dataclass(kw_only=True)
@@ -79,72 +78,76 @@ def segment_device(desc: DeviceDescription, x: np.ndarray, sigma0: float, n: int
     return np.stack(out).astype(np.uint8)
 
 
-def _kept(meas: Measurements) -> np.ndarray:
-    return np.ones(meas.y.shape[1], dtype=bool) if meas.mask is None else meas.mask
+class DescribedDevice:
+    """The ``described`` adapter (:class:`~invtools.devices.adapter.DeviceAdapter`): everything
+    from the description ``desc`` and the model plug-in it names."""
 
+    methods = ("gn", "linearized", "model")
 
-def reconstruct_device(device: str | Path | DeviceDescription, measurements: str | Path,
-                       reference: str | Path | None = None, method: str = "gn",
-                       classical: ClassicalConfig | None = None, absolute: bool = False,
-                       mesh_size: float | None = None, trained: TrainedModel | None = None
-                       ) -> DeviceReconstruction:
-    """Image the measurement file of a described ``device`` (a shipped name, a TOML file or a
-    loaded description): difference imaging against ``reference`` (default: the description's
-    reference file beside ``measurements``), or ``absolute`` (``gn`` only). ``mesh_size``: the
-    image model's physics mesh (m; default ``[image] mesh_size``); ``trained`` (``method``
-    ``"model"``): a network trained on a recipe of ``[operator] type = "device"``
-    (:func:`predict_device`). Returns images x (1, N, N) in S/m, their labels, and the
-    calibration."""
-    desc = load_description(device)
-    if trained is not None:
+    def __init__(self, desc: DeviceDescription):
+        self.desc = desc
+
+    def read(self, path: str | Path, reference: str | Path | None = None) -> Measurements:
+        """The file as the description says (:func:`~invtools.devices.reader.read_device_file`)."""
+        return read_device_file(self.desc, path, reference)
+
+    def segment(self, x: np.ndarray, sigma0: float, n: int | None = None) -> np.ndarray:
+        """The description's three classes (:func:`segment_device`)."""
+        return segment_device(self.desc, x, sigma0, n)
+
+    def reconstruct(self, meas: Measurements, method: str = "gn", trained: TrainedModel | None = None,
+                    classical: ClassicalConfig | None = None, absolute: bool = False,
+                    mesh_size: float | None = None) -> DeviceReconstruction:
+        """Difference imaging against the file's reference, or ``absolute`` (``gn`` only), by
+        ``gn`` or ``linearized``; ``model``: the network ``trained`` on a recipe of
+        ``[operator] type = "device"`` (:func:`predict_device`). ``mesh_size``: the image
+        model's physics mesh (m; default ``[image] mesh_size``). Returns images x (1, N, N) in
+        S/m, their labels, and the calibration."""
+        desc = self.desc
+        if method == "model":
+            if absolute:
+                raise ValueError("a --model images differences; --absolute is --method gn")
+            return predict_device(desc, meas, trained)
+        if absolute and method != "gn":
+            raise ValueError("absolute imaging is --method gn")
+        currents, measurement = meas.extra["currents"], meas.extra["measurement"]
+        keep = kept(meas)
+        model = device_model(desc)
+        cal = model.calibrate(meas.reference, currents, measurement, meas.mask)
+        z, sigma0 = cal.contact_impedance, cal.sigma0
+        ccfg = classical or ClassicalConfig()
+        lam = prior_weight(ccfg, desc["reconstruction"]["prior_weight"])
+        iterations = desc["reconstruction"]["iterations"] if classical is None else ccfg.iterations
+        ccfg = ClassicalConfig(**{**ccfg.__dict__, "lam": lam, "iterations": iterations})
         if absolute:
-            raise ValueError("a --model images differences; --absolute is --method gn")
-        return predict_device(desc, read_device_file(desc, measurements, reference), trained)
-    if method not in DEVICE_METHODS:
-        raise ValueError(f"--device reconstructs with --method gn or linearized, not {method!r}")
-    if absolute and method != "gn":
-        raise ValueError("absolute imaging is --method gn")
-    meas = read_device_file(desc, measurements, reference)
-    currents, measurement = meas.extra["currents"], meas.extra["measurement"]
-    keep = _kept(meas)
-    model = device_model(desc)
-    cal = model.calibrate(meas.reference, currents, measurement, meas.mask)
-    z, sigma0 = cal.contact_impedance, cal.sigma0
-    ccfg = classical or ClassicalConfig()
-    tv = ccfg.tv_smoothing if ccfg.prior == "tv" else 1.0  # a TV prior's Hessian: the Laplacian / eps
-    lam = ccfg.lam or desc["reconstruction"]["prior_weight"] * tv
-    iterations = desc["reconstruction"]["iterations"] if classical is None else ccfg.iterations
-    ccfg = ClassicalConfig(**{**ccfg.__dict__, "lam": lam, "iterations": iterations})
-    if absolute:
-        c = desc["calibration"]
-        op = model.image_operator(currents, measurement, z, mesh_size or c["mesh_size"], c["edge_levels"])
-    else:
-        op = model.image_operator(currents, measurement, z, mesh_size)
-    check_width(meas, op, f"the {desc.name} model")
-    ones = torch.ones(1, *op.in_shape, dtype=torch.float64)
-    with torch.no_grad():
-        homogeneous = op(sigma0 * ones)[0].numpy()
-    check_tank_data(meas.path, meas.y[0][keep], meas.reference[keep], homogeneous[keep])
-    if absolute:
-        s0 = torch.log(sigma0 * ones)
-        y = torch.as_tensor(meas.y[0][keep])[None]
-        s, infos = gauss_newton(net_operator(_masked(op, meas.mask), "log"), y, s0,
-                                ClassicalConfig(**{**ccfg.__dict__, "method": "gn"}))
-        x, objective, mode = torch.exp(s).numpy(), infos[0].objective, "absolute"
-    else:
-        y = torch.as_tensor(meas.y[0] - meas.reference + homogeneous)[None]
-        x, lam = classical_difference(_masked(op, meas.mask), y[:, keep], sigma0, method, ccfg)
-        objective, mode = None, "difference"
-    grid = segment_device(desc, x, sigma0)  # on the image grid, rows as x's (growing with y):
-    grid = grid[:, ::-1] if desc["image"]["rows"] == "top-down" else grid
-    return DeviceReconstruction(
-        x=x, method=method, operator=op, parametrization="log", source=meas.path, sigma0=sigma0,
-        mode=mode, missing=int((~keep).sum()), lam=lam, objective=objective,
-        labels=np.ascontiguousarray(grid),
-        label_images=segment_device(desc, x, sigma0, desc["image"]["label_pixels"]),
-        warnings=flag_nonphysical(x, meas.path), device=desc.name, contact_impedance=z,
-        calibration_misfit=cal.misfit)
-
+            c = desc["calibration"]
+            op = model.image_operator(currents, measurement, z, mesh_size or c["mesh_size"], c["edge_levels"])
+        else:
+            op = model.image_operator(currents, measurement, z, mesh_size)
+        check_width(meas, op, f"the {desc.name} model")
+        ones = torch.ones(1, *op.in_shape, dtype=torch.float64)
+        with torch.no_grad():
+            homogeneous = op(sigma0 * ones)[0].numpy()
+        check_tank_data(meas.path, meas.y[0][keep], meas.reference[keep], homogeneous[keep])
+        if absolute:
+            s0 = torch.log(sigma0 * ones)
+            y = torch.as_tensor(meas.y[0][keep])[None]
+            s, infos = gauss_newton(net_operator(masked(op, meas.mask), "log"), y, s0,
+                                    ClassicalConfig(**{**ccfg.__dict__, "method": "gn"}))
+            x, objective, mode = torch.exp(s).numpy(), infos[0].objective, "absolute"
+        else:
+            y = torch.as_tensor(meas.y[0] - meas.reference + homogeneous)[None]
+            x, lam = difference_images(masked(op, meas.mask), y[:, keep], sigma0, method, ccfg, lam)
+            objective, mode = None, "difference"
+        grid = segment_device(desc, x, sigma0)  # on the image grid, rows as x's (growing with y):
+        grid = grid[:, ::-1] if desc["image"]["rows"] == "top-down" else grid
+        return DeviceReconstruction(
+            x=x, method=method, operator=op, parametrization="log", source=meas.path, sigma0=sigma0,
+            mode=mode, missing=int((~keep).sum()), lam=lam, objective=objective,
+            labels=np.ascontiguousarray(grid),
+            label_images=segment_device(desc, x, sigma0, desc["image"]["label_pixels"]),
+            warnings=flag_nonphysical(x, meas.path), device=desc.name, contact_impedance=z,
+            calibration_misfit=cal.misfit)
 
 
 def predict_device(desc: DeviceDescription, meas: Measurements, trained: TrainedModel
@@ -170,7 +173,7 @@ def predict_device(desc: DeviceDescription, meas: Measurements, trained: Trained
         name = trained.path or "the model"
         raise DataFileError(f"{meas.path}: its patterns ({currents.shape[0]} currents x "
                             f"{measurement.shape[0]} measurements) are not those {name} was trained on")
-    keep = _kept(meas)
+    keep = kept(meas)
     trained.check_mask(keep, str(meas.path))
     op = trained.operator
     with torch.no_grad():

@@ -21,7 +21,6 @@ from typing import Any
 
 OPERATORS = "invtools.operators"
 RECIPE_OPERATORS = "invtools.recipe_operators"
-TANKS = "invtools.tanks"
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
 """``invtools reconstruct``: images from a measurement file, by a trained model or by the
 classical solver (Gauss-Newton, or one linearised step).
 
-The generic path: read the file (:mod:`invtools.data.readers`), load the model, hand the
-data to the first adapter that accepts them, return a :class:`Reconstruction`. Adapters, one
-small module each: :mod:`~invtools.workflow.reconstruct.ktc2023` (the KTC2023 tank, difference imaging
-against ``ref.mat``) and :mod:`~invtools.workflow.reconstruct.plain` (files that carry a forward model,
-or are given one by the model or ``--recipe``). Data that do not fit the model (measurement
-count, electrode count, patterns) are refused.
+A device's files (``--device``, or a ``.mat`` file that a shipped description fits,
+:func:`~invtools.devices.adapter.find_device`) go through the adapter the description names
+(:mod:`invtools.devices.adapter`): it reads the file and images it, once. Other files
+(HDF5 data sets, NPZ, CSV, MATLAB ``y``) are read by :mod:`invtools.data.readers` and imaged by
+:mod:`~invtools.workflow.reconstruct.plain` (files that carry a forward model, or are given one
+by the model or ``--recipe``). Data that do not fit the model (measurement count, electrode
+count, patterns) are refused.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pathlib import Path
 from invtools.classical import ClassicalConfig
 from invtools.data.readers import read_measurements
 from invtools.training.trained_model import TrainedModel, load_model
-from invtools.workflow.reconstruct import ktc2023, plain
+from invtools.workflow.reconstruct import plain
 from invtools.workflow.reconstruct.result import Reconstruction, write_reconstruction
 
-METHODS = ("model", "gn", "linearized", "baseline")  # baseline: the KTC2023 organisers' (tank files)
+METHODS = ("model", "gn", "linearized")  # of plain files; a device adapter lists its own
 
 __all__ = ["METHODS", "Reconstruction", "reconstruct", "write_reconstruction"]
 
@@ -32,39 +33,36 @@ def reconstruct(measurements: str | Path, model: str | Path | TrainedModel | Non
                 device: str | Path | None = None) -> Reconstruction:
     """Read ``measurements`` and reconstruct with ``model`` (a checkpoint, a shipped model's name
     or a loaded :class:`~invtools.training.TrainedModel`) or the classical ``method``;
-    ``absolute``: tank data imaged without the reference (``gn`` only); ``device``: a described
-    device (a shipped name or a TOML file, :mod:`invtools.devices`) whose files these are."""
+    ``absolute``: a device's data imaged without the reference (``gn`` only); ``device``: a
+    described device (a shipped name or a TOML file, :mod:`invtools.devices`) whose files these
+    are (default: the shipped description the file fits, if any)."""
     method = method or ("model" if model is not None else "gn")
-    if device is not None:
-        from invtools.devices.reconstruct import reconstruct_device
-
-        if recipe is not None:
-            raise ValueError("--device images with --method gn, linearized or a --model; --recipe is for "
-                             "other files")
-        trained = None
-        if model is not None and method == "model":
-            trained = model if isinstance(model, TrainedModel) else load_model(model)
-        return reconstruct_device(device, measurements, reference, method, classical, absolute, mesh_h,
-                                  trained=trained)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if method == "model" and model is None:
         raise ValueError("--method model needs --model CKPT")
-    meas = read_measurements(measurements, reference)
-    ccfg = classical or ClassicalConfig()
-    ccfg = ClassicalConfig(**{**ccfg.__dict__, "method": "linearized" if method == "linearized" else "gn"})
     trained = None
     if model is not None and method == "model":
         trained = model if isinstance(model, TrainedModel) else load_model(model)
-    if ktc2023.accepts(meas):
-        if absolute:
-            if method != "gn":
-                raise ValueError("absolute imaging of the tank is --method gn")
-            return ktc2023.reconstruct_ktc_absolute(meas, ccfg)
-        return ktc2023.reconstruct_ktc(meas, method, trained, ccfg, mesh_h)
-    if method == "baseline":
-        raise ValueError("--method baseline is the KTC2023 organisers' method, for tank files")
+    from invtools.devices.adapter import find_device, load_adapter
+    from invtools.devices.description import load_description
+
+    desc = load_description(device) if device is not None else find_device(measurements)
+    if desc is not None:
+        if recipe is not None:
+            raise ValueError(f"--recipe is for files without a device; {desc.name} files are imaged by "
+                             "their device's model")
+        adapter = load_adapter(desc)
+        if method not in adapter.methods:
+            raise ValueError(f"the {desc.name} device images with --method {' or '.join(adapter.methods)}, "
+                             f"not {method!r}")
+        meas = adapter.read(measurements, reference)
+        return adapter.reconstruct(meas, method, trained, classical, absolute, mesh_h)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r} for {Path(measurements).name}; choose one of {METHODS} "
+                         "(a device's files: --device NAME|TOML)")
     if absolute:
-        raise ValueError("--absolute is for KTC2023 tank files; other files are imaged absolutely "
-                         "by --method gn already")
+        raise ValueError("--absolute is for a device's files (--device); other files are imaged "
+                         "absolutely by --method gn already")
+    meas = read_measurements(measurements)
+    ccfg = classical or ClassicalConfig()
+    ccfg = ClassicalConfig(**{**ccfg.__dict__, "method": "linearized" if method == "linearized" else "gn"})
     return plain.reconstruct_plain(meas, method, trained, ccfg, recipe, batch_size)

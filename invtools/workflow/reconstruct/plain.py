@@ -1,6 +1,5 @@
-"""Adapter for plain measurement files (HDF5 data sets, NPZ, CSV, MATLAB ``y``), every file the
-KTC2023 adapter does not accept: the forward model comes from the trained model, else from the
-file itself, else from ``--recipe``."""
+"""Plain measurement files (HDF5 data sets, NPZ, CSV, MATLAB ``y``), the files of no device: the
+forward model comes from the trained model, else from the file itself, else from ``--recipe``."""
 
 from __future__ import annotations
 

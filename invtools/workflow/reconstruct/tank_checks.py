@@ -11,8 +11,8 @@ Data that no tank could produce are refused with one line naming the file and th
   real files: 99.9-100%, simulated tank data: 94% and above): negated, constant or scrambled
   data fail.
 
-(The CEM's reciprocity, U(a->b on c,d) = U(c->d on a,b), cannot be checked on the KTC2023
-patterns: they hold no reciprocal pair of injection and measurement.)
+(The CEM's reciprocity, U(a->b on c,d) = U(c->d on a,b), is not checked: a tank's patterns
+need not hold a reciprocal pair of injection and measurement.)
 
 Images with non-physical values (non-finite, <= 0, or above :data:`MAX_CONDUCTIVITY` S/m) are
 flagged: :func:`image_warnings` returns the lines for stderr and the output's ``info``.

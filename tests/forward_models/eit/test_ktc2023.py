@@ -7,6 +7,8 @@ import torch
 
 from forward_models.eit.ktc2023 import (
     KTC_ACCURATE_MESH,
+    KTC_NOMINAL_CURRENT,
+    KTC2023Tank,
     accurate_sigma0,
     ktc_image_operator,
     ktc_injection_pairs,
@@ -58,3 +60,27 @@ def test_image_operator_sees_a_constant_image_as_the_constant_conductivity():
         a = image(torch.full((1, 16, 16), 0.9, dtype=torch.float64))
         b = mesh(torch.full((1, mesh.n_in), 0.9, dtype=torch.float64))
     torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_the_tank_as_a_device_model_makes_the_same_calls():
+    """The ``ktc2023`` device model (entry point of ``invtools.devices``): its image operator is
+    :func:`ktc_image_operator`, its calibration the accurate-mesh water fit, its nominal patterns
+    the organisers' at the nominal current."""
+    from invtools.devices import load_description
+    from invtools.devices.model import device_model
+
+    tank = device_model(load_description("ktc2023"))
+    assert isinstance(tank, KTC2023Tank) and tank.nominal_current == KTC_NOMINAL_CURRENT
+    currents, measurement = tank.nominal_patterns(32)
+    np.testing.assert_array_equal(currents, ktc_patterns(KTC_NOMINAL_CURRENT)[0])
+    op = tank.image_operator(currents, measurement, 1e-6, mesh_size=0.02)
+    same = ktc_image_operator(currents, measurement, mesh_size=0.02)
+    x = torch.full((1, 32, 32), 0.8, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(op(x), same(x), rtol=0, atol=0)
+        accurate = ktc_operator(currents, measurement, mesh_size=KTC_ACCURATE_MESH[0],
+                                edge_levels=KTC_ACCURATE_MESH[1])
+        u = accurate(torch.full((1, accurate.n_in), 0.8, dtype=torch.float64))[0].numpy()
+    cal = tank.calibrate(u, currents, measurement)
+    assert cal.sigma0 == accurate_sigma0(u, currents, measurement) == pytest.approx(0.8, rel=2e-4)
+    assert cal.contact_impedance == 1e-6 and cal.misfit < 1e-3  # its own data, but for z

@@ -49,7 +49,7 @@ def test_level_electrodes_follow_the_rule():
 
 @pytest.mark.parametrize("level", range(2, 8))
 def test_level_masks_are_the_nan_patterns_of_the_real_files(ktc, level, patterns):
-    from invtools.data.readers import read_measurements
+    from invtools.devices import load_description, read_device_file
 
     folder = ktc / "levels" / f"level{level}"
     if not folder.is_dir():
@@ -60,13 +60,13 @@ def test_level_masks_are_the_nan_patterns_of_the_real_files(ktc, level, patterns
         path = folder / f"data{k}.mat"
         raw = scipy.io.loadmat(path)["Uel"].ravel()
         np.testing.assert_array_equal(np.isfinite(raw), expected)  # the file's own NaN pattern
-        meas = read_measurements(path)
+        meas = read_device_file(load_description("ktc2023"), path)
         assert meas.mask is not None
         np.testing.assert_array_equal(meas.mask, expected)
         # the rule on the file's own patterns gives the same mask
-        file_mask = level_mask(meas.ktc["currents"], meas.ktc["measurement"], level)
+        file_mask = level_mask(meas.extra["currents"], meas.extra["measurement"], level)
         np.testing.assert_array_equal(file_mask, expected)
-        assert level_of_mask(meas.ktc["currents"], meas.ktc["measurement"], meas.mask) == level
+        assert level_of_mask(meas.extra["currents"], meas.extra["measurement"], meas.mask) == level
 
 
 def test_complete_real_files_are_level_one(ktc):

@@ -45,11 +45,11 @@ def test_unknown_extension_and_missing_file(tmp_path):
         read_measurements(tmp_path / "nope.h5")
 
 
-def test_ktc_layout_is_read_with_its_reference(ktc):
-    m = read_measurements(ktc / "data1.mat")
-    assert m.y.shape == (1, 2356) and m.reference.shape == (2356,)
-    assert m.ktc["currents"].shape == (76, 32) and m.ktc["measurement"].shape == (31, 32)
-    assert np.allclose(m.ktc["currents"].sum(axis=1), 0) and m.mask is None
+def test_a_device_file_is_not_a_plain_mat_file(tmp_path):
+    scipy.io.savemat(tmp_path / "tank.mat", {"Uel": np.ones((6, 1)), "Inj": np.ones((3, 2))})
+    message = r"tank.mat: no variable 'y' \(found \['Inj', 'Uel'\]\); .* --device"
+    with pytest.raises(DataFileError, match=message):
+        read_measurements(tmp_path / "tank.mat")
 
 
 # --- fuzz ---------------------------------------------------------------------------------------

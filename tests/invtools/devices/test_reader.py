@@ -27,7 +27,7 @@ def test_layouts_give_the_injection_major_vector(eight):
     np.testing.assert_array_equal(m.reference, ref)
     np.testing.assert_array_equal(m.extra["currents"], currents8())
     np.testing.assert_array_equal(m.extra["measurement"], named_measurements("adjacent", 8))
-    assert m.mask is None and m.ktc is None
+    assert m.mask is None
     # the same numbers stored pattern-by-measurement, or flat, and scaled
     for layout, stored in (("pattern-by-measurement", u.reshape(16, 8)), ("flat", u[:, None])):
         text = EIGHT.replace('"measurement-by-pattern"', f'"{layout}"').replace("voltage_scale = 1.0",
@@ -105,12 +105,11 @@ def test_kit4_and_ktc2023_files_read_by_their_descriptions(ktc_or_none):
     assert m.y.shape == (1, 79 * 16) and m.extra["currents"].shape == (79, 16)
     raw = scipy.io.loadmat(kit4 / "datamat_2_1.mat")["Uel"]
     np.testing.assert_array_equal(m.y[0, 16:32], raw[:, 1])  # pattern 1's 16 differences
-    from invtools.data.readers import read_measurements
-
     k = read_device_file(load_description("ktc2023"), ktc / "data1.mat")
-    same = read_measurements(ktc / "data1.mat")
-    np.testing.assert_array_equal(k.y, same.y)
-    np.testing.assert_array_equal(k.reference, same.reference)
-    np.testing.assert_array_equal(k.extra["currents"], same.ktc["currents"])
+    raw, ref = scipy.io.loadmat(ktc / "data1.mat"), scipy.io.loadmat(ktc / "ref.mat")
+    np.testing.assert_array_equal(k.y[0], raw["Uel"].ravel())
+    np.testing.assert_array_equal(k.reference, ref["Uelref"].ravel())
+    np.testing.assert_array_equal(k.extra["currents"], raw["Inj"].T)
+    np.testing.assert_array_equal(k.extra["measurement"], raw["Mpat"].T)
     with pytest.raises(DataFileError, match="kit4.toml names variable 'CurrentPattern', not in the file"):
         read_device_file(load_description("kit4"), ktc / "data1.mat")

@@ -8,8 +8,9 @@ import pytest
 from device_files import simulate, write_mat
 
 from invtools.devices import load_description
-from invtools.devices.reconstruct import reconstruct_device, segment_device
+from invtools.devices.reconstruct import segment_device
 from invtools.workflow import cli
+from invtools.workflow.reconstruct import reconstruct
 
 
 def _device_files(eight, inclusion, noise=1e-3):
@@ -56,7 +57,7 @@ def test_missing_values_are_left_out(eight):
     d = scipy.io.loadmat(meas)
     d["V"][[2, 5], [0, 9]] = np.nan  # two values of the file
     scipy.io.savemat(meas, {"V": d["V"], "I": d["I"]})
-    rec = reconstruct_device(path, meas)
+    rec = reconstruct(meas, device=path)
     assert rec.missing == 2
     rows, cols = np.nonzero(rec.label_images[0] == 2)
     assert cols.size and cols.mean() > 0.65 * 64  # still found on the right
@@ -64,13 +65,13 @@ def test_missing_values_are_left_out(eight):
 
 def test_calibration_and_an_empty_difference(eight):
     path, meas = _device_files(eight, None, noise=0.0)
-    rec = reconstruct_device(path, meas)
+    rec = reconstruct(meas, device=path)
     # simulated at 0.5 S/m on a 4 mm mesh, fitted on a 6 mm one: they differ by a few per cent
     assert rec.sigma0 == pytest.approx(0.5, rel=0.03)
     assert rec.calibration_misfit < 0.05 and rec.contact_impedance == 1e-3
     np.testing.assert_allclose(rec.x, rec.sigma0, rtol=1e-9)  # no change: the background
     assert not rec.label_images.any() and rec.mode == "difference"
-    absolute = reconstruct_device(path, meas, absolute=True)
+    absolute = reconstruct(meas, device=path, absolute=True)
     assert absolute.mode == "absolute" and absolute.objective[-1] < absolute.objective[0]
 
 
@@ -82,7 +83,7 @@ def test_contact_impedance_fitted(eight):
     (folder / "truth.toml").write_text(truth)
     ref, currents = simulate(load_description(folder / "truth.toml"), None)
     write_mat(folder / "empty.mat", ref, currents)
-    rec = reconstruct_device(desc, folder / "empty.mat")
+    rec = reconstruct(folder / "empty.mat", device=desc)
     assert rec.contact_impedance == pytest.approx(0.02, rel=0.3)
     assert rec.sigma0 == pytest.approx(0.5, rel=0.03) and rec.calibration_misfit < 0.05
 

@@ -5,13 +5,10 @@ import json
 import shutil
 
 import h5py
-import numpy as np
 import pytest
-import scipy.io
 
 from invtools.data import H5Dataset, generate
 from invtools.data.h5file import DataFileError, operator_of
-from invtools.data.readers import read_measurements
 from invtools.data.recipes import load_recipe
 from invtools.workflow.cli import main
 
@@ -92,45 +89,6 @@ def test_blur2d_attributes_of_the_wrong_type(changes, expected):
         operator_of(cfg, "f.h5")
     assert str(err.value).startswith("f.h5: attribute 'operator': ") and expected in str(err.value)
     assert len(str(err.value).splitlines()) == 1
-
-
-def ktc_file(path, electrodes=8, reference=False, key=None):
-    L = electrodes
-    inj = np.zeros((L, L - 1))
-    for j in range(L - 1):
-        inj[j, j], inj[j + 1, j] = 1.0, -1.0
-    mpat = np.eye(L, L - 1) - np.eye(L, L - 1, k=-1)
-    u = np.linspace(0.1, 1.0, inj.shape[1] * mpat.shape[1])[:, None]
-    names = ("Uelref", "Injref") if reference else ("Uel", "Inj")
-    if key is not None:
-        names = (key, names[1])
-    scipy.io.savemat(path, {names[0]: u, names[1]: inj, "Mpat": mpat})
-    return path
-
-
-def test_a_reference_holding_uel_is_named_readable_but_of_the_wrong_layout(tmp_path):
-    data = ktc_file(tmp_path / "data1.mat")
-    ktc_file(tmp_path / "ref.mat", reference=True, key="Uel")
-    with pytest.raises(DataFileError) as err:
-        read_measurements(data)
-    message = str(err.value)
-    assert message.startswith(f"{tmp_path / 'ref.mat'}: a KTC2023 reference needs 'Uelref' and 'Injref'")
-    assert "'Uel'" in message and "not ref.mat's" in message and "not a readable" not in message
-
-
-def test_a_reference_of_another_electrode_count_is_named(tmp_path, capsys):
-    data = ktc_file(tmp_path / "data1.mat", electrodes=8)
-    ref = ktc_file(tmp_path / "other.mat", electrodes=7, reference=True)
-    with pytest.raises(DataFileError) as err:
-        read_measurements(data, reference=ref)
-    assert str(err.value) == (f"{ref}: the reference is for 7 electrodes (6 injections x 6 measurements), "
-                              f"{data} for 8 (7 x 7); pass the reference of the same tank (--reference)")
-    ref_ok = ktc_file(tmp_path / "ref.mat", electrodes=8, reference=True)
-    fields = {k: v for k, v in scipy.io.loadmat(ref_ok).items() if not k.startswith("_")}
-    scipy.io.savemat(ref_ok, {**fields, "Mpat": -fields["Mpat"]})
-    with pytest.raises(DataFileError, match="Injref or Mpat differ from .*data1.mat's Inj or Mpat"):
-        read_measurements(data)
-    assert read_measurements(data, reference=ktc_file(tmp_path / "r2.mat", reference=True)).reference.size
 
 
 def test_an_unreadable_data_set_says_so_not_that_it_is_no_hdf5(blur_file, monkeypatch):

@@ -130,7 +130,7 @@ def test_absolute_is_refused_where_it_does_not_apply(tmp_path, ktc, capsys):
     for argv, message in ((["--method", "linearized", "--measurements", str(ktc / "data1.mat")],
                            "absolute imaging of the tank is --method gn"),
                           (["--method", "gn", "--recipe", "blur1d-rma", "--measurements", str(sample)],
-                           "--absolute is for KTC2023 tank files")):
+                           "--absolute is for a device's files (--device)")):
         assert main(["reconstruct", *argv, "--absolute", "--out", str(tmp_path / "r.h5")]) == 1
         assert message in capsys.readouterr().err
     assert not (tmp_path / "r.h5").exists()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from forward_models.eit import ktc2023 as tank
-from invtools.classical import ktc_baseline as kb
+from invtools.devices.ktc2023 import baseline as kb
 
 KTC = Path("/work/shared/ktc2023")
 KEPT = {1: 2356, 2: 1624, 3: 1404, 4: 1200, 5: 1012, 6: 630, 7: 513}  # the data's README
@@ -161,10 +161,10 @@ def test_level_masks_remove_the_readme_counts():
 @pytest.mark.skipif(not (KTC / "levels").is_dir(), reason="needs the KTC2023 data")
 @pytest.mark.parametrize("level", range(2, 8))
 def test_level_masks_are_the_files_missing_values(level):
-    from invtools.data.readers import read_measurements
+    from invtools.devices import load_description, read_device_file
 
-    meas = read_measurements(KTC / "levels" / f"level{level}" / "data1.mat")
-    assert np.array_equal(vincl(meas.ktc["currents"], level), meas.mask)
+    meas = read_device_file(load_description("ktc2023"), KTC / "levels" / f"level{level}" / "data1.mat")
+    assert np.array_equal(vincl(meas.extra["currents"], level), meas.mask)
 
 
 def test_baseline_finds_a_simulated_conductive_and_resistive_inclusion():
