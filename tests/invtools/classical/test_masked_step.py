@@ -133,7 +133,7 @@ def test_a_row_with_every_value_missing_is_refused(problem):
 # --- through operators: NaN in y is the same as the row-selected operator ----------------------
 
 def _select(op: Operator, keep: np.ndarray) -> Operator:
-    """op followed by the selection of the rows ``keep`` (as reconstruct/ktc2023.py's _masked)."""
+    """op followed by the selection of the rows ``keep`` (as invtools.devices.imaging.masked)."""
     rows = np.nonzero(keep)[0]
     select = sp.csr_matrix((np.ones(rows.size), (np.arange(rows.size), rows)), shape=(rows.size, op.n_out))
     return ComposedOperator(LinearOperator(select, op.out_shape, (rows.size,)), op)
