@@ -4,9 +4,11 @@ the injection and measurement patterns read from the measurement files.
 
 Electrode 1 is centred at 90 degrees (the top of the organisers' images) and the electrodes
 are numbered counter-clockwise, covering half of the boundary (width ~1.1 cm), as in the
-organisers' mesh. (Before 2026-11-25 electrode 1 sat at 0 degrees, which rotated every tank
-image by 90 degrees: the data fit of difference imaging does not see the rotation, the image
-does.)
+organisers' mesh (the data fit of difference imaging does not see a rotation of the
+electrodes, the image does).
+
+:class:`KTC2023Tank` is the tank as a device model (entry point ``ktc2023`` of the group
+``invtools.devices``).
 """
 
 from __future__ import annotations
