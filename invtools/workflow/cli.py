@@ -20,7 +20,7 @@ EXAMPLES = {
   invtools generate blur1d-rma --out data/blur_train.h5 -n 2000 --seed 0
   invtools generate eit-discs2 --out data/eit_test.h5 -n 200 --seed 1 --workers 2
   invtools generate datasets/my_recipe.toml --out shard0.h5 -n 100000 --seed 0 --shard 0/8
-  invtools generate ktc2023 --out data/ktc_train.h5 -n 15000 --seed 1 --device cuda
+  invtools generate PRESET --out data/train.h5 -n 15000 --seed 1 --device cuda
 re-running an interrupted command with the same arguments resumes it.""",
     "merge": """examples:
   invtools merge shard0.h5 shard1.h5 shard2.h5 --out all.h5""",
@@ -32,13 +32,15 @@ re-running an interrupted command with the same arguments resumes it.""",
   invtools evaluate --model runs/blur1d/best.pt --data data/blur_test.h5 --out runs/blur1d/eval""",
     "reconstruct": """examples:
   invtools reconstruct --model runs/eit/best.pt --measurements data/eit_test.h5 --out rec.h5 --plot rec.png
-  invtools reconstruct --method gn --measurements ../shared/ktc2023/data1.mat --out ktc1.h5 --plot ktc1.png
   invtools reconstruct --method gn --recipe blur1d-rma --measurements y.csv --out rec.h5
-  invtools reconstruct --device kit4 --method gn --measurements ../shared/kit4/datamat_2_1.mat --out kit4.h5
+  invtools reconstruct --device NAME --method gn --measurements tank/data1.mat --out rec.h5 --plot rec.png
+  invtools reconstruct --model MODEL --measurements tank/data1.mat --out rec.h5 --segment labels.png
   invtools reconstruct --device my_tank.toml --method gn --absolute --measurements m.mat --out rec.h5""",
     "demo": """examples:
   invtools demo --out demo_out
-  invtools demo --out demo_out --overwrite       # replace the folder of an earlier run""",
+  invtools demo --out demo_out --overwrite       # replace the folder of an earlier run
+  invtools demo --out demo_out --samples none    # without the real-data part
+  invtools demo --out demo_out --samples FOLDER  # a shipped device's sample files in FOLDER""",
 }
 
 
@@ -94,7 +96,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from invtools.training.trained_model import resolve_model
     from invtools.workflow.evaluate import evaluate, format_table
 
-    args.model = resolve_model(args.model)  # a path, or a shipped model's name (e.g. ktc2023)
+    args.model = resolve_model(args.model)  # a path, or a shipped model's name
     _inputs_exist({"--model": args.model, "--data": args.data})
     if args.out:
         out = Path(args.out)
@@ -129,14 +131,16 @@ def _reconstruct(args: argparse.Namespace) -> int:
         _inputs_exist({"--device": args.device})
     model = resolve_model(args.model) if args.model is not None else None
     _inputs_exist({"--model": model})
-    inputs = [args.measurements, model, args.reference, Path(args.measurements).parent / "ref.mat"]
+    inputs = [args.measurements, model, args.reference]
     if args.recipe is not None and Path(args.recipe).suffix == ".toml":
         inputs.append(args.recipe)
-    if args.device is not None:
-        from invtools.devices import load_description
-        from invtools.devices.reader import reference_path
+    from invtools.devices import find_device, load_description
+    from invtools.devices.reader import reference_path
 
-        desc = load_description(args.device)  # a bad description fails before anything is written
+    # the files' device, given or found by their variables (a bad description fails here, before
+    # anything is written); its description and reference file are inputs an output must not replace
+    desc = load_description(args.device) if args.device is not None else find_device(args.measurements)
+    if desc is not None:
         inputs += [desc.source, reference_path(desc, Path(args.measurements), args.reference)]
     several = len(args.segment or []) > 1
     segments = {f"--segment ({i + 1})" if several else "--segment": p
@@ -185,18 +189,18 @@ def _demo(args: argparse.Namespace) -> int:
     from invtools.workflow.demo import run_demo
 
     m = run_demo(args.out, n_train=args.n, epochs=args.epochs, seed=args.seed, progress=not args.quiet,
-                 ktc=args.ktc, overwrite=args.overwrite)
+                 samples=args.samples, overwrite=args.overwrite)
     from invtools.workflow.demo import verdict
 
     print(f"test MSE: {m['test_mse']:.4g} (x0: {m['test_mse_x0']:.4g}); on the {m['gn_samples']} "
           f"samples Gauss-Newton ran on: net {m['test_mse_model_on_gn_subset']:.4g}, Gauss-Newton "
           f"{m['test_mse_gn']:.4g}; trained in {m['train_seconds']:.1f} s; figures and files in {args.out}/")
     print(verdict(m))
-    if "tank" in m:
-        print(f"KTC2023 tank: one real target at four levels by {', '.join(m['tank']['seconds'])} in "
-              f"{args.out}/tank.png")
-    else:
-        print("KTC2023 tank part skipped: no measurements found (pass --ktc FOLDER)")
+    for part in m["real"]:
+        print(f"{part['description']}: {len(part['files'])} real measurement file(s) by "
+              f"{', '.join(part['seconds'])} in {args.out}/{part['figure']}")
+    if m["real_skipped"]:
+        print(f"real-data part skipped: {m['real_skipped']}")
     return 0
 
 
@@ -228,7 +232,11 @@ def installed_version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``invtools`` argument parser: one sub-command each for generate, merge, train,
-    evaluate, reconstruct and demo, each with its examples in the help."""
+    evaluate, reconstruct and demo, each with its examples in the help (and the shipped device
+    and model names, read at run time)."""
+    from invtools.devices import shipped_devices
+    from invtools.training.trained_model import shipped_models
+
     parser = _Parser(
         prog="invtools", description="Learned reconstruction for nonlinear inverse problems.",
         epilog="Run 'invtools COMMAND --help' for examples. Example: invtools demo --out demo_out")
@@ -287,16 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--plot", help="output PNG")
     r.add_argument("--overwrite", action="store_true", help="replace existing --out/--plot files")
     r.add_argument("--segment", nargs="+", metavar="PATH",
-                   help="three-class 256 x 256 label image in the KTC2023 organisers' pixel frame "
-                        "(top = electrode 1; with --device, the description's frame and size): .mat "
-                        "(challenge layout), .npz and/or .png")
+                   help="three-class label image in the device's pixel frame (its description's "
+                        "[image] label_pixels and rows; other EIT files: 256 x 256, electrode 1 at "
+                        "the top): .mat, .npz and/or .png")
     r.add_argument("--model", help="checkpoint of a trained network, or a shipped model's name "
-                   "(ktc2023: the KTC2023 tank)")
-    r.add_argument("--method", choices=["model", "gn", "linearized", "baseline"],
-                   help="model (the default when --model is given); without --model one of the "
-                        "classical methods must be named")
+                   f"({', '.join(shipped_models()) or 'none shipped'})")
+    r.add_argument("--method", metavar="METHOD",
+                   help="model (the default when --model is given), gn, linearized, or a method "
+                        "of the device's own (its adapter refuses one it lacks); without --model "
+                        "a classical method must be named")
     r.add_argument("--recipe", help="forward model for files that carry none (NPZ/CSV)")
-    r.add_argument("--reference", help="reference data for difference imaging (default: ref.mat beside)")
+    r.add_argument("--reference", help="reference data for difference imaging (default: the device's "
+                   "reference file beside the measurements)")
     r.add_argument("--prior", default="laplacian", choices=["laplacian", "tikhonov", "tv"],
                    help="smoothness (default), identity, or smoothed total variation (edges kept)")
     r.add_argument("--lam", type=positive_float,
@@ -304,13 +314,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--noise-level", type=fraction, help="relative noise level, for the discrepancy principle")
     r.add_argument("--iterations", type=positive_int, default=10, help="Gauss-Newton iterations")
     r.add_argument("--absolute", action="store_true",
-                   help="KTC2023 tank or --device: image the voltages themselves, not their change "
-                   "from the reference (--method gn; the tank's accurate mesh, about 25 s)")
+                   help="device files: image the voltages themselves, not their change from the "
+                   "reference (--method gn, on the device's finer calibration mesh; tens of seconds)")
     r.add_argument("--mesh-h", type=positive_float, default=None,
-                   help="mesh size (m) under the KTC2023 tank's image pixels (default 0.01; with "
-                   "--device: the description's [image] mesh_size)")
-    r.add_argument("--device", help="the measurement files' device: a shipped description (kit4, "
-                   "ktc2023) or a device description TOML file (see docs/your-own-tank.md)")
+                   help="device files: mesh size (m) of the physics under the image pixels (default: "
+                   "the description's)")
+    r.add_argument("--device", metavar="NAME|TOML",
+                   help="the measurement files' device: a shipped description "
+                   f"({', '.join(shipped_devices())}) or a device description TOML file (see "
+                   "docs/your-own-tank.md)")
 
     d = add("demo", "small end-to-end run: generate, train, evaluate, reconstruct, plot", _demo)
     d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
@@ -319,8 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--epochs", type=positive_int, default=10)
     d.add_argument("--seed", type=nonnegative_int, default=0)
     d.add_argument("--quiet", action="store_true", help="no progress bars")
-    d.add_argument("--ktc", help="KTC2023 measurements for the tank part (default: $INVTOOLS_KTC2023 "
-                   "or ../shared/ktc2023; 'none' skips it)")
+    d.add_argument("--samples", metavar="FOLDER|none",
+                   help="real measurement files for the real-data part: a folder holding a shipped "
+                   "device's sample files (the device is the one whose [samples] files it holds; "
+                   "default: every shipped device's samples that are found, by the [samples] "
+                   "table's environment variable or folder); 'none' skips the part")
     return parser
 
 

@@ -12,9 +12,11 @@ walks scaled to [-1, 1], quadratic-window blur a = 2, 12 measurements of 53 samp
 4. compare the two on the same test signals, paired: each method's mean per-signal MSE, the mean
    difference with a 95% t-interval, and on how many signals the net is better
    (``metrics.json``, the figures ``run/loss.png``, ``examples.png``, ``reconstruction.png``);
-5. the real KTC2023 water tank, if its measurements are found: one target at levels 1, 3, 5
-   and 7 (electrodes removed) by the organisers' baseline, Gauss-Newton and the shipped tank
-   model (``--model ktc2023``), side by side in ``tank.png`` (about 20 s).
+5. real data of every shipped device whose example files are found (its description's
+   ``[samples]`` table, :func:`~invtools.devices.find_samples`): the listed files by every
+   classical method of the device's adapter (Gauss-Newton, one linearised step, its own) and its
+   shipped model (``[samples] model``), segmented side by side in ``real_<device>.png`` (seconds
+   per device).
 Everything goes into one folder. An existing folder is refused unless ``overwrite``; then the
 old folder is moved aside while the new one is built, and removed once it is complete (an error
 or Ctrl-C puts the old one back), so the folder is never a mix of two runs.
@@ -37,15 +39,14 @@ from invtools.analysis.metrics import summarize
 from invtools.analysis.plotting import plot_label_grid
 from invtools.data import generate
 from invtools.data.recipes import load_recipe
+from invtools.devices import DeviceDescription, find_samples, load_adapter, load_description, shipped_devices
 from invtools.support.atomic import atomic_path
 from invtools.training.config import run_training
 from invtools.workflow.demo_figures import plot_examples, plot_reconstructions, plot_training
 from invtools.workflow.reconstruct import reconstruct, write_reconstruction
-from invtools.workflow.reconstruct.ktc2023 import find_ktc_folder
 from invtools.workflow.reconstruct.result import label_images
 
 PRESET = "blur1d-tv"
-TANK_LEVELS = (1, 3, 5, 7)  # the demo's tank figure: one target as electrodes are removed
 TRAIN_CONFIG = """# written by `invtools demo`; run it yourself with `invtools train {path}`
 out = "run"
 
@@ -67,30 +68,67 @@ lr_schedule = "cosine"
 grad_clip = 1.0
 seed = {seed}
 """
-TANK_TITLE = "\n".join(textwrap.wrap(  # wrapped: tank.png is three narrow columns wide
-    "KTC2023 tank, real data: one target as electrodes are removed (level L: electrodes 1 to "
-    "2(L-1) removed), segmented by each method: water (light), resistive (blue), conductive (red)",
-    width=64))
 GN_SETTINGS = ("Levenberg-Marquardt, 10 iterations, smoothness (Laplacian) prior weighted by the "
                "discrepancy principle at the data's noise level, from x0 = 0")
 
 
-def reconstruct_targets(folder: str | Path, methods: dict[str, str | Path | None],
-                        files: tuple[str, ...] = ("data1.mat", "data2.mat", "data3.mat", "data4.mat")
+METHOD_TITLES = {"gn": "Gauss-Newton", "linearized": "one linearised step"}  # figure columns
+
+
+def real_data_title(desc: DeviceDescription, n_columns: int) -> str:
+    """The real-data figure's title: the device's description and its three classes, wrapped
+    to the figure's width (``n_columns`` narrow columns)."""
+    c = desc["segmentation"]["classes"]
+    return "\n".join(textwrap.wrap(
+        f"{desc['device']['description'] or desc.name}, real data: its example files, segmented by each "
+        f"method: {c[0]} (light), {c[1]} (blue), {c[2]} (red)", width=max(21 * n_columns, 32)))
+
+
+def demo_methods(desc: DeviceDescription) -> dict[str, tuple[str, str | None]]:
+    """The real-data figure's columns for a device: title -> (method, shipped model name or None):
+    every classical method its adapter lists, then the model that its ``[samples]`` table names."""
+    model = desc["samples"]["model"]
+    return {**{METHOD_TITLES.get(m, m): (m, None) for m in load_adapter(desc).methods if m != "model"},
+            **({f"shipped model ({model})": ("model", model)} if model else {})}
+
+
+def find_real_data(samples: str | Path | None) -> tuple[list[tuple[DeviceDescription, Path]], str]:
+    """The shipped devices whose example files the demo images, each with its folder, and why
+    the list is empty (else ``""``). ``samples``: None for every device whose files
+    :func:`~invtools.devices.find_samples` finds; ``"none"`` for none; else a folder, whose
+    device is the one whose ``[samples]`` files it holds (none: a ValueError)."""
+    descs = [d for d in map(load_description, shipped_devices()) if d["samples"]["files"]]
+    if str(samples) == "none":
+        return [], "--samples none"
+    if samples is None:
+        found = [(d, find_samples(d)) for d in descs]
+        found = [(d, folder) for d, folder in found if folder is not None]
+        where = [f"${d['samples']['env']}" for d in descs if d["samples"]["env"]] + ["../shared/DEVICE"]
+        return found, "" if found else (f"no shipped device's example files found ({', '.join(where)}); "
+                                        "pass --samples FOLDER")
+    folder = Path(samples)
+    for d in descs:
+        if all((folder / f).is_file() for f in d["samples"]["files"]):
+            return [(d, folder)], ""
+    raise ValueError(f"--samples {folder}: holds the example files of no shipped device (their "
+                     f"[samples] files: " + "; ".join(f"{d.name}: {', '.join(d['samples']['files'])}"
+                                                      for d in descs) + ")")
+
+
+def reconstruct_targets(folder: str | Path, methods: dict[str, tuple[str, str | None]],
+                        files: tuple[str, ...], device: str | Path | None = None
                         ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, float]]:
-    """Label images (256, 256) of the tank's measurement files (relative to ``folder``, e.g.
-    ``levels/level5/data2.mat``) by every method (name -> ``gn``/``linearized``/``baseline`` or
-    a model path/name), and each method's mean seconds per file."""
+    """Label images (n, n) of a device's measurement files (relative to ``folder``) by every
+    method (column name -> (method, model or None), as :func:`demo_methods` gives), and each
+    method's mean seconds per file."""
     labels: dict[str, dict[str, np.ndarray]] = {name: {} for name in files}
     seconds = dict.fromkeys(methods, 0.0)
     for name in files:
-        for method, how in methods.items():
+        for column, (method, model) in methods.items():
             t0 = time.perf_counter()
-            classical = how in ("gn", "linearized", "baseline")
-            rec = reconstruct(Path(folder) / name, model=None if classical else how,
-                              method=how if classical else "model")
-            labels[name][method] = label_images(rec)[0]
-            seconds[method] += (time.perf_counter() - t0) / len(files)
+            rec = reconstruct(Path(folder) / name, model=model, method=method, device=device)
+            labels[name][column] = label_images(rec)[0]
+            seconds[column] += (time.perf_counter() - t0) / len(files)
     return labels, seconds
 
 
@@ -127,15 +165,17 @@ def verdict(summary: dict) -> str:
 
 
 def run_demo(out_dir: str | Path, n_train: int = 1024, n_test: int = 256, epochs: int = 10,
-             seed: int = 0, progress: bool = True, ktc: str | Path | None = None,
+             seed: int = 0, progress: bool = True, samples: str | Path | None = None,
              overwrite: bool = False) -> dict:
     """Generate, train, reconstruct by the net and by Gauss-Newton, compare the two paired; then
-    the real tank (``ktc``: its folder, default found by :func:`find_ktc_folder`, ``"none"`` to
-    skip). Returns the summary written to ``metrics.json``. An existing ``out_dir`` is refused
-    unless ``overwrite`` (module docstring)."""
+    the real data of shipped devices (``samples``: as :func:`find_real_data` takes it). Returns
+    the summary written to ``metrics.json`` (``real``: one entry per imaged device;
+    ``real_skipped``: why none was, else ``""``). An existing ``out_dir`` is refused unless
+    ``overwrite`` (module docstring)."""
     out_dir = Path(out_dir)
+    real = find_real_data(samples)  # a folder of no device's files fails before anything is written
     with replacing(out_dir, overwrite):
-        return _run(out_dir, n_train, n_test, epochs, seed, progress, ktc)
+        return _run(out_dir, n_train, n_test, epochs, seed, progress, real)
 
 
 @contextlib.contextmanager
@@ -181,7 +221,7 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def _run(out_dir: Path, n_train: int, n_test: int, epochs: int, seed: int, progress: bool,
-         ktc: str | Path | None) -> dict:
+         real: tuple[list[tuple[DeviceDescription, Path]], str]) -> dict:
     recipe = load_recipe(PRESET)
     test = out_dir / "data/test.h5"
     # one thread: signals of 53 samples gain little from more, lose much when the cores are shared,
@@ -227,18 +267,16 @@ def _run(out_dir: Path, n_train: int, n_test: int, epochs: int, seed: int, progr
                "files": ["data/train.h5", "data/val.h5", "data/test.h5", "train.toml", "run/best.pt",
                          "run/loss.png", "run/history.csv", "examples.png", "reconstruction.h5",
                          "reconstruction_gn.h5", "reconstruction.png"]}
-    folder = None if str(ktc) == "none" else Path(ktc) if ktc is not None else find_ktc_folder()
-    if folder is not None:
-        methods = {"organisers' baseline": "baseline", "Gauss-Newton + levels": "gn",
-                   "shipped model (ktc2023)": "ktc2023"}
-        files = {f"target 2, level {v}": "data2.mat" if v == 1 else f"levels/level{v}/data2.mat"
-                 for v in TANK_LEVELS if v == 1 or (folder / "levels" / f"level{v}").is_dir()}
-        labels, seconds = reconstruct_targets(folder, methods, tuple(files.values()))
-        labels = {row: labels[name] for row, name in files.items()}
-        plot_label_grid(labels, out_dir / "tank.png", TANK_TITLE)
-        summary["tank"] = {"folder": str(folder), "seconds": seconds,
-                           "levels": [int(row.rsplit(" ", 1)[1]) for row in files]}
-        summary["files"].append("tank.png")
+    summary["real"], summary["real_skipped"] = [], real[1]
+    for desc, folder in real[0]:
+        methods, files = demo_methods(desc), tuple(desc["samples"]["files"])
+        labels, seconds = reconstruct_targets(folder, methods, files, device=desc.name)
+        figure = f"real_{desc.name}.png"
+        plot_label_grid(labels, out_dir / figure, real_data_title(desc, len(methods)))
+        summary["real"].append({"device": desc.name, "description": desc["device"]["description"],
+                                "folder": str(folder), "files": list(files), "seconds": seconds,
+                                "figure": figure})
+        summary["files"].append(figure)
     with atomic_path(out_dir / "metrics.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     return summary

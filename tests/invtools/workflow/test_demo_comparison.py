@@ -7,6 +7,7 @@ import pytest
 
 import invtools.workflow.demo as demo
 import invtools.workflow.demo_figures as figures
+from invtools.devices import load_description, shipped_devices
 
 matplotlib.use("Agg")
 
@@ -74,14 +75,19 @@ def test_every_demo_figure_reads_on_its_own(drawn):
     assert "net better: " in examples[-1].get_legend().get_texts()[0].get_text()
 
 
-def test_the_tank_title_is_not_cut_off(tmp_path):
+@pytest.mark.parametrize("device", shipped_devices())
+@pytest.mark.parametrize("n_columns", [1, 2, 3, 4])
+def test_the_real_data_title_is_not_cut_off(tmp_path, device, n_columns):
     import matplotlib.image
 
     from invtools.analysis.plotting import plot_label_grid
 
-    methods = ("organisers' baseline", "Gauss-Newton + levels", "shipped model (ktc2023)")
-    rows = {f"target 2, level {v}": dict.fromkeys(methods, np.zeros((16, 16), int)) for v in demo.TANK_LEVELS}
-    plot_label_grid(rows, tmp_path / "tank.png", demo.TANK_TITLE)
-    image = matplotlib.image.imread(tmp_path / "tank.png")[..., :3]
+    desc = load_description(device)
+    methods = [f"method {i}" for i in range(n_columns)]
+    rows = {f"file{i}.mat": dict.fromkeys(methods, np.zeros((16, 16), int)) for i in range(4)}
+    title = demo.real_data_title(desc, n_columns)
+    assert desc["segmentation"]["classes"][0] in title.replace("\n", " ")
+    plot_label_grid(rows, tmp_path / "real.png", title)
+    image = matplotlib.image.imread(tmp_path / "real.png")[..., :3]
     band = image[: int(0.06 * len(image))]  # the title's rows: white at both edges (one line was cut)
     assert band[:, :3].min() == 1.0 and band[:, -3:].min() == 1.0

@@ -8,19 +8,19 @@ import pytest
 import invtools.workflow.demo as demo
 from invtools.workflow.cli import main
 
-SMALL = dict(n_train=32, n_test=8, epochs=1, progress=False, ktc="none")
+SMALL = dict(n_train=32, n_test=8, epochs=1, progress=False, samples="none")
 
 
 def old_run(folder):
     folder.mkdir()
     (folder / "metrics.json").write_text('{"old": true}')
-    (folder / "tank.png").write_bytes(b"old tank")
+    (folder / "real_old.png").write_bytes(b"old figure")
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
 def test_an_existing_folder_is_refused_without_overwrite(tmp_path, capsys):
     before = old_run(tmp_path / "out")
-    assert main(["demo", "--out", str(tmp_path / "out"), "--quiet", "--ktc", "none"]) == 1
+    assert main(["demo", "--out", str(tmp_path / "out"), "--quiet", "--samples", "none"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == (f"invtools demo: error: --out {tmp_path / 'out'} exists; pass --overwrite to "
                    "replace the whole folder")
@@ -31,7 +31,7 @@ def test_overwrite_replaces_the_whole_folder(tmp_path):
     old_run(tmp_path / "out")
     summary = demo.run_demo(tmp_path / "out", overwrite=True, **SMALL)
     names = {str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()}
-    assert "tank.png" not in names and set(summary["files"]) <= names
+    assert "real_old.png" not in names and set(summary["files"]) <= names
     assert "old" not in json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no backup left behind
 

@@ -151,3 +151,27 @@ def test_eit_net_with_a_labelling_lp_output_trains_and_reconstruct_writes_its_se
     assert main(["evaluate", "--model", best, "--data", str(tmp_path / "val.h5"), "--baseline", "none"]) == 0
     table = capsys.readouterr().out
     assert "label_error | dice_0 | dice_1 | dice_2 |" in table and "| model |" in table
+
+
+def test_an_output_over_the_found_devices_reference_file_is_refused(tmp_path, capsys):
+    """Without --device the files' device is found by their variables; its reference file beside
+    them is an input that --out must not replace, even with --overwrite."""
+    import scipy.io
+
+    from invtools.devices import find_device, load_description, shipped_devices
+
+    for name in shipped_devices():
+        desc = load_description(name)
+        f = desc["file"]
+        folder = tmp_path / name
+        folder.mkdir()
+        scipy.io.savemat(folder / "m.mat", {v: np.zeros((2, 2)) for v in (f["voltages"], f["currents"],
+                                                                          f["measurements"]) if v})
+        assert find_device(folder / "m.mat").name == name
+        ref = folder / desc["reference"]["file"]
+        ref.write_bytes(b"old")
+        capsys.readouterr()
+        assert main(["reconstruct", "--method", "gn", "--measurements", str(folder / "m.mat"), "--out",
+                     str(ref), "--overwrite"]) == 1
+        assert "is an input of this command" in capsys.readouterr().err
+        assert ref.read_bytes() == b"old"
