@@ -43,3 +43,22 @@ def test_every_kit4_file_by_the_cli(kit4, absolute, tmp_path, capsys):
             assert not images.any() and not labels.any()
         else:  # every other file holds inclusions: some are found
             assert images.any()
+
+
+def test_every_kit4_file_by_the_shipped_model(kit4, tmp_path, capsys):
+    from invtools.training.trained_model import shipped_models
+
+    assert "kit4" in shipped_models()
+    for name in FILES:
+        out, seg = tmp_path / f"{name}.h5", tmp_path / f"{name}.npz"
+        args = ["reconstruct", "--device", "kit4", "--model", "kit4", "--measurements",
+                str(kit4 / f"{name}.mat"), "--out", str(out), "--segment", str(seg)]
+        assert cli.main(args) == 0, capsys.readouterr().err
+        with h5py.File(out) as f:
+            x, info = f["x"][()], json.loads(f.attrs["info"])
+        images = np.load(seg)["labels"]
+        assert x.shape == (1, 32, 32) and np.isfinite(x).all() and (x > 0).all()
+        assert info["device"] == "kit4" and info["mode"] == "difference"
+        assert images.shape == (1, 256, 256) and set(np.unique(images)) <= {0, 1, 2}
+        # the saline file against itself: nothing segmented; every other file: its inclusions
+        assert images.any() == (name != "datamat_1_0")
