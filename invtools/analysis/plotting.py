@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from invtools.analysis.segmentation import CLASS_NAMES
 from invtools.support.atomic import atomic_path
 
 
@@ -140,7 +141,7 @@ def plot_slices(columns: dict[str, np.ndarray], mesh: tuple[np.ndarray, np.ndarr
 
 
 def plot_label_grid(rows: dict[str, dict[str, np.ndarray]], path: str | Path,
-                    title: str = "three-class segmentation") -> None:
+                    title: str = "three-class segmentation", classes: tuple[str, ...] = CLASS_NAMES) -> None:
     """Three-class label images (n, n) drawn as a grid: ``rows`` maps a row name (e.g. a
     measurement file) to ``{column name: labels}`` (0 water, 1 resistive, 2 conductive), under
     the figure title ``title``. Writes a PNG atomically."""
@@ -166,14 +167,14 @@ def plot_label_grid(rows: dict[str, dict[str, np.ndarray]], path: str | Path,
                 ax.set_title(column, fontsize=8)
             if j == 0:
                 ax.set_ylabel(row, fontsize=8)
-    label_key(fig)
+    label_key(fig, classes)
     fig.suptitle(title, fontsize=9)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
 
 
-def plot_label_images(labels: np.ndarray, out) -> None:
+def plot_label_images(labels: np.ndarray, out, classes: tuple[str, ...] = CLASS_NAMES) -> None:
     """Label images (N, n, n) in the pixel frame (row 0 at the top) side by side, with the tank's wall,
     electrode 1 and a colour key, as a PNG into ``out`` (a path or a binary file object)."""
     import matplotlib
@@ -192,22 +193,20 @@ def plot_label_images(labels: np.ndarray, out) -> None:
         ax.set_xticks([]), ax.set_yticks([])
         if len(labels) > 1:
             ax.set_title(f"image {k}", fontsize=8)
-    label_key(fig)
+    label_key(fig, classes)
     fig.savefig(out, format="png", dpi=90)
     plt.close(fig)
 
 
-LABEL_NAMES = ("0 water", "1 resistive", "2 conductive")
-
-
-def label_key(fig) -> None:
-    """A colour key of the three classes below the panels."""
+def label_key(fig, classes: tuple[str, ...] = CLASS_NAMES) -> None:
+    """A colour key of the three classes (their names: background, resistive, conductive) below
+    the panels."""
     from matplotlib.patches import Patch
 
     from invtools.analysis.segmentation import LABEL_COLOURS
 
-    fig.legend(handles=[Patch(facecolor=c, edgecolor="0.4", label=name)
-                        for c, name in zip(LABEL_COLOURS, LABEL_NAMES, strict=True)],
+    fig.legend(handles=[Patch(facecolor=c, edgecolor="0.4", label=f"{k} {name}")
+                        for k, (c, name) in enumerate(zip(LABEL_COLOURS, classes, strict=True))],
                loc="outside lower center", ncol=3, fontsize=7, frameon=False)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 WATER, RESISTIVE, CONDUCTIVE = 0, 1, 2
+CLASS_NAMES = ("background", "resistive", "conductive")  # labels 0, 1, 2 (a device names its own)
 LABEL_COLOURS = ("#d9e8f5", "#3b4cc0", "#b40426")  # water, resistive, conductive (figures)
 CALIBRATED_LEVEL = 1.0  # |log(sigma / sigma0)| above which a calibrated image's pixel is an inclusion
 

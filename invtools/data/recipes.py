@@ -208,9 +208,12 @@ def build_operator(cfg: dict[str, Any]) -> Operator:
 def _centroids(op: Operator) -> np.ndarray | None:
     """Where the unknowns of an EIT operator sit (2, n): element centroids of a mesh, pixel
     centres (row-major, row index growing with y) of a pixel image; None for other grids."""
-    n_pixels = getattr(op, "n_pixels", None)
-    if n_pixels is not None:
-        c = (np.arange(n_pixels) + 0.5) / n_pixels * 2 * op.extent - op.extent
+    from invtools.operators.geometry import pixel_grid
+
+    grid = pixel_grid(op)
+    if grid is not None:
+        n_pixels, extent = grid
+        c = (np.arange(n_pixels) + 0.5) / n_pixels * 2 * extent - extent
         x, y = np.meshgrid(c, c)
         return np.stack([x.ravel(), y.ravel()])
     mesh = getattr(op, "mesh", None)

@@ -25,6 +25,12 @@ LOG_STEP_CLIP = 6.0  # GN's start changes no pixel's log-conductivity by more (a
 MIN_CLASSICAL_VALUES = 31  # one injection's differences: fewer leave a classical method nothing to fit
 
 
+def image_fields(desc) -> dict:
+    """The :class:`~invtools.workflow.reconstruct.result.Reconstruction` fields every device image
+    has: pixel rows growing with y (the device-model interface) and the description's class names."""
+    return {"pixel_rows": "bottom-up", "classes": tuple(desc["segmentation"]["classes"])}
+
+
 def kept(meas: Measurements) -> np.ndarray:
     """(m,) True where the file (and its reference) hold a value."""
     return np.ones(meas.y.shape[1], dtype=bool) if meas.mask is None else meas.mask

@@ -30,7 +30,14 @@ import torch
 from invtools.classical import ClassicalConfig, gauss_newton
 from invtools.data.readers import Measurements
 from invtools.devices.description import DeviceDescription
-from invtools.devices.imaging import difference_images, flag_nonphysical, kept, masked, prior_weight
+from invtools.devices.imaging import (
+    difference_images,
+    flag_nonphysical,
+    image_fields,
+    kept,
+    masked,
+    prior_weight,
+)
 from invtools.devices.model import device_model
 from invtools.devices.reader import read_device_file
 from invtools.operators.parametrization import net_operator
@@ -147,7 +154,7 @@ class DescribedDevice:
             labels=np.ascontiguousarray(grid),
             label_images=segment_device(desc, x, sigma0, desc["image"]["label_pixels"]),
             warnings=flag_nonphysical(x, meas.path), device=desc.name, contact_impedance=z,
-            calibration_misfit=cal.misfit)
+            calibration_misfit=cal.misfit, **image_fields(desc))
 
 
 def predict_device(desc: DeviceDescription, meas: Measurements, trained: TrainedModel
@@ -186,7 +193,7 @@ def predict_device(desc: DeviceDescription, meas: Measurements, trained: Trained
         x=x, method="model", operator=op, parametrization="log", source=meas.path, sigma0=sigma0,
         mode="difference", missing=int((~keep).sum()), labels=np.ascontiguousarray(grid),
         label_images=segment_device(desc, x, sigma0, desc["image"]["label_pixels"]),
-        warnings=flag_nonphysical(x, meas.path), device=desc.name, contact_impedance=z)
+        warnings=flag_nonphysical(x, meas.path), device=desc.name, contact_impedance=z, **image_fields(desc))
 
 
 def cem_config_impedance(cfg: dict) -> np.ndarray:

@@ -27,6 +27,20 @@ def find_mesh(op: Operator):
     return None
 
 
+def pixel_grid(op: Operator) -> tuple[int, float] | None:
+    """(pixels per side n, half-width extent in m) when the input of ``op`` is an n x n pixel
+    image over [-extent, extent]^2, row index growing with y (an operator with ``n_pixels`` and
+    ``extent``, as ``PixelCEMForward``, also inside compositions); else None."""
+    seen: list[Operator] = [op]
+    while seen:
+        o = seen.pop()
+        n = getattr(o, "n_pixels", None)
+        if n is not None and tuple(op.in_shape) == tuple(o.in_shape) == (n, n):
+            return int(n), float(o.extent)
+        seen.extend(getattr(o, name) for name in ("inner", "outer") if hasattr(o, name))
+    return None
+
+
 def element_adjacency(elements: np.ndarray) -> sp.csr_matrix:
     """Row-normalised adjacency (ne, ne) of elements sharing a facet: triangles (3, ne) sharing
     an edge, or tetrahedra (4, ne) sharing a face."""

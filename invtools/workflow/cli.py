@@ -157,7 +157,9 @@ def _reconstruct(args: argparse.Namespace) -> int:
     write_reconstruction(rec, args.out)
     print(f"wrote {args.out} ({rec.method}, {rec.x.shape[0]} sample(s))")
     for path in args.segment or []:
-        print(f"wrote {write_labels(labels, path)} (256 x 256 labels: 0 water, 1 resistive, 2 conductive)")
+        names = ", ".join(f"{k} {name}" for k, name in enumerate(rec.classes))
+        print(f"wrote {write_labels(labels, path, rec.classes)} ({labels.shape[-1]} x {labels.shape[-1]} "
+              f"labels: {names})")
     if args.plot:
         difference = rec.mode == "difference"
         log_contrast = difference and segmentation_rule(rec.method) == "levels"  # positive: the factor
@@ -167,7 +169,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
             columns = {f"{rec.method}: sigma - sigma0": rec.x - rec.sigma0}
         else:
             columns = {**({"truth": rec.truth} if rec.truth is not None else {}), rec.method: rec.x}
-        tank_pixels = getattr(rec.operator, "n_pixels", None) is not None  # rows grow with y
+        tank_pixels = rec.pixel_rows == "bottom-up"  # a device's pixel image: rows grow with y
         columns = {k: np.asarray(v)[..., ::-1, :] if tank_pixels else np.asarray(v)
                    for k, v in columns.items()}
         units = "S/m" if (rec.mesh is not None or tank_pixels) and not log_contrast else ""

@@ -272,7 +272,8 @@ def _run(out_dir: Path, n_train: int, n_test: int, epochs: int, seed: int, progr
         methods, files = demo_methods(desc), tuple(desc["samples"]["files"])
         labels, seconds = reconstruct_targets(folder, methods, files, device=desc.name)
         figure = f"real_{desc.name}.png"
-        plot_label_grid(labels, out_dir / figure, real_data_title(desc, len(methods)))
+        plot_label_grid(labels, out_dir / figure, real_data_title(desc, len(methods)),
+                        tuple(desc["segmentation"]["classes"]))
         summary["real"].append({"device": desc.name, "description": desc["device"]["description"],
                                 "folder": str(folder), "files": list(files), "seconds": seconds,
                                 "figure": figure})

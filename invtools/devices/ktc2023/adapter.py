@@ -21,6 +21,7 @@ from invtools.devices.imaging import (
     check_enough,
     difference_images,
     flag_nonphysical,
+    image_fields,
     kept,
     masked,
     prior_weight,
@@ -188,7 +189,8 @@ class KTC2023Device:
             x, lam = classical_difference(masked(op, meas.mask), y[:, keep], sigma0, method, ccfg)
             made = {"lam": lam}
         return Reconstruction(x=x, method=method, operator=op, parametrization="log", source=meas.path,
-                              sigma0=sigma0, warnings=flag_nonphysical(x, meas.path), **checked, **made)
+                              sigma0=sigma0, warnings=flag_nonphysical(x, meas.path), **checked, **made,
+                              **image_fields(self.desc))
 
     def baseline(self, meas: Measurements) -> Reconstruction:
         """The organisers' baseline on the file's own patterns and currents, J at 1 S/m, labels
@@ -202,7 +204,8 @@ class KTC2023Device:
         sigma, labels = organisers_baseline(meas.y[0], meas.reference, meas.mask, op)
         return Reconstruction(x=sigma[None], method="baseline", operator=op, parametrization="identity",
                               source=meas.path, label_images=labels[None], sigma0=SIGMA0,
-                              warnings=flag_nonphysical(sigma, meas.path), **checked)
+                              warnings=flag_nonphysical(sigma, meas.path), **checked,
+                              **image_fields(self.desc))
 
     def absolute(self, meas: Measurements, ccfg: ClassicalConfig) -> Reconstruction:
         """Absolute imaging: Gauss-Newton on log-conductivity for the measured voltages
@@ -224,7 +227,7 @@ class KTC2023Device:
                                 ClassicalConfig(**{**ccfg.__dict__, "method": "gn", "lam": lam}))
         return Reconstruction(x=torch.exp(s).numpy(), method="gn", operator=op, parametrization="log",
                               source=meas.path, sigma0=sigma0, mode="absolute", missing=int((~keep).sum()),
-                              lam=lam, objective=infos[0].objective)
+                              lam=lam, objective=infos[0].objective, **image_fields(self.desc))
 
 
 def find_ktc_folder(start: str | Path | None = None) -> Path | None:

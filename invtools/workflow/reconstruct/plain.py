@@ -10,6 +10,7 @@ from invtools.classical import ClassicalConfig, gauss_newton
 from invtools.data.h5file import operator_of
 from invtools.data.readers import Measurements
 from invtools.operators import Operator
+from invtools.operators.geometry import pixel_grid
 from invtools.operators.parametrization import from_net, net_operator, to_net
 from invtools.training.trained_model import TrainedModel
 from invtools.workflow.reconstruct.result import Reconstruction, check_width
@@ -41,7 +42,7 @@ def reconstruct_plain(meas: Measurements, method: str, trained: TrainedModel | N
     check_width(meas, op, what)
     y = torch.as_tensor(meas.y, dtype=torch.float64)
     fields = {"method": method, "operator": op, "parametrization": param, "source": meas.path,
-              "truth": meas.x}
+              "truth": meas.x, "pixel_rows": "bottom-up" if pixel_grid(op) is not None else None}
     if trained is not None:
         x = trained.predict(y, meas.extra.get("x0"), batch_size).numpy()
         return Reconstruction(x=x, labels=trained.labels(x), **fields)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from invtools.analysis.segmentation import CLASS_NAMES
 from invtools.data.h5file import DataFileError, element_name
 from invtools.data.readers import Measurements
 from invtools.operators import Operator
@@ -29,7 +30,9 @@ class Reconstruction:
     ``missing``, how many values of a sample were missing; ``level``, the challenge level whose
     mask the data have (None for any other mask); ``lam``, the prior weight (one per sample for
     plain files); ``objective``, the Gauss-Newton objective per iteration (absolute imaging);
-    ``warnings``, the non-physical values found in x."""
+    ``warnings``, the non-physical values found in x. A device's adapter sets ``pixel_rows`` to
+    ``"bottom-up"``: x is a square pixel image whose row index grows with y (drawn flipped, row 0
+    at the top); ``classes``: the names of labels 0, 1, 2 (its description's)."""
 
     x: np.ndarray
     method: str
@@ -46,6 +49,8 @@ class Reconstruction:
     lam: float | list[float] | None = None
     objective: list[float] | None = None
     warnings: list[str] = field(default_factory=list)
+    pixel_rows: str | None = None
+    classes: tuple[str, str, str] = CLASS_NAMES
 
     INFO_FIELDS: ClassVar[tuple[str, ...]] = ("sigma0", "mode", "missing", "level", "lam", "objective",
                                               "warnings")
@@ -129,7 +134,7 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
     water), else the image's median."""
     from invtools.analysis.segmentation import grid_to_pixels, mesh_to_pixels, segment_conductivity
 
-    n_pixels = getattr(rec.operator, "n_pixels", None)
+    n_pixels = int(round(np.sqrt(np.prod(rec.x.shape[1:])))) if rec.pixel_rows is not None else None
     if rec.mesh is None and n_pixels is None:
         raise ValueError("--segment needs an EIT reconstruction (on a mesh or a pixel image of one)")
     if rec.mesh is not None and np.asarray(rec.mesh[1]).shape[0] != 3:
@@ -165,7 +170,7 @@ def check_label_paths(paths: list[str | Path], n_images: int | None = None) -> N
                              f"these data have {n_images}; use .npz")
 
 
-def write_labels(labels: np.ndarray, out: str | Path) -> Path:
+def write_labels(labels: np.ndarray, out: str | Path, classes: tuple[str, ...] = CLASS_NAMES) -> Path:
     """Write label images (N, n, n): ``.mat`` in the challenge's layout (one image, variable
     ``reconstruction``), ``.npz`` (array ``labels``) or ``.png`` (a figure)."""
     import io
@@ -184,6 +189,6 @@ def write_labels(labels: np.ndarray, out: str | Path) -> Path:
     elif out.suffix == ".png":
         from invtools.analysis.plotting import plot_label_images
 
-        plot_label_images(labels, buffer)  # with the tank's wall, electrode 1 and a colour key
+        plot_label_images(labels, buffer, classes)  # with the tank's wall, electrode 1 and a colour key
     write_bytes_atomic(out, buffer.getvalue())
     return out

@@ -71,9 +71,11 @@ def test_label_figures_have_a_colour_key_and_the_tank(tmp_path, figures):
     labels = np.zeros((2, 64, 64), dtype=np.uint8)
     labels[:, 10:20, 10:20], labels[:, 40:50, 40:50] = 1, 2
     plot_label_images(labels, tmp_path / "s.png")
-    plot_label_grid({"data1.mat": {"a": labels[0], "b": labels[1]}}, tmp_path / "t.png")
-    for fig in figures[-2:]:
+    plot_label_grid({"data1.mat": {"a": labels[0], "b": labels[1]}}, tmp_path / "t.png",
+                    classes=("saline", "plastic", "metal"))  # a device names its classes
+    keys = [["0 background", "1 resistive", "2 conductive"], ["0 saline", "1 plastic", "2 metal"]]
+    for fig, key in zip(figures[-2:], keys, strict=True):
         (legend,) = fig.legends
-        assert [t.get_text() for t in legend.get_texts()] == ["0 water", "1 resistive", "2 conductive"]
+        assert [t.get_text() for t in legend.get_texts()] == key
         assert all(len(ax.patches) == 1 and ax.texts[0].get_text() == "1" for ax in fig.axes)
         texts_inside(fig)

@@ -54,6 +54,7 @@ def test_every_kit4_file_by_the_shipped_model(kit4, tmp_path, capsys):
         args = ["reconstruct", "--device", "kit4", "--model", "kit4", "--measurements",
                 str(kit4 / f"{name}.mat"), "--out", str(out), "--segment", str(seg)]
         assert cli.main(args) == 0, capsys.readouterr().err
+        assert "labels: 0 saline, 1 resistive, 2 conductive" in capsys.readouterr().out  # its classes
         with h5py.File(out) as f:
             x, info = f["x"][()], json.loads(f.attrs["info"])
         images = np.load(seg)["labels"]

@@ -13,12 +13,12 @@ from invtools.workflow.reconstruct.result import label_images, segmentation_rule
 
 
 def tank_like(method: str, **fields) -> Reconstruction:
-    """A difference image on an 8 x 8 pixel EIT model: water 1 S/m, one conductive pixel block (x2.5)
-    and one resistive block (x0.4)."""
+    """A difference image on an 8 x 8 pixel EIT model (rows growing with y, as a device's): water
+    1 S/m, one conductive pixel block (x2.5) and one resistive block (x0.4)."""
     x = np.ones((1, 8, 8))
     x[0, 5:7, 5:7], x[0, 1:3, 1:3] = 2.5, 0.4
     return Reconstruction(x=x, method=method, operator=PixelCEMForward.example(), parametrization="log",
-                          sigma0=1.0, mode="difference", **fields)
+                          sigma0=1.0, mode="difference", pixel_rows="bottom-up", **fields)
 
 
 def test_the_fields_are_keyword_only():
