@@ -27,8 +27,7 @@ from invtools.devices.imaging import (
     prior_weight,
 )
 from invtools.devices.model import DeviceModel, device_model
-from invtools.devices.reader import read_device_file
-from invtools.devices.reconstruct import segment_device
+from invtools.devices.reconstruct import DescribedDevice
 from invtools.operators import Operator
 from invtools.operators.parametrization import net_operator
 from invtools.training.trained_model import TrainedModel
@@ -122,23 +121,17 @@ def _checked(meas: Measurements, op: Operator, y: np.ndarray, y_ref: np.ndarray,
             "level": level_of_mask(currents, measurement, meas.mask)}
 
 
-class KTC2023Device:
+class KTC2023Device(DescribedDevice):
     """The tank's adapter (:class:`~invtools.devices.adapter.DeviceAdapter`) for its checked
-    description ``desc``; the physics from the model plug-in ``desc`` names (a :class:`TankModel`)."""
+    description ``desc``: files read and images segmented as any described device's
+    (:class:`~invtools.devices.reconstruct.DescribedDevice`), imaged on the physics of the model
+    plug-in ``desc`` names (a :class:`TankModel`), with the organisers' baseline."""
 
     methods = ("gn", "linearized", "baseline", "model")
 
     def __init__(self, desc: DeviceDescription):
-        self.desc = desc
+        super().__init__(desc)
         self.tank: TankModel = device_model(desc)  # type: ignore[assignment]
-
-    def read(self, path: str | Path, reference: str | Path | None = None) -> Measurements:
-        """The file as the description says (:func:`~invtools.devices.reader.read_device_file`)."""
-        return read_device_file(self.desc, path, reference)
-
-    def segment(self, x: np.ndarray, sigma0: float, n: int | None = None) -> np.ndarray:
-        """The description's three classes (:func:`~invtools.devices.reconstruct.segment_device`)."""
-        return segment_device(self.desc, x, sigma0, n)
 
     def reconstruct(self, meas: Measurements, method: str = "gn", trained: TrainedModel | None = None,
                     classical: ClassicalConfig | None = None, absolute: bool = False,

@@ -119,7 +119,7 @@ def test_the_device_of_a_file_is_found_by_its_variables(tmp_path, ktc_or_none):
 
 def test_samples_are_found_by_the_environment_then_the_shared_folder(tmp_path, monkeypatch):
     desc = load_description("kit4")
-    assert desc["samples"]["env"] == "INVTOOLS_KIT4" and desc["samples"]["model"] is None
+    assert desc["samples"]["env"] == "INVTOOLS_KIT4" and desc["samples"]["model"] == "kit4"
     folder = tmp_path / "mine"
     folder.mkdir()
     monkeypatch.setenv("INVTOOLS_KIT4", str(folder))
