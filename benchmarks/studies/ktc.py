@@ -115,7 +115,8 @@ def labels_of(x: np.ndarray, sigma0: float, method: str, op, **made) -> list[np.
     from invtools.workflow.reconstruct.result import label_images
 
     return list(label_images(Reconstruction(x=np.asarray(x), method=method, operator=op,
-                                            parametrization="log", sigma0=sigma0, **made)))
+                                            parametrization="log", sigma0=sigma0,
+                                            pixel_rows="bottom-up", **made)))
 
 
 def run_methods(args, problem: Problem, sample: dict, masks: dict[str, np.ndarray],

@@ -15,7 +15,6 @@ SAMPLE = Path(__file__).parents[3] / "datasets" / "samples" / "blur1d_y.npz"
 def meas(tmp_path):
     dst = tmp_path / "y.npz"
     shutil.copy(SAMPLE, dst)
-    (tmp_path / "ref.mat").write_bytes(b"reference")  # a KTC-style reference beside the data
     return dst
 
 
@@ -24,10 +23,11 @@ def reconstruct(meas, *extra):
                  str(meas), *extra])
 
 
-@pytest.mark.parametrize("target", ["measurements", "ref.mat", "symlink to measurements"])
+# a device's reference file beside its measurements: tests/invtools/workflow/test_workflow.py
+@pytest.mark.parametrize("target", ["measurements", "symlink to measurements"])
 def test_reconstruct_refuses_out_on_an_input(meas, capsys, target):
     before = {p: p.read_bytes() for p in meas.parent.iterdir()}
-    out = {"measurements": meas, "ref.mat": meas.parent / "ref.mat"}.get(target)
+    out = {"measurements": meas}.get(target)
     if out is None:
         out = meas.parent / "link.h5"
         out.symlink_to(meas)
