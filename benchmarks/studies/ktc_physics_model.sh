@@ -31,8 +31,10 @@ mkdir -p "$data" "$(dirname "$log")"
 exec > >(tee -a "$log") 2>&1
 echo "start $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 recipe=datasets/recipes/ktc-targets.toml
-invtools generate "$recipe" --out "$data/ktc_targets_train.h5" -n "$n_train" --seed 1 --workers 2 --quiet
-invtools generate "$recipe" --out "$data/ktc_targets_val.h5" -n "$n_val" --seed 3 --quiet
+[ -f "$data/ktc_targets_train.h5" ] || invtools generate "$recipe" --out "$data/ktc_targets_train.h5" \
+    -n "$n_train" --seed 1 --workers 2 --quiet
+[ -f "$data/ktc_targets_val.h5" ] || invtools generate "$recipe" --out "$data/ktc_targets_val.h5" \
+    -n "$n_val" --seed 3 --quiet
 for i in 0 1 2; do
     run=${runs[$i]}
     if [ -f "$run/model.pt" ]; then echo "${configs[$i]}: done ($run/model.pt)"; continue; fi
