@@ -150,7 +150,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     ccfg = ClassicalConfig(prior=args.prior, lam=args.lam, iterations=args.iterations,
                            noise_level=args.noise_level)
     rec = reconstruct(args.measurements, args.model, args.method, args.recipe, args.reference, ccfg,
-                      args.mesh_h, absolute=args.absolute, device=args.device)
+                      args.mesh_h, absolute=args.absolute, device=desc)  # the device found above, once
     labels = label_images(rec) if args.segment else None  # before writing anything
     if labels is not None:
         check_label_paths(args.segment, labels.shape[0])

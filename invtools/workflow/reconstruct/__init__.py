@@ -13,12 +13,16 @@ count, patterns) are refused.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invtools.classical import ClassicalConfig
 from invtools.data.readers import read_measurements
 from invtools.training.trained_model import TrainedModel, load_model
 from invtools.workflow.reconstruct import plain
 from invtools.workflow.reconstruct.result import Reconstruction, write_reconstruction
+
+if TYPE_CHECKING:
+    from invtools.devices.description import DeviceDescription
 
 METHODS = ("model", "gn", "linearized")  # of plain files; a device adapter lists its own
 
@@ -30,12 +34,13 @@ def reconstruct(measurements: str | Path, model: str | Path | TrainedModel | Non
                 recipe: str | None = None, reference: str | Path | None = None,
                 classical: ClassicalConfig | None = None, mesh_h: float | None = None,
                 batch_size: int = 64, absolute: bool = False,
-                device: str | Path | None = None) -> Reconstruction:
+                device: str | Path | DeviceDescription | None = None) -> Reconstruction:
     """Read ``measurements`` and reconstruct with ``model`` (a checkpoint, a shipped model's name
     or a loaded :class:`~invtools.training.TrainedModel`) or the classical ``method``;
     ``absolute``: a device's data imaged without the reference (``gn`` only); ``device``: a
-    described device (a shipped name or a TOML file, :mod:`invtools.devices`) whose files these
-    are (default: the shipped description the file fits, if any)."""
+    described device (a shipped name, a TOML file or a loaded description,
+    :mod:`invtools.devices`) whose files these are (default: the shipped description the file
+    fits, if any)."""
     method = method or ("model" if model is not None else "gn")
     if method == "model" and model is None:
         raise ValueError("--method model needs --model CKPT")
