@@ -48,5 +48,5 @@ models=(unet="${runs[0]}/model.pt" lpgd="${runs[1]}/model.pt" lpgd-rma="${runs[2
 python -m benchmarks.studies.ktc --samples "$samples" --gn-samples 0 --methods --models "${models[@]}" \
     --reference unet --json "$results/ktc_physics_levels.json"
 python -m benchmarks.studies.ktc_real --methods --models "${models[@]}" "${real[@]}" \
-    --json "$results/ktc_physics_real.json"
+    --sim-json "$results/ktc_physics_levels.json" --json "$results/ktc_physics_real.json"
 echo "done $(date -u +%FT%TZ)"

@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     sim = simulated_scores(args.sim_json)
     if args.from_json:
-        results = json.loads(Path(args.from_json).read_text())
+        results = {**json.loads(Path(args.from_json).read_text()), "sim_json": args.sim_json}
         if args.gn_sim:
             finish(results, args)
         show(results, sim)
