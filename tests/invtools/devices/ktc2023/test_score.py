@@ -34,6 +34,10 @@ def test_ktc_ssim_matches_its_definition():
     a = (rng.random((24, 20)) > 0.7).astype(float)
     b = (rng.random((24, 20)) > 0.6).astype(float)
     assert ktc_ssim(a, b, r=2.5) == pytest.approx(ssim_by_definition(a, b, 2.5), rel=1e-12, abs=1e-14)
+    with pytest.raises(ValueError, match="2-D images of one shape"):
+        ktc_ssim(a, b.T)
+    with pytest.raises(ValueError, match="2-D images of one shape"):
+        ktc_ssim(a[None], b[None])
 
 
 def disc_labels(cx, cy, rad, label, base=None):
