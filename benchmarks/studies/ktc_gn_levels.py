@@ -41,7 +41,7 @@ import torch
 from benchmarks._timing import print_table
 from benchmarks.studies.ktc import LEVELS as KTC_LEVELS
 from benchmarks.studies.ktc import complete_problem, level_mask, truth_labels
-from benchmarks.studies.ktc_real import TARGETS, case_path, read_truth
+from benchmarks.studies.ktc_real import TARGETS, case_path, read_truth, real_means
 from invtools.analysis.segmentation import CONDUCTIVE, RESISTIVE, WATER, grid_to_pixels
 from invtools.devices.ktc2023.score import ktc_score, ktc_ssim
 
@@ -179,11 +179,9 @@ def rule_key(rule: tuple[float, float]) -> str:
 
 def baseline_real(path: Path) -> dict[str, float]:
     """level -> the organisers' baseline's real score summed over the targets (``ktc_real.py --json``)."""
-    sums: dict[str, float] = {}
-    for case in json.loads(Path(path).read_text())["cases"]:
-        if case["method"] == "baseline":
-            sums[f"L{case['level']}"] = sums.get(f"L{case['level']}", 0.0) + case["score"]
-    return sums
+    cases = json.loads(Path(path).read_text())["cases"]
+    n_targets = len({c["target"] for c in cases})
+    return {f"L{v}": mean * n_targets for v, mean in real_means(cases)["baseline"].items()}
 
 
 def totals(halves: dict, rules: dict[str, str], levels: list[str]) -> list[float]:

@@ -28,10 +28,9 @@ def ktc_ssim(truth: np.ndarray, reco: np.ndarray, r: float = 80.0) -> float:
     normalised by the window mass inside the image; the mean of the SSIM map. The separable
     window is applied as two matrix products (:func:`gaussian_window`) for all five local
     moments at once; the window mass is the outer product of its row and column sums."""
-    if truth.shape != reco.shape or np.ndim(truth) != 2:
-        raise ValueError(f"ktc_ssim compares two 2-D images of one shape, got {np.shape(truth)} "
-                         f"and {np.shape(reco)}")
     a, b = np.asarray(truth, dtype=np.float64), np.asarray(reco, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"ktc_ssim compares two 2-D images of one shape, got {a.shape} and {b.shape}")
     (H, W), k = a.shape, 5
     rows, cols = gaussian_window(H, r), gaussian_window(W, r)
     stacked = np.stack([a, b, a * a, b * b, a * b], axis=1).reshape(H, k * W)  # (H, 5 W)
