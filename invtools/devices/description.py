@@ -7,7 +7,7 @@ file), ``[electrodes]`` (count, width, first electrode's angle, numbering direct
 impedance or ``"fit"``), ``[patterns]`` (currents and measurements read from the file or
 named), ``[file]`` (the variables holding voltages, currents and patterns, their layouts,
 scales and how a missing value is marked), ``[reference]`` (the reference measurement file),
-``[calibration]``, ``[image]`` (pixels, extent, row order), ``[reconstruction]`` and
+``[calibration]``, ``[image]`` (pixels, extent, row order, the label images' frame), ``[reconstruction]`` and
 ``[segmentation]`` (the three classes and the rule), ``[samples]`` (where example files of the
 device are found: :func:`find_samples`).
 
@@ -69,7 +69,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
     "calibration": {"method": (_choice("homogeneous", "full"), "homogeneous"),
                     "mesh_size": ("pos", REQUIRED), "edge_levels": ("int", 0)},
     "image": {"pixels": ("int", 32), "extent": ("pos", None), "mesh_size": ("pos", REQUIRED),
-              "rows": (_choice("top-down", "bottom-up"), "top-down"), "label_pixels": ("int", 256)},
+              "rows": (_choice("top-down", "bottom-up"), "top-down"), "label_pixels": ("int", 256),
+              "label_frame": ("pos", 1.0)},
     "reconstruction": {"prior_weight": ("pos", REQUIRED), "iterations": ("int", 10)},
     "segmentation": {"classes": ("strlist", ["background", "resistive", "conductive"]),
                      "rule": (_choice("levels", "otsu"), "levels"), "threshold": ("pos", 1.0)},

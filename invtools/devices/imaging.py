@@ -27,8 +27,10 @@ MIN_CLASSICAL_VALUES = 31  # one injection's differences: fewer leave a classica
 
 def image_fields(desc) -> dict:
     """The :class:`~invtools.workflow.reconstruct.result.Reconstruction` fields every device image
-    has: pixel rows growing with y (the device-model interface) and the description's class names."""
-    return {"pixel_rows": "bottom-up", "classes": tuple(desc["segmentation"]["classes"])}
+    has: pixel rows growing with y (the device-model interface), the description's class names
+    and the square its label images cover (``[image] label_frame``)."""
+    return {"pixel_rows": "bottom-up", "classes": tuple(desc["segmentation"]["classes"]),
+            "label_frame": float(desc["image"]["label_frame"])}
 
 
 def kept(meas: Measurements) -> np.ndarray:

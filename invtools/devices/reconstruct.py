@@ -52,7 +52,9 @@ class DeviceReconstruction(Reconstruction):
     ``device`` (its name), ``contact_impedance`` (Ohm m^2, fitted or given) and
     ``calibration_misfit`` (the homogeneous fit's relative misfit to the reference) recorded.
     ``labels``: (N, n, n) classes on the image grid (rows growing with y, as ``x``);
-    ``label_images``: the same in the device frame at ``[image] label_pixels``."""
+    ``label_images``: the same at ``[image] label_pixels``, rows as the device's, over the image's
+    square (:func:`~invtools.workflow.reconstruct.result.label_images` resamples them to the
+    device's ``[image] label_frame``)."""
 
     device: str = ""
     contact_impedance: float | None = None

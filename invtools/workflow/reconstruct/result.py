@@ -32,7 +32,9 @@ class Reconstruction:
     plain files); ``objective``, the Gauss-Newton objective per iteration (absolute imaging);
     ``warnings``, the non-physical values found in x. A device's adapter sets ``pixel_rows`` to
     ``"bottom-up"``: x is a square pixel image whose row index grows with y (drawn flipped, row 0
-    at the top); ``classes``: the names of labels 0, 1, 2 (its description's)."""
+    at the top); ``classes``: the names of labels 0, 1, 2 (its description's); ``label_frame``:
+    the square the label images cover, over the image's (its ``[image] label_frame``:
+    :mod:`invtools.devices.label_frame`)."""
 
     x: np.ndarray
     method: str
@@ -51,9 +53,10 @@ class Reconstruction:
     warnings: list[str] = field(default_factory=list)
     pixel_rows: str | None = None
     classes: tuple[str, str, str] = CLASS_NAMES
+    label_frame: float = 1.0
 
     INFO_FIELDS: ClassVar[tuple[str, ...]] = ("sigma0", "mode", "missing", "level", "lam", "objective",
-                                              "warnings")
+                                              "warnings", "label_frame")
 
     def info(self) -> dict[str, Any]:
         """The recorded fields (``INFO_FIELDS``) as a JSON-ready dict: the file's ``info`` attribute."""
@@ -131,8 +134,10 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
     :func:`segmentation_rule`: fixed levels of ``log(sigma / sigma0)`` for the calibrated images
     of a trained model or of Gauss-Newton on log-conductivity, three-class Otsu on
     ``sigma - sigma0`` for the one linearised step. sigma0 is ``rec.sigma0`` (the tank's fitted
-    water), else the image's median."""
+    water), else the image's median. Last, the labels are resampled to the device's label frame
+    (``rec.label_frame``, :func:`~invtools.devices.label_frame.frame_labels`)."""
     from invtools.analysis.segmentation import grid_to_pixels, mesh_to_pixels, segment_conductivity
+    from invtools.devices.label_frame import frame_labels
 
     n_pixels = int(round(np.sqrt(np.prod(rec.x.shape[1:])))) if rec.pixel_rows is not None else None
     if rec.mesh is None and n_pixels is None:
@@ -146,15 +151,15 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
         return mesh_to_pixels(points, triangles, values, n, float(np.sqrt((points**2).sum(axis=0)).max()))
 
     if rec.label_images is not None:
-        return np.asarray(rec.label_images, dtype=np.uint8)
+        return frame_labels(np.asarray(rec.label_images, dtype=np.uint8), rec.label_frame)
     if rec.labels is not None:
-        return np.stack([np.nan_to_num(frame(c.ravel().astype(np.float64))).astype(np.uint8)
-                         for c in rec.labels])
+        return frame_labels(np.stack([np.nan_to_num(frame(c.ravel().astype(np.float64))).astype(np.uint8)
+                                      for c in rec.labels]), rec.label_frame)
     out = []
     for x in np.asarray(rec.x, dtype=np.float64).reshape(rec.x.shape[0], -1):
         sigma0 = rec.sigma0 if rec.sigma0 is not None else float(np.median(x))
         out.append(segment_conductivity(frame(x), sigma0, segmentation_rule(rec.method)))
-    return np.stack(out)
+    return frame_labels(np.stack(out), rec.label_frame)
 
 
 LABEL_FORMATS = (".mat", ".npz", ".png")

@@ -105,6 +105,7 @@ def test_a_missing_required_key_is_named(table, key, tmp_path):
     ("file", "missing", '"blank"', '"nan", "none" or the number'),
     ("segmentation", "classes", '["a", "b"]', "list of 3 names"),
     ("image", "pixels", "1", "must be at least 2"),
+    ("image", "label_frame", "0", "must be > 0"),
     ("electrodes", "colour", '"red"', "unknown key; known: ['count'"),
 ])
 def test_a_wrong_key_is_named(table, key, value, says, tmp_path):

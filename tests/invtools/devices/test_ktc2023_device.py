@@ -21,6 +21,7 @@ def test_ktc2023_by_the_described_adapter_matches_the_tank_adapter(ktc):
     # the tank's adapter scales every injection to the nominal current; the description keeps the file's
     assert described.sigma0 == pytest.approx(tank.sigma0, rel=5e-3)
     assert described.device == "ktc2023" and described.contact_impedance == 1e-6
-    same = float(np.mean(described.label_images == label_images(tank)))
+    assert described.label_frame == tank.label_frame == 1.095  # the description's [image] label_frame
+    same = float(np.mean(label_images(described) == label_images(tank)))
     assert same > 0.99, same  # 0.998 on data1.mat
-    assert {1, 2} <= set(np.unique(described.label_images))  # data1 holds both kinds
+    assert {1, 2} <= set(np.unique(label_images(described)))  # data1 holds both kinds

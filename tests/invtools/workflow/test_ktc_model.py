@@ -104,11 +104,14 @@ def test_evaluate_scores_the_shipped_model_by_name_with_a_sane_linearized_baseli
 
 @pytest.mark.skipif("ktc2023" not in shipped_models(), reason="no shipped tank model")
 def test_the_shipped_model_labels_real_files_at_256_by_its_refiner(ktc):
-    """Its labels are the refiner's 256 x 256 classes, not the 32 x 32 image cut into blocks."""
+    """Its labels are the refiner's 256 x 256 classes, not the 32 x 32 image cut into blocks,
+    resampled to the tank's label frame."""
+    from invtools.devices.label_frame import frame_labels
     from invtools.workflow.reconstruct.result import label_images
 
     rec = reconstruct(ktc / "levels" / "level5" / "data1.mat", model="ktc2023")
     assert rec.label_images is not None and rec.label_images.shape == (1, 256, 256)
-    assert np.array_equal(label_images(rec), rec.label_images)
+    assert rec.label_frame == 1.095
+    assert np.array_equal(label_images(rec), frame_labels(rec.label_images, 1.095))
     blocks = rec.label_images[0].reshape(32, 8, 32, 8)  # 8-pixel blocks of the 32 x 32 image
     assert (blocks != blocks[:, :1, :, :1]).any()  # some block is not one class: finer than 32 x 32

@@ -37,7 +37,7 @@ def test_the_file_records_the_fields(tmp_path):
         info = json.loads(f.attrs["info"])
         assert f.attrs["source"] == "" and f.attrs["method"] == "gn"
     assert info == {"sigma0": 1.0, "mode": "difference", "missing": 31, "level": 2, "lam": 1e-5,
-                    "objective": None, "warnings": ["1 value <= 0 S/m"]}
+                    "objective": None, "warnings": ["1 value <= 0 S/m"], "label_frame": 1.0}
 
 
 def test_the_labelling_is_decided_by_label_images_in_one_order():
@@ -66,3 +66,17 @@ def test_a_loaded_model_reconstructs_like_its_name(ktc):
     loaded = reconstruct(path, model=load_model(resolve_model("ktc2023")))
     np.testing.assert_array_equal(loaded.x, by_name.x)
     assert loaded.level == by_name.level == 4 and loaded.sigma0 == by_name.sigma0
+
+
+BLOCK = np.array([[[0] * 8] * 5 + [[0] * 5 + [2, 2, 0]] * 2 + [[0] * 8]])  # a labelling layer's classes
+SQUARE = np.pad(np.full((1, 128, 128), 2, np.uint8), ((0, 0), (64, 64), (64, 64)))  # a refiner's labels
+
+
+@pytest.mark.parametrize("fields", [{}, {"labels": BLOCK}, {"label_images": SQUARE}])
+def test_every_kind_of_label_is_resampled_to_the_label_frame(fields):
+    from invtools.devices.label_frame import frame_labels
+
+    on_image = label_images(tank_like("linearized", **fields))
+    framed = label_images(tank_like("linearized", label_frame=1.25, **fields))
+    assert np.array_equal(framed, frame_labels(on_image, 1.25))
+    assert 0 < (framed > 0).sum() < (on_image > 0).sum()  # the objects shrink in a wider frame
