@@ -32,7 +32,7 @@ import numpy as np
 
 from benchmarks._timing import print_table
 from benchmarks.studies.ktc import LEVELS
-from benchmarks.studies.ktc_real import TARGETS, case_path, read_truth
+from benchmarks.studies.ktc_real import TARGETS, case_path, read_truth, truth_folder
 from invtools.devices.ktc2023.score import ktc_score
 from invtools.devices.label_frame import best_scale, frame_labels, frame_misfit
 
@@ -131,8 +131,6 @@ def report(results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from invtools.devices.ktc2023.adapter import find_ktc_folder
-
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ktc", help="the KTC2023 folder (default: $INVTOOLS_KTC2023 or ../shared/ktc2023)")
     p.add_argument("--scales", type=float, nargs=3, default=[0.95, 1.20, 0.005],
@@ -146,9 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.from_json:
         report(json.loads(Path(args.from_json).read_text()))
         return
-    folder = Path(args.ktc) if args.ktc else find_ktc_folder(Path(__file__).resolve().parents[2])
-    if folder is None or not (folder / "GroundTruths").is_dir():
-        raise SystemExit(f"KTC2023 data with GroundTruths/ not found ({folder}); pass --ktc FOLDER")
+    folder = truth_folder(args.ktc)
     from forward_models.eit.ktc2023 import KTC_ACCURATE_MESH
 
     lo, hi, step = args.scales

@@ -69,6 +69,17 @@ def read_truth(folder: Path, target: int) -> np.ndarray:
     return truth.astype(np.uint8)
 
 
+def truth_folder(ktc: str | None) -> Path:
+    """The KTC2023 folder (``ktc``, else ``$INVTOOLS_KTC2023`` or ``../shared/ktc2023``); exits
+    naming it when it holds no ``GroundTruths/``."""
+    from invtools.devices.ktc2023.adapter import find_ktc_folder
+
+    folder = Path(ktc) if ktc else find_ktc_folder(Path(__file__).resolve().parents[2])
+    if folder is None or not (folder / "GroundTruths").is_dir():
+        raise SystemExit(f"KTC2023 data with GroundTruths/ not found ({folder}); pass --ktc FOLDER")
+    return folder
+
+
 def case_path(folder: Path, target: int, level: int) -> Path:
     """The measurement file of ``target`` at ``level`` (level 1: the complete files)."""
     return (Path(folder) if level == 1 else Path(folder) / "levels" / f"level{level}") / f"data{target}.mat"
@@ -325,8 +336,6 @@ def compare(records: list[dict], against: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from invtools.devices.ktc2023.adapter import find_ktc_folder
-
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ktc", help="the KTC2023 folder (default: $INVTOOLS_KTC2023 or ../shared/ktc2023)")
     p.add_argument("--methods", nargs="*", default=list(CLASSICAL), choices=CLASSICAL)
@@ -356,9 +365,7 @@ def main(argv: list[str] | None = None) -> None:
         show(results, sim)
         compare(results["cases"], args.against)
         return
-    folder = Path(args.ktc) if args.ktc else find_ktc_folder(Path(__file__).resolve().parents[2])
-    if folder is None or not (folder / "GroundTruths").is_dir():
-        raise SystemExit(f"KTC2023 data with GroundTruths/ not found ({folder}); pass --ktc FOLDER")
+    folder = truth_folder(args.ktc)
     targets, levels = ((1,), (1, 7)) if args.quick else (TARGETS, LEVELS)
     if args.quick:
         args.gn_iterations = min(args.gn_iterations, 2)
