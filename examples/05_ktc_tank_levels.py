@@ -4,14 +4,15 @@ Real water-tank measurements of the Kuopio Tomography Challenge 2023. One target
 seven difficulty levels: level L removes electrodes 1 to 2(L-1), from 2356 measured values down
 to 513. The shipped model (`ktc2023`, trained on simulated tank data with the challenge's
 missing-electrode masks) reconstructs each file by difference imaging against `ref.mat`.
-`label_images` turns each image into the challenge's three classes, and `ktc_score` scores them
-against the organisers' ground truth (1 = perfect).
+`label_images` turns each image into the challenge's three classes, in the tank's label frame
+(the truths' frame, 1.095 times the model's square), and `ktc_score` scores them against the
+organisers' ground truth (1 = perfect).
 
 The measurements are not part of the repository: the script looks in `$INVTOOLS_KTC2023`, then in
 `../shared/ktc2023` beside the checkout (or takes the folder as its argument). When they are
 absent, it says so and stops.
 
-Pinned figure: `mean_score = 0.6210`, the mean score over the seven levels.
+Pinned figure: `mean_score = 0.6791`, the mean score over the seven levels.
 """
 
 import sys

@@ -22,6 +22,8 @@ two are chosen apart. Every (t, a) of :data:`LEVELS` x :data:`FRACTIONS` is scor
    print the device's rule, the chosen one and the organisers' baseline (its real per-case
    scores from ``--baseline-json``, ``ktc_real.py``'s output). For the record they also print
    the best rule on the real cases, which is not a choice (it is tuned on the four targets).
+   Their labels are resampled to the tank's label frame (``[image] label_frame``), as the
+   device's are; the simulated phantoms' labels share their truths' frame.
 
 The Gauss-Newton images go to ``--images`` (an ``.npz``), from which ``--from-images`` rescoring
 needs no reconstruction. ``--quick``: 1 phantom and target 1, at level 7 (a smoke run).
@@ -43,7 +45,9 @@ from benchmarks.studies.ktc import LEVELS as KTC_LEVELS
 from benchmarks.studies.ktc import complete_problem, level_mask, truth_labels
 from benchmarks.studies.ktc_real import TARGETS, case_path, read_truth, real_means
 from invtools.analysis.segmentation import CONDUCTIVE, RESISTIVE, WATER, grid_to_pixels
+from invtools.devices import load_description
 from invtools.devices.ktc2023.score import ktc_score, ktc_ssim
+from invtools.devices.label_frame import frame_labels
 
 LEVELS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)  # t: |log(sigma / sigma0)|
 FRACTIONS = (0.0, 0.3, 0.5, 0.7)  # a: of the image's extreme contrast of the class's sign
@@ -72,16 +76,22 @@ def labels_by_rule(lc: np.ndarray, rules: dict[str, tuple[float, float]]) -> np.
     return labels
 
 
-def half_scores(images: np.ndarray, sigma0s: np.ndarray,
-                truths: list[np.ndarray]) -> dict[str, dict[str, list]]:
-    """class -> ``"t,a"`` -> that half of the score (SSIM of the class indicator) per image."""
+def framed(pixels: np.ndarray, frame: float) -> np.ndarray:
+    """Labels or a class's pixels (256, 256) resampled to a label frame (1: unchanged)."""
+    return frame_labels(pixels.astype(np.uint8), frame).astype(pixels.dtype)
+
+
+def half_scores(images: np.ndarray, sigma0s: np.ndarray, truths: list[np.ndarray],
+                frame: float = 1.0) -> dict[str, dict[str, list]]:
+    """class -> ``"t,a"`` -> that half of the score (SSIM of the class indicator) per image, its
+    pixels in the label frame ``frame``."""
     out: dict[str, dict[str, list]] = {name: {} for name in CLASSES}
     for x, s, truth in zip(images, sigma0s, truths, strict=True):
         lc = log_contrast(x, s)
         for name, (label, sign) in CLASSES.items():
             target = (truth == label).astype(float)
             for t, a in itertools.product(LEVELS, FRACTIONS):
-                ssim = ktc_ssim(target, class_pixels(lc, sign, t, a).astype(float))
+                ssim = ktc_ssim(target, framed(class_pixels(lc, sign, t, a), frame).astype(float))
                 out[name].setdefault(f"{t},{a}", []).append(ssim)
     return out
 
@@ -106,7 +116,8 @@ def simulated_images(n: int, levels) -> tuple[np.ndarray, float]:
 
 def real_images(folder: Path, targets, levels) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Newton images (levels, targets, 1024) of the real cases and their sigma0, checked
-    against the device's own labels (:func:`~invtools.workflow.reconstruct.result.label_images`)."""
+    against the device's own labels (:func:`~invtools.workflow.reconstruct.result.label_images`,
+    in the tank's label frame)."""
     from invtools.workflow.reconstruct import reconstruct
     from invtools.workflow.reconstruct.result import label_images
 
@@ -117,7 +128,7 @@ def real_images(folder: Path, targets, levels) -> tuple[np.ndarray, np.ndarray]:
             rec = reconstruct(case_path(folder, target, v), method="gn")
             rule = dict.fromkeys(CLASSES, DEVICE_RULE)
             ours = labels_by_rule(log_contrast(rec.x[0], rec.sigma0), rule)
-            if not np.array_equal(ours, label_images(rec)[0]):
+            if not np.array_equal(framed(ours, rec.label_frame), label_images(rec)[0]):
                 raise AssertionError("labels_by_rule differs from the device's own labelling")
             row.append(rec.x[0].ravel())
             s_row.append(rec.sigma0)
@@ -127,14 +138,15 @@ def real_images(folder: Path, targets, levels) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(images), np.asarray(sigma0s)
 
 
-def contrast(images: np.ndarray, sigma0s: np.ndarray, truths: list[np.ndarray]) -> dict[str, list[float]]:
+def contrast(images: np.ndarray, sigma0s: np.ndarray, truths: list[np.ndarray],
+             frame: float = 1.0) -> dict[str, list[float]]:
     """Per image: the largest and the smallest log-contrast, and for each class the truth has,
-    the device's rule's labelled area over the truth's (the sim-to-real gap's cause)."""
+    the device's rule's labelled area (in the label frame ``frame``) over the truth's."""
     out: dict[str, list[float]] = {"max": [], "min": [], "area_conductive": [], "area_resistive": []}
     device = dict.fromkeys(CLASSES, DEVICE_RULE)
     for x, s, truth in zip(images, sigma0s, truths, strict=True):
         lc = log_contrast(x, s)
-        labels = labels_by_rule(lc, device)
+        labels = framed(labels_by_rule(lc, device), frame)
         out["max"].append(float(lc.max()))
         out["min"].append(float(lc.min()))
         for name, (label, _) in CLASSES.items():
@@ -150,21 +162,23 @@ def score(images: dict, folder: Path) -> dict:
     problem = complete_problem()
     sim_truths = [truth_labels(problem, CALIBRATION_SEED, i) for i in range(n)]
     real_truths = [read_truth(folder, t) for t in targets]
-    out = {"samples": n, "seed": CALIBRATION_SEED, "targets": targets, "simulated": {}, "real": {}}
+    frame = float(load_description("ktc2023")["image"]["label_frame"])  # the real labels' frame
+    out = {"samples": n, "seed": CALIBRATION_SEED, "targets": targets, "simulated": {}, "real": {},
+           "frame": frame}
     for k, v in enumerate(levels):
         out["simulated"][f"L{v}"] = half_scores(images["sim"][k], np.full(n, float(images["sim_sigma0"])),
                                                 sim_truths)
-        out["real"][f"L{v}"] = half_scores(images["real"][k], images["real_sigma0"][k], real_truths)
-        sets = {"simulated": (images["sim"][k], np.full(n, float(images["sim_sigma0"])), sim_truths),
-                "real": (images["real"][k], images["real_sigma0"][k], real_truths)}
-        for name, (x, s0, truths) in sets.items():
-            for key, values in contrast(x, s0, truths).items():
+        out["real"][f"L{v}"] = half_scores(images["real"][k], images["real_sigma0"][k], real_truths, frame)
+        sets = {"simulated": (images["sim"][k], np.full(n, float(images["sim_sigma0"])), sim_truths, 1.0),
+                "real": (images["real"][k], images["real_sigma0"][k], real_truths, frame)}
+        for name, (x, s0, truths, f) in sets.items():
+            for key, values in contrast(x, s0, truths, f).items():
                 out.setdefault("contrast", {}).setdefault(name, {}).setdefault(key, []).extend(values)
         print(f"scored L{v}", file=sys.stderr, flush=True)
     # the device's rule through the challenge score itself: the halves add up to it
     device = dict.fromkeys(CLASSES, DEVICE_RULE)
     for k, v in enumerate(levels):
-        direct = [ktc_score(t, labels_by_rule(log_contrast(x, s), device))
+        direct = [ktc_score(t, framed(labels_by_rule(log_contrast(x, s), device), frame))
                   for x, s, t in zip(images["real"][k], images["real_sigma0"][k], real_truths, strict=True)]
         halves = [0.5 * (c + r) for c, r in zip(*(out["real"][f"L{v}"][name][rule_key(DEVICE_RULE)]
                                                    for name in CLASSES), strict=True)]
