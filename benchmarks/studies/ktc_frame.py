@@ -17,6 +17,9 @@ does to every method's score on the 28 real cases.
    fitted without that target: the honest estimate of what the fit gives a target it has not
    seen). The frame is fitted to the data's misfit, never to the score.
 
+``--electrodes calibrated``: the same fit with every electrode's contact impedance, centre and
+width fitted to ``ref.mat`` first (whether the electrodes explain the gain).
+
 ``--quick``: targets 1 and 2 at level 7, a coarse mesh, four scales, GN with 2 iterations.
 """
 
@@ -52,15 +55,40 @@ def measured_changes(folder: Path, targets) -> dict:
     return {"change": y - ref, "reference": ref, "currents": data[0][2], "measurement": data[0][3]}
 
 
-def fit(folder: Path, targets, scales, mesh_size: float, edge_levels: int) -> dict:
-    """Misfit curves (T, S), the gain and drift at frame 1, the joint and leave-one-out frames."""
+def calibrated_operator(d: dict, mesh_size: float, edge_levels: int, quick: bool = False):
+    """The tank's operator with every electrode's contact impedance, centre and width fitted to
+    ``ref.mat`` (:func:`forward_models.eit.calibration.calibrate`, as ``calibrate_tank`` does;
+    ``quick``: a coarse calibration mesh and 3 iterations), and the fit's summary."""
+    from forward_models.eit import CEMForward
+    from forward_models.eit import ktc2023 as tank
+    from forward_models.eit.calibration import calibrate
+    from forward_models.eit.electrodes import Electrodes
+
+    R, L = tank.KTC_RADIUS, d["currents"].shape[1]
+    nominal = Electrodes.equally_spaced(L, 0.5, tank.KTC_CONTACT_IMPEDANCE, offset=tank.KTC_FIRST_ELECTRODE)
+    cal = calibrate(d["reference"][0], d["currents"], d["measurement"], nominal, R,
+                    mesh_size=R / (12 if quick else 40), edge_levels=0 if quick else 2,
+                    max_iter=3 if quick else 30)
+    op = CEMForward.on_disk(cal.electrodes, mesh_size, R, d["currents"], d["measurement"],
+                            edge_levels=edge_levels)
+    return op, cal.summary()
+
+
+def fit(folder: Path, targets, scales, mesh_size: float, edge_levels: int,
+        electrodes: str = "nominal", quick: bool = False) -> dict:
+    """Misfit curves (T, S), the gain and drift at frame 1, the joint and leave-one-out frames;
+    ``electrodes``: the nominal description's, or ``calibrated`` to ``ref.mat``."""
     import torch
 
     from forward_models.eit import ktc2023 as tank
     from invtools.devices.label_frame import truth_conductivity
 
     d = measured_changes(folder, targets)
-    op = tank.ktc_operator(d["currents"], d["measurement"], mesh_size=mesh_size, edge_levels=edge_levels)
+    calibration = None
+    if electrodes == "calibrated":
+        op, calibration = calibrated_operator(d, mesh_size, edge_levels, quick)
+    else:
+        op = tank.ktc_operator(d["currents"], d["measurement"], mesh_size=mesh_size, edge_levels=edge_levels)
     sigma0 = tank.best_homogeneous(op, d["reference"][0])
     points = op.mesh.p[:, op.mesh.t].mean(axis=1)
     truths = [read_truth(folder, t) for t in targets]
@@ -83,6 +111,7 @@ def fit(folder: Path, targets, scales, mesh_size: float, edge_levels: int) -> di
     return {"targets": list(targets), "scales": [float(s) for s in scales], "misfit": misfit.tolist(),
             "sigma0": sigma0, "mesh": [mesh_size, edge_levels], "gain_drift_at_1": gain_and_drift(1.0),
             "gain_drift_at_joint": gain_and_drift(joint), "joint": joint,
+            "electrodes": electrodes, "calibration": calibration,
             "leave_one_out": [best_scale(scales, misfit, leave_out=i) for i in range(len(targets))]}
 
 
@@ -113,8 +142,13 @@ def report(results: dict) -> None:
     scales, misfit = np.asarray(f["scales"]), np.asarray(f["misfit"])
     one, joint = (int(np.argmin(np.abs(scales - v))) for v in (1.0, f["joint"]))
     print(f"KTC2023 label frame: measured change against the truths on the {f['mesh'][0] * 1e3:.0f} mm "
-          f"mesh ({f['mesh'][1]} edge levels), water {f['sigma0']:.4f} S/m, "
-          f"scales {scales[0]:.3f}-{scales[-1]:.3f}")
+          f"mesh ({f['mesh'][1]} edge levels), {f.get('electrodes', 'nominal')} electrodes, water "
+          f"{f['sigma0']:.4f} S/m, scales {scales[0]:.3f}-{scales[-1]:.3f}")
+    if f.get("calibration"):
+        c = f["calibration"]
+        print(f"electrodes calibrated to ref.mat: residual {c['residual_before']:.2%} -> "
+              f"{c['residual_after']:.2%}, z {c['z_min']:.2g}..{c['z_max']:.2g}, largest shift "
+              f"{c['max_shift_mm']:.2f} mm, width change {c['max_width_change_mm']:.2f} mm")
     rows = []
     for i, t in enumerate(f["targets"]):
         k, c = f["gain_drift_at_1"][i]
@@ -144,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ktc", help="the KTC2023 folder (default: $INVTOOLS_KTC2023 or ../shared/ktc2023)")
     p.add_argument("--scales", type=float, nargs=3, default=[0.95, 1.20, 0.005],
                    metavar=("FROM", "TO", "STEP"))
+    p.add_argument("--electrodes", choices=["nominal", "calibrated"], default="nominal",
+                   help="calibrated: every electrode's impedance, centre and width fitted to ref.mat")
     p.add_argument("--no-scores", action="store_true", help="fit the frame only")
     p.add_argument("--gn-iterations", type=int, default=10)
     p.add_argument("--json", help="write the results here")
@@ -162,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         targets, levels, mesh, args.gn_iterations = (1, 2), (7,), (0.01, 0), 2
         scales = np.array([1.0, 1.03, 1.06, 1.09])
-    results: dict = {"fit": fit(folder, targets, scales, *mesh), "levels": list(levels)}
+    results: dict = {"fit": fit(folder, targets, scales, *mesh, args.electrodes, args.quick),
+                     "levels": list(levels)}
     if not args.no_scores:
         frames = {"1": 1.0, "joint": results["fit"]["joint"], "LOTO": results["fit"]["leave_one_out"]}
         results["scores"] = score_cases(folder, targets, levels, frames, args.gn_iterations)

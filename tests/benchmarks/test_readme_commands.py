@@ -67,7 +67,7 @@ SMALL: list[tuple[str, str | None, list[str]]] = [
     ("benchmarks.studies.ktc_real", "--currents", [NEEDS_KTC, "--quick"]),
     ("benchmarks.studies.ktc_rma_levels", "--from-json", []),
     ("benchmarks.studies.ktc_frame", "--from-json", []),
-    ("benchmarks.studies.ktc_frame", None, [NEEDS_KTC, "--quick"]),
+    ("benchmarks.studies.ktc_frame", None, [NEEDS_KTC, "--quick"]),  # both fits, nominal and calibrated
     ("benchmarks.studies.ktc_fine_labels", None, ["--n-train", "4", "--samples", "2", "--epochs", "1",
                                                   "--batch", "4"]),
     ("benchmarks.studies.embedded_layers", "--from-json", []),
