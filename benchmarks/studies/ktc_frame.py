@@ -43,7 +43,8 @@ METHODS = {"baseline": "baseline", "gn": "gn", "shipped": "model"}
 
 
 def measured_changes(folder: Path, targets) -> dict:
-    """The tank model's water fit and every target's measured change (level 1 files)."""
+    """Every target's measured change (T, m) and reference (T, m) of its level-1 file at the
+    nominal current, and the patterns (currents, measurement)."""
     from invtools.devices import load_description, read_device_file
     from invtools.devices.ktc2023.adapter import at_nominal_current
     from invtools.devices.model import device_model

@@ -20,17 +20,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from invtools.analysis.segmentation import pixel_centres
 from invtools.operators import Operator
 
 SATURATED = 1e3  # contrast of a truth's classes: conductive x1e3, resistive /1e3 (metal, plastic)
-
-
-def frame_centres(n: int, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) (n, n) of the n x n frame's pixel centres (row 0 at the top) in units of the
-    image's half-width, for a frame ``scale`` times the image's square."""
-    c = ((np.arange(n) + 0.5) / n * 2 - 1) * scale
-    x, y = np.meshgrid(c, c[::-1])
-    return x, y
 
 
 def _check_scale(scale: float) -> float:
@@ -51,7 +44,7 @@ def frame_labels(labels: np.ndarray, scale: float) -> np.ndarray:
     if scale == 1.0:
         return labels
     n = labels.shape[-1]
-    x, y = frame_centres(n, scale)
+    x, y = pixel_centres(n, scale)  # in units of the image's half-width
     col, row = np.floor((x + 1) / 2 * n).astype(int), np.floor((1 - y) / 2 * n).astype(int)
     inside = (col >= 0) & (col < n) & (row >= 0) & (row < n)
     out = np.zeros_like(labels)

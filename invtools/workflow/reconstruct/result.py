@@ -136,8 +136,14 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
     ``sigma - sigma0`` for the one linearised step. sigma0 is ``rec.sigma0`` (the tank's fitted
     water), else the image's median. Last, the labels are resampled to the device's label frame
     (``rec.label_frame``, :func:`~invtools.devices.label_frame.frame_labels`)."""
-    from invtools.analysis.segmentation import grid_to_pixels, mesh_to_pixels, segment_conductivity
     from invtools.devices.label_frame import frame_labels
+
+    return frame_labels(_image_labels(rec, n), rec.label_frame)
+
+
+def _image_labels(rec: Reconstruction, n: int) -> np.ndarray:
+    """:func:`label_images` on the image's own square (before the label frame)."""
+    from invtools.analysis.segmentation import grid_to_pixels, mesh_to_pixels, segment_conductivity
 
     n_pixels = int(round(np.sqrt(np.prod(rec.x.shape[1:])))) if rec.pixel_rows is not None else None
     if rec.mesh is None and n_pixels is None:
@@ -151,15 +157,15 @@ def label_images(rec: Reconstruction, n: int = 256) -> np.ndarray:
         return mesh_to_pixels(points, triangles, values, n, float(np.sqrt((points**2).sum(axis=0)).max()))
 
     if rec.label_images is not None:
-        return frame_labels(np.asarray(rec.label_images, dtype=np.uint8), rec.label_frame)
+        return np.asarray(rec.label_images, dtype=np.uint8)
     if rec.labels is not None:
-        return frame_labels(np.stack([np.nan_to_num(frame(c.ravel().astype(np.float64))).astype(np.uint8)
-                                      for c in rec.labels]), rec.label_frame)
+        return np.stack([np.nan_to_num(frame(c.ravel().astype(np.float64))).astype(np.uint8)
+                         for c in rec.labels])
     out = []
     for x in np.asarray(rec.x, dtype=np.float64).reshape(rec.x.shape[0], -1):
         sigma0 = rec.sigma0 if rec.sigma0 is not None else float(np.median(x))
         out.append(segment_conductivity(frame(x), sigma0, segmentation_rule(rec.method)))
-    return frame_labels(np.stack(out), rec.label_frame)
+    return np.stack(out)
 
 
 LABEL_FORMATS = (".mat", ".npz", ".png")

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from forward_models.eit import CEMForward, Electrodes
+from invtools.analysis.segmentation import pixel_centres
 from invtools.devices.label_frame import (
     best_scale,
-    frame_centres,
     frame_labels,
     frame_misfit,
     truth_conductivity,
@@ -17,7 +17,7 @@ from invtools.devices.label_frame import (
 
 def disc_labels(n: int, discs: list[tuple[float, float, float, int]]) -> np.ndarray:
     """(n, n) labels (row 0 at the top) of discs (x, y, r, class) in units of the half-width."""
-    x, y = frame_centres(n)
+    x, y = pixel_centres(n, 1.0)
     out = np.zeros((n, n), dtype=np.uint8)
     for cx, cy, r, c in discs:
         out[(x - cx) ** 2 + (y - cy) ** 2 <= r * r] = c
